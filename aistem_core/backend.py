@@ -1,0 +1,83 @@
+"""Array-module switch: the only place that imports CuPy.
+
+The core is written once against an *array module* ``xp`` (``numpy`` or
+``cupy``), in the manner of abTEM's ``abtem/core/backend.py``.  Everything that
+needs to know whether data lives on the GPU asks this module.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+try:  # pragma: no cover - depends on the machine
+    import cupy as cp
+
+    try:
+        cp.cuda.runtime.getDeviceCount()
+    except Exception:  # CuPy installed but no usable GPU/driver
+        cp = None
+except ImportError:  # pragma: no cover - the usual CPU machine
+    cp = None
+
+__all__ = ["cupy_available", "get_array_module", "asnumpy", "fft_module", "resolve_device"]
+
+
+def cupy_available() -> bool:
+    """True when CuPy is importable and a CUDA device answers."""
+    return cp is not None
+
+
+def get_array_module(x: Any = None) -> ModuleType:
+    """Return ``numpy`` or ``cupy``.
+
+    Parameters
+    ----------
+    x : array, str or None
+        An array (its module is returned), a device name ``"cpu"``/``"numpy"``
+        or ``"gpu"``/``"cupy"``, or None for NumPy.
+    """
+    if x is None:
+        return np
+    if isinstance(x, str):
+        name = x.lower()
+        if name in ("cpu", "numpy"):
+            return np
+        if name in ("gpu", "cupy", "cuda"):
+            if cp is None:
+                raise RuntimeError("device 'gpu' requested but CuPy with a working CUDA device is not available")
+            return cp
+        raise ValueError(f"unknown device {x!r}: use 'cpu' or 'gpu'")
+    if isinstance(x, ModuleType):
+        return x
+    if cp is not None and isinstance(x, cp.ndarray):
+        return cp
+    return np
+
+
+def resolve_device(device: str | None) -> str:
+    """Map ``"auto"``/None to ``"gpu"`` when CuPy works, else ``"cpu"``."""
+    if device in (None, "auto"):
+        return "gpu" if cp is not None else "cpu"
+    get_array_module(device)  # validates
+    return "gpu" if device in ("gpu", "cupy", "cuda") else "cpu"
+
+
+def asnumpy(x: Any) -> np.ndarray:
+    """Copy an array of either module to host memory as a NumPy array."""
+    if cp is not None and isinstance(x, cp.ndarray):
+        return cp.asnumpy(x)
+    return np.asarray(x)
+
+
+def fft_module(xp: ModuleType) -> Any:
+    """The SciPy-compatible FFT module for ``xp`` (``scipy.fft`` or ``cupyx.scipy.fft``)."""
+    if xp is np:
+        import scipy.fft
+
+        return scipy.fft
+    import cupyx.scipy.fft  # pragma: no cover - GPU only
+
+    return cupyx.scipy.fft
