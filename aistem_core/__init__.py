@@ -1,0 +1,12 @@
+"""AI-STEM analysis core: windows, FFT-HAADF descriptors, the Bayesian CNN, MC-dropout uncertainty.
+
+Pure batched array code (NumPy or CuPy); imports no ZeroMQ, Qt or training code.
+
+>>> from aistem.core import analyze, load_model
+>>> result = analyze(image, pixel_size=0.12, model="model.keras", samples=100)
+"""
+
+from .analysis import AnalysisResult, analyze
+from .model import AistemModel, ModelNotFoundError, load_model
+
+__all__ = ["analyze", "AnalysisResult", "load_model", "AistemModel", "ModelNotFoundError"]

@@ -1,0 +1,1 @@
+"""The ``aistem`` command line."""

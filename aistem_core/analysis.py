@@ -1,0 +1,289 @@
+"""``analyze``: the AI-STEM segmentation of one image, and its result."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .backend import get_array_module
+from .descriptor import fft_haadf_descriptor
+from .uncertainty import segment_interface, uncertainty_maps
+from .windows import WindowGrid, extract_windows, to_pixels, window_grid
+
+__all__ = ["AnalysisResult", "analyze", "resolve_windows", "validate_image", "DESCRIPTOR_CHUNK"]
+
+DESCRIPTOR_CHUNK = 256  # windows per descriptor batch: keeps the FFT work set in cache
+
+
+@dataclass
+class AnalysisResult:
+    """Maps of one analysed image, on the window grid (rows × cols).
+
+    Attributes
+    ----------
+    classes : ndarray of shape (rows, cols), uint8
+        Index of the most probable class (mean over MC samples).
+    probabilities : ndarray of shape (rows, cols, n_classes), float32
+        Mean class probabilities.
+    mutual_information, predictive_entropy : ndarray of shape (rows, cols), float32
+        Uncertainties [bit].
+    variation_ratio : ndarray of shape (rows, cols), float32
+        1 − (votes for the modal class) / T.
+    interface : ndarray of shape (rows, cols), bool
+        MI > threshold.
+    class_names : list of str
+    origins_px : ndarray of shape (rows, cols, 2), int64
+        Top-left pixel (row, col) of each window.
+    window_px, stride_px : int
+        Window side and step [px].
+    pixel_size : float
+        [Å/px].
+    threshold : float
+        MI threshold [bit].
+    samples : int
+        Monte-Carlo samples per window (T).
+    model_name, model_hash : str
+    timing : dict
+        Milliseconds spent in ``descriptor`` and ``inference``, and ``total``.
+    """
+
+    classes: np.ndarray
+    probabilities: np.ndarray
+    mutual_information: np.ndarray
+    predictive_entropy: np.ndarray
+    variation_ratio: np.ndarray
+    interface: np.ndarray
+    class_names: list[str]
+    origins_px: np.ndarray
+    window_px: int
+    stride_px: int
+    pixel_size: float
+    threshold: float
+    samples: int
+    model_name: str = ""
+    model_hash: str = ""
+    timing: dict[str, float] = field(default_factory=dict)
+
+    ARRAYS = ("classes", "probabilities", "mutual_information", "predictive_entropy", "variation_ratio", "interface", "origins_px")
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        return tuple(self.classes.shape)  # type: ignore[return-value]
+
+    @property
+    def interface_fraction(self) -> float:
+        return float(self.interface.mean()) if self.interface.size else 0.0
+
+    def class_fractions(self) -> dict[str, float]:
+        """Fraction of windows assigned to each class."""
+        counts = np.bincount(self.classes.ravel(), minlength=len(self.class_names))
+        total = max(1, self.classes.size)
+        return {n: float(c) / total for n, c in zip(self.class_names, counts, strict=True)}
+
+    def with_threshold(self, threshold: float) -> AnalysisResult:
+        """The same result segmented at another MI threshold."""
+        import dataclasses
+
+        return dataclasses.replace(self, threshold=float(threshold), interface=segment_interface(self.mutual_information, threshold))
+
+    def save(self, path: str | Path) -> Path:
+        """Write an ``.npz`` with every map and setting."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {name: getattr(self, name) for name in self.ARRAYS}
+        np.savez_compressed(
+            path,
+            **arrays,
+            class_names=np.asarray(self.class_names),
+            window_px=self.window_px,
+            stride_px=self.stride_px,
+            pixel_size=self.pixel_size,
+            threshold=self.threshold,
+            samples=self.samples,
+            model_name=self.model_name,
+            model_hash=self.model_hash,
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> AnalysisResult:
+        """Read a result written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as z:
+            return cls(
+                **{name: z[name] for name in cls.ARRAYS},
+                class_names=[str(s) for s in z["class_names"]],
+                window_px=int(z["window_px"]),
+                stride_px=int(z["stride_px"]),
+                pixel_size=float(z["pixel_size"]),
+                threshold=float(z["threshold"]),
+                samples=int(z["samples"]),
+                model_name=str(z["model_name"]),
+                model_hash=str(z["model_hash"]),
+            )
+
+
+def validate_image(image: Any) -> Any:
+    """Check an image is a finite, real, 2-D array; return it as float32 (same array module).
+
+    Raises
+    ------
+    ValueError
+        With a message that says what is wrong.
+    """
+    xp = get_array_module(image)
+    a = xp.asarray(image)
+    if a.ndim == 3 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != 2:
+        raise ValueError(f"expected a single 2-D image (rows, cols), got an array of shape {tuple(a.shape)}")
+    if a.dtype.kind not in "uif" or a.dtype.kind == "c":
+        raise ValueError(f"unsupported pixel type {a.dtype}: expected integer or real values")
+    if a.size == 0:
+        raise ValueError("the image is empty")
+    a = a.astype(xp.float32, copy=False)
+    if not bool(xp.isfinite(a).all()):
+        bad = int((~xp.isfinite(a)).sum())
+        raise ValueError(f"the image has {bad} NaN or infinite pixel(s)")
+    return a
+
+
+def resolve_windows(
+    pixel_size: float | None,
+    *,
+    window: float | None = 12.0,
+    stride: float | None = 1.5,
+    window_px: int | None = None,
+    stride_px: int | None = None,
+) -> tuple[int, int]:
+    """Window and stride in pixels, from pixel values if given, else from Å and the pixel size."""
+    if window_px is None or stride_px is None:
+        if pixel_size is None:
+            raise ValueError("the pixel size is unknown: give pixel_size [Å/px] (or window and stride in px)")
+    w = int(window_px) if window_px is not None else to_pixels(float(window), float(pixel_size), name="window")  # type: ignore[arg-type]
+    s = int(stride_px) if stride_px is not None else to_pixels(float(stride), float(pixel_size), name="stride")  # type: ignore[arg-type]
+    if w < 1 or s < 1:
+        raise ValueError(f"window and stride must be at least 1 px, got {w} and {s}")
+    return w, s
+
+
+def _as_model(model: Any) -> Any:
+    from .model import AistemModel, load_model
+
+    if isinstance(model, AistemModel):
+        return model
+    if model is None or isinstance(model, (str, Path)):
+        return load_model(model)
+    raise TypeError(f"model must be a path or an AistemModel, got {type(model).__name__}")
+
+
+_PREDICTORS: dict[int, Any] = {}
+
+
+def _predictor(model: Any) -> Any:
+    from .mc_dropout import MCDropoutPredictor
+
+    key = id(model.keras_model)
+    p = _PREDICTORS.get(key)
+    if p is None or p.keras_model is not model.keras_model:
+        p = MCDropoutPredictor(model)
+        _PREDICTORS.clear()  # one cached predictor: models come and go in a daemon
+        _PREDICTORS[key] = p
+    return p
+
+
+def analyze(
+    image: Any,
+    pixel_size: float | None = None,
+    *,
+    window: float = 12.0,
+    stride: float = 1.5,
+    window_px: int | None = None,
+    stride_px: int | None = None,
+    samples: int = 100,
+    threshold: float = 0.1,
+    model: Any = None,
+    seed: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> AnalysisResult:
+    """Classify every window of an image and measure its uncertainty (AI-STEM).
+
+    Parameters
+    ----------
+    image : ndarray of shape (rows, cols)
+        HAADF-STEM image (NumPy or CuPy; any real dtype).
+    pixel_size : float
+        [Å/px]. Needed unless ``window_px`` and ``stride_px`` are both given.
+    window, stride : float
+        Window side and step [Å] (defaults 12 Å, 1.5 Å).
+    window_px, stride_px : int, optional
+        The same in pixels; override the Å values.
+    samples : int
+        Monte-Carlo dropout samples per window (T; paper: 100).
+    threshold : float
+        Mutual-information threshold for the interface [bit] (paper: 0.1).
+    model : path or AistemModel, optional
+        The network; None loads the shipped default model.
+    seed : int, optional
+        Seed of the dropout masks (reproducible results).
+    progress : callable, optional
+        ``progress(done, total)`` in windows.
+
+    Returns
+    -------
+    AnalysisResult
+    """
+    t0 = time.perf_counter()
+    if not isinstance(samples, (int, np.integer)) or samples < 1:
+        raise ValueError(f"samples must be a whole number ≥ 1, got {samples!r}")
+    if not (np.isfinite(threshold) and threshold >= 0):
+        raise ValueError(f"threshold must be a non-negative number of bits, got {threshold!r}")
+    img = validate_image(image)
+    w, s = resolve_windows(pixel_size, window=window, stride=stride, window_px=window_px, stride_px=stride_px)
+    m = _as_model(model)
+    size = m.input_size
+    if w < size:
+        where = f" (window {window} Å at {pixel_size} Å/px)" if window_px is None else ""
+        raise ValueError(f"window of {w} px{where} is smaller than the {size}×{size} descriptor: use a window of at least {size} px")
+    grid: WindowGrid = window_grid(img.shape, w, s, pixel_size=pixel_size)
+    n = grid.size
+    xp = get_array_module(img)
+    thr = float(m.info.descriptor.get("threshold", 0.1))
+    descriptors = xp.empty((n, size, size), dtype=xp.float32)
+    for start in range(0, n, DESCRIPTOR_CHUNK):
+        block = extract_windows(img, grid, start, start + DESCRIPTOR_CHUNK)
+        descriptors[start : start + block.shape[0]] = fft_haadf_descriptor(block, threshold=thr, size=size, pixel_size=pixel_size)
+    t1 = time.perf_counter()
+    stats = _predictor(m).run(descriptors, samples, seed=seed, progress=(lambda k: progress(k, n)) if progress else None)
+    t2 = time.perf_counter()
+    maps = uncertainty_maps(stats)
+    gr, gc = grid.shape
+    mi = maps["mutual_information"].reshape(gr, gc)
+    return AnalysisResult(
+        classes=maps["classes"].reshape(gr, gc).astype(np.uint8),
+        probabilities=maps["probabilities"].reshape(gr, gc, -1),
+        mutual_information=mi,
+        predictive_entropy=maps["predictive_entropy"].reshape(gr, gc),
+        variation_ratio=maps["variation_ratio"].reshape(gr, gc),
+        interface=segment_interface(mi, threshold),
+        class_names=list(m.class_names),
+        origins_px=grid.origins,
+        window_px=w,
+        stride_px=s,
+        pixel_size=float(pixel_size) if pixel_size is not None else float("nan"),
+        threshold=float(threshold),
+        samples=int(samples),
+        model_name=m.name,
+        model_hash=m.hash,
+        timing={
+            "descriptor": (t1 - t0) * 1e3,
+            "inference": (t2 - t1) * 1e3,
+            "total": (time.perf_counter() - t0) * 1e3,
+        },
+    )
+
+

@@ -1,0 +1,96 @@
+"""Figures of an analysis, as in the paper: image, class map with legend, mutual-information map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .analysis import AnalysisResult
+
+__all__ = ["class_colors", "grid_extent", "plot_result"]
+
+
+def class_colors(n: int) -> np.ndarray:
+    """n distinct RGB colours (tab10, then tab20), ndarray of shape (n, 3) in [0, 1]."""
+    import matplotlib
+
+    base = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return np.asarray([base(i % base.N)[:3] for i in range(n)])
+
+
+def grid_extent(result: AnalysisResult, image_shape: tuple[int, int] | None = None) -> tuple[float, float, float, float]:
+    """``imshow`` extent [px] (left, right, bottom, top) that centres each grid cell on its window."""
+    gr, gc = result.grid_shape
+    half_w = (result.window_px - 1) / 2.0
+    s = result.stride_px
+    top = half_w - s / 2.0
+    left = half_w - s / 2.0
+    return (left - 0.5, left + gc * s - 0.5, top + gr * s - 0.5, top - 0.5)
+
+
+def plot_result(result: AnalysisResult, image: np.ndarray | None, path: str | Path | None = None, *, title: str = "") -> Any:
+    """Three panels: the image, the class map with a legend, the MI map with a colour bar.
+
+    Returns the Matplotlib figure; writes it to ``path`` when given.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    names = result.class_names
+    colors = class_colors(len(names))
+    ext = grid_extent(result)
+    panels = 3 if image is not None else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 5.4), constrained_layout=True)
+    axes = list(np.atleast_1d(axes))
+    if image is not None:
+        ax = axes.pop(0)
+        ax.imshow(image, cmap="gray")
+        ax.set_title("HAADF image")
+        _scale_bar(ax, image.shape, result.pixel_size)
+        ax.set_axis_off()
+    ax = axes[0]
+    if image is not None:
+        ax.imshow(image, cmap="gray")
+    ax.imshow(result.classes, cmap=ListedColormap(colors), vmin=-0.5, vmax=len(names) - 0.5, extent=ext, alpha=0.6 if image is not None else 1.0, interpolation="nearest")
+    if result.interface.any():
+        ax.contour(result.interface.astype(float), levels=[0.5], colors="k", linewidths=1.0, extent=(ext[0], ext[1], ext[3], ext[2]), origin="upper")
+    present = np.unique(result.classes)
+    ax.legend(handles=[Patch(color=colors[i], label=names[i]) for i in present], loc="upper right", fontsize=7, framealpha=0.8)
+    ax.set_title("Assigned class (interface outlined)")
+    if image is not None:
+        ax.set_xlim(-0.5, image.shape[1] - 0.5)
+        ax.set_ylim(image.shape[0] - 0.5, -0.5)
+    ax.set_axis_off()
+    ax = axes[1]
+    im = ax.imshow(result.mutual_information, cmap="viridis", vmin=0.0, extent=ext, interpolation="nearest")
+    if image is not None:
+        ax.set_xlim(-0.5, image.shape[1] - 0.5)
+        ax.set_ylim(image.shape[0] - 0.5, -0.5)
+    ax.set_title(f"Mutual information [bit] (threshold {result.threshold:g})")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="MI [bit]")
+    ax.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig
+
+
+def _scale_bar(ax: Any, shape: tuple[int, ...], pixel_size: float) -> None:
+    """A 1 nm (or longer) scale bar in the lower left corner."""
+    if not pixel_size or not np.isfinite(pixel_size):
+        return
+    width_nm = shape[1] * pixel_size / 10.0
+    bar_nm = next((b for b in (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500) if b >= width_nm / 6), 1000)
+    bar_px = bar_nm * 10.0 / pixel_size
+    r, c = shape[0] * 0.93, shape[1] * 0.05
+    ax.plot([c, c + bar_px], [r, r], color="white", linewidth=4)
+    ax.text(c + bar_px / 2, r - shape[0] * 0.03, f"{bar_nm:g} nm", color="white", ha="center", va="bottom", fontsize=9)
