@@ -9,4 +9,4 @@ Pure batched array code (NumPy or CuPy); imports no ZeroMQ, Qt or training code.
 from .analysis import AnalysisResult, analyze
 from .model import AistemModel, ModelNotFoundError, load_model
 
-__all__ = ["analyze", "AnalysisResult", "load_model", "AistemModel", "ModelNotFoundError"]
+__all__ = ["AistemModel", "AnalysisResult", "ModelNotFoundError", "analyze", "load_model"]

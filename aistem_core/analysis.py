@@ -15,7 +15,7 @@ from .descriptor import fft_haadf_descriptor
 from .uncertainty import segment_interface, uncertainty_maps
 from .windows import WindowGrid, extract_windows, to_pixels, window_grid
 
-__all__ = ["AnalysisResult", "analyze", "resolve_windows", "validate_image", "DESCRIPTOR_CHUNK"]
+__all__ = ["DESCRIPTOR_CHUNK", "AnalysisResult", "analyze", "resolve_windows", "validate_image"]
 
 DESCRIPTOR_CHUNK = 256  # windows per descriptor batch: keeps the FFT work set in cache
 
@@ -69,7 +69,15 @@ class AnalysisResult:
     model_hash: str = ""
     timing: dict[str, float] = field(default_factory=dict)
 
-    ARRAYS = ("classes", "probabilities", "mutual_information", "predictive_entropy", "variation_ratio", "interface", "origins_px")
+    ARRAYS = (
+        "classes",
+        "probabilities",
+        "mutual_information",
+        "predictive_entropy",
+        "variation_ratio",
+        "interface",
+        "origins_px",
+    )
 
     @property
     def grid_shape(self) -> tuple[int, int]:
@@ -89,7 +97,9 @@ class AnalysisResult:
         """The same result segmented at another MI threshold."""
         import dataclasses
 
-        return dataclasses.replace(self, threshold=float(threshold), interface=segment_interface(self.mutual_information, threshold))
+        return dataclasses.replace(
+            self, threshold=float(threshold), interface=segment_interface(self.mutual_information, threshold)
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write an ``.npz`` with every map and setting."""
@@ -248,7 +258,9 @@ def analyze(
     size = m.input_size
     if w < size:
         where = f" (window {window} Å at {pixel_size} Å/px)" if window_px is None else ""
-        raise ValueError(f"window of {w} px{where} is smaller than the {size}×{size} descriptor: use a window of at least {size} px")
+        raise ValueError(
+            f"window of {w} px{where} is smaller than the {size}×{size} descriptor: use a window of at least {size} px"
+        )
     grid: WindowGrid = window_grid(img.shape, w, s, pixel_size=pixel_size)
     n = grid.size
     xp = get_array_module(img)
@@ -285,5 +297,3 @@ def analyze(
             "total": (time.perf_counter() - t0) * 1e3,
         },
     )
-
-

@@ -22,7 +22,7 @@ try:  # pragma: no cover - depends on the machine
 except ImportError:  # pragma: no cover - the usual CPU machine
     cp = None
 
-__all__ = ["cupy_available", "get_array_module", "asnumpy", "fft_module", "resolve_device"]
+__all__ = ["asnumpy", "cupy_available", "fft_module", "get_array_module", "resolve_device"]
 
 
 def cupy_available() -> bool:

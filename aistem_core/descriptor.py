@@ -30,7 +30,7 @@ import numpy as np
 
 from .backend import fft_module, get_array_module
 
-__all__ = ["fft_haadf_descriptor", "hann_periodic", "DESCRIPTOR_SIZE", "DEFAULT_THRESHOLD"]
+__all__ = ["DEFAULT_THRESHOLD", "DESCRIPTOR_SIZE", "fft_haadf_descriptor", "hann_periodic"]
 
 DESCRIPTOR_SIZE = 64
 DEFAULT_THRESHOLD = 0.1

@@ -57,9 +57,24 @@ def plot_result(result: AnalysisResult, image: np.ndarray | None, path: str | Pa
     ax = axes[0]
     if image is not None:
         ax.imshow(image, cmap="gray")
-    ax.imshow(result.classes, cmap=ListedColormap(colors), vmin=-0.5, vmax=len(names) - 0.5, extent=ext, alpha=0.6 if image is not None else 1.0, interpolation="nearest")
+    ax.imshow(
+        result.classes,
+        cmap=ListedColormap(colors),
+        vmin=-0.5,
+        vmax=len(names) - 0.5,
+        extent=ext,
+        alpha=0.6 if image is not None else 1.0,
+        interpolation="nearest",
+    )
     if result.interface.any():
-        ax.contour(result.interface.astype(float), levels=[0.5], colors="k", linewidths=1.0, extent=(ext[0], ext[1], ext[3], ext[2]), origin="upper")
+        ax.contour(
+            result.interface.astype(float),
+            levels=[0.5],
+            colors="k",
+            linewidths=1.0,
+            extent=(ext[0], ext[1], ext[3], ext[2]),
+            origin="upper",
+        )
     present = np.unique(result.classes)
     ax.legend(handles=[Patch(color=colors[i], label=names[i]) for i in present], loc="upper right", fontsize=7, framealpha=0.8)
     ax.set_title("Assigned class (interface outlined)")

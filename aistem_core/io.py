@@ -12,12 +12,23 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ImageData", "read_image", "read_frames", "SUPPORTED_SUFFIXES"]
+__all__ = ["SUPPORTED_SUFFIXES", "ImageData", "read_frames", "read_image"]
 
 MICROSCOPE_SUFFIXES = (".dm3", ".dm4", ".emd", ".mrc")
-SUPPORTED_SUFFIXES = (".npy", ".npz", ".tif", ".tiff") + MICROSCOPE_SUFFIXES
+SUPPORTED_SUFFIXES = (".npy", ".npz", ".tif", ".tiff", *MICROSCOPE_SUFFIXES)
 
-_UNIT_TO_ANGSTROM = {"å": 1.0, "a": 1.0, "angstrom": 1.0, "ang": 1.0, "nm": 10.0, "µm": 1e4, "um": 1e4, "pm": 0.01, "m": 1e10, "mm": 1e7}
+_UNIT_TO_ANGSTROM = {
+    "å": 1.0,
+    "a": 1.0,
+    "angstrom": 1.0,
+    "ang": 1.0,
+    "nm": 10.0,
+    "µm": 1e4,
+    "um": 1e4,
+    "pm": 0.01,
+    "m": 1e10,
+    "mm": 1e7,
+}
 
 
 @dataclass
@@ -131,7 +142,9 @@ def _read_numpy(path: Path) -> ImageData:
                     raise ValueError(f"{path} holds no 2-D image or stack (keys: {z.files})")
                 data = z[key]
                 px = float(z["pixel_size"]) if "pixel_size" in z.files else None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, ValueError) as exc:
+        if "holds no 2-D image" in str(exc):
+            raise
         raise ValueError(f"could not read {path}: {exc}") from exc
     if data.ndim not in (2, 3):
         raise ValueError(f"{path}: expected a 2-D image or a stack (N, rows, cols), got shape {data.shape}")

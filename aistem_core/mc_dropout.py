@@ -97,7 +97,7 @@ class MCDropoutPredictor:
                 [(n + 1) // 2], tf.random.experimental.stateless_fold_in(seed, k), minval=None, maxval=None, dtype=tf.uint32
             )
             r16 = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:n]
-            keep = tf.reshape(r16, shape) >= tf.constant(int(round(rate * 65536)), tf.uint16)
+            keep = tf.reshape(r16, shape) >= tf.constant(round(rate * 65536), tf.uint16)
         else:
             keep = keras.random.uniform(ops.shape(x), seed=self._seed_gen) >= rate
         return ops.where(keep, x * (1.0 / (1.0 - rate)), ops.zeros_like(x))
@@ -178,7 +178,7 @@ class MCDropoutPredictor:
             stop = min(n, start + bw)
             block = asnumpy(d[start:stop]).astype(np.float32, copy=False)
             if stop - start < bw:  # pad: one compiled shape for every call
-                block = np.concatenate([block, np.zeros((bw - (stop - start),) + block.shape[1:], np.float32)])
+                block = np.concatenate([block, np.zeros((bw - (stop - start), *block.shape[1:]), np.float32)])
             x = ops.convert_to_tensor(block[..., None])
             done = 0
             while done < samples:

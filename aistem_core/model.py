@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "PAPER_CLASS_NAMES",
     "FILTERS",
-    "ModelInfo",
+    "PAPER_CLASS_NAMES",
     "AistemModel",
-    "build_model",
-    "save_model",
-    "load_model",
-    "default_model_path",
+    "ModelInfo",
     "ModelNotFoundError",
+    "build_model",
+    "default_model_path",
+    "load_model",
+    "save_model",
 ]
 
 PAPER_CLASS_NAMES: tuple[str, ...] = (

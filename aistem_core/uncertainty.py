@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MCStats", "entropy_bits", "stats_from_samples", "uncertainty_maps", "segment_interface"]
+__all__ = ["MCStats", "entropy_bits", "segment_interface", "stats_from_samples", "uncertainty_maps"]
 
 _TINY = np.float32(1e-30)
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from .backend import get_array_module
 
-__all__ = ["WindowGrid", "window_grid", "to_pixels", "extract_windows"]
+__all__ = ["WindowGrid", "extract_windows", "to_pixels", "window_grid"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def to_pixels(length_angstrom: float, pixel_size: float, *, name: str = "length"
         raise ValueError(f"pixel size must be a positive number of Å/px, got {pixel_size!r}")
     if not (math.isfinite(length_angstrom) and length_angstrom > 0):
         raise ValueError(f"{name} must be a positive number of Å, got {length_angstrom!r}")
-    return max(1, int(round(length_angstrom / pixel_size)))
+    return max(1, round(length_angstrom / pixel_size))
 
 
 def window_grid(image_shape: tuple[int, ...], window_px: int, stride_px: int, *, pixel_size: float | None = None) -> WindowGrid:

@@ -97,7 +97,10 @@ def run(args: argparse.Namespace) -> int:
         f"(stride {result.stride_px} px), T={result.samples}, model {model.name} [{model.hash}]"
     )
     print("  classes: " + ", ".join(f"{n} {f:.1%}" for n, f in top if f > 0))
-    print(f"  interface (MI > {result.threshold:g} bit): {result.interface_fraction:.1%} of windows; mean MI {float(result.mutual_information.mean()):.3f} bit")
+    print(
+        f"  interface (MI > {result.threshold:g} bit): {result.interface_fraction:.1%} of windows; "
+        f"mean MI {float(result.mutual_information.mean()):.3f} bit"
+    )
     print(f"  time: descriptors {result.timing['descriptor']:.0f} ms, inference {result.timing['inference']:.0f} ms")
     if args.out:
         print(f"  maps: {result.save(args.out)}")

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 # (module, function) pairs that add subcommands; a module that is not there yet is skipped.
 REGISTRARS = (
     ("aistem.cli.analyze", "register"),
+    ("aistem.cli.demo", "register"),
     ("aistem.daemon.commands", "register"),
     ("aistem.gui.commands", "register"),
     ("aistem.training.commands", "register_simulate"),
@@ -60,7 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
-    logging.basicConfig(level=getattr(args, "log_level", "INFO").upper() if hasattr(args, "log_level") else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(args, "log_level", "INFO").upper() if hasattr(args, "log_level") else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_config", "default_config_text"]
+__all__ = ["default_config_text", "load_config"]
 
 
 def default_config_text() -> str:

@@ -1,0 +1,107 @@
+"""analyze(): the paper's model on synthetic lattices, every error path, the saved result."""
+
+import numpy as np
+import pytest
+
+from aistem.core import AnalysisResult, analyze
+from tests.conftest import square_lattice
+
+
+@pytest.fixture(scope="module")
+def bicrystal():
+    left = square_lattice((220, 400))
+    right = square_lattice((220, 400), angle=30.0)
+    img = left.copy()
+    img[:, 200:] = right[:, 200:]
+    return img
+
+
+def test_paper_model_finds_fcc_cu_100_with_low_mi(reference_model):
+    img = square_lattice((220, 220))
+    r = analyze(img, 0.12, model=reference_model, stride=3.0, samples=30, seed=0)
+    assert r.class_names[3] == "FCC_Cu_100"
+    assert (r.classes == 3).mean() >= 0.8
+    assert np.median(r.mutual_information) < 0.1
+    assert r.classes.dtype == np.uint8 and r.mutual_information.dtype == np.float32
+    assert r.probabilities.shape == (*r.classes.shape, 10)
+
+
+def test_boundary_windows_have_higher_mi(reference_model, bicrystal):
+    r = analyze(bicrystal, 0.12, model=reference_model, window_px=100, stride_px=10, samples=30, seed=0)
+    centre_col = r.origins_px[0, :, 1] + (r.window_px - 1) / 2
+    straddle = np.abs(centre_col - 200) < 15  # window half in each grain
+    far = np.abs(centre_col - 200) > r.window_px / 2 + 5  # window inside one grain
+    assert straddle.any() and far.any()
+    mi_straddle = np.median(r.mutual_information[:, straddle])
+    mi_far = np.median(r.mutual_information[:, far])
+    assert mi_straddle > 2 * mi_far and mi_straddle > 0.05
+    assert (r.classes[:, far] == 3).mean() >= 0.8
+
+
+def test_seed_reproduces_and_save_load_round_trip(small_model, tmp_path):
+    img = square_lattice((140, 140))
+    a = analyze(img, 0.12, model=small_model, samples=5, seed=3, stride=2.4)
+    b = analyze(img, 0.12, model=small_model, samples=5, seed=3, stride=2.4)
+    np.testing.assert_array_equal(a.probabilities, b.probabilities)
+    path = a.save(tmp_path / "r.npz")
+    c = AnalysisResult.load(path)
+    for name in AnalysisResult.ARRAYS:
+        np.testing.assert_array_equal(getattr(c, name), getattr(a, name))
+    assert c.class_names == a.class_names and c.window_px == 100 and c.stride_px == 20
+    z = np.load(path)
+    for key in (
+        "classes",
+        "probabilities",
+        "mutual_information",
+        "predictive_entropy",
+        "variation_ratio",
+        "interface",
+        "class_names",
+        "origins_px",
+        "window_px",
+        "stride_px",
+        "pixel_size",
+    ):
+        assert key in z.files
+
+
+def test_window_and_stride_in_pixels_override_angstrom(small_model):
+    img = square_lattice((130, 160))
+    r = analyze(img, None, window_px=96, stride_px=16, model=small_model, samples=2, seed=0)
+    assert (r.window_px, r.stride_px) == (96, 16)
+    assert r.grid_shape == ((130 - 96) // 16 + 1, (160 - 96) // 16 + 1)
+    assert r.with_threshold(0.0).interface.sum() >= r.interface.sum()
+
+
+@pytest.mark.parametrize(
+    ("image", "kwargs", "message"),
+    [
+        (np.full((120, 120), np.nan, np.float32), {}, "NaN or infinite"),
+        (np.zeros((2, 120, 120), np.float32), {}, "single 2-D image"),
+        (np.zeros((60, 400), np.float32), {}, "smaller than one window"),
+        (np.zeros((120, 120), np.complex64), {}, "unsupported pixel type"),
+        (np.zeros((0, 0), np.float32), {}, "empty"),
+        (np.zeros((120, 120), np.float32), {"samples": 0}, "samples"),
+        (np.zeros((120, 120), np.float32), {"threshold": -1.0}, "threshold"),
+        (np.zeros((120, 120), np.float32), {"window": 6.0}, "smaller than the 64×64 descriptor"),
+    ],
+)
+def test_errors_are_clear(small_model, image, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        analyze(image, 0.12, model=small_model, **kwargs)
+
+
+def test_unknown_pixel_size_is_an_error(small_model):
+    with pytest.raises(ValueError, match="pixel size is unknown"):
+        analyze(np.zeros((120, 120), np.float32), None, model=small_model)
+
+
+def test_constant_image_is_analysed_without_nan(small_model):
+    r = analyze(np.full((120, 120), 7, np.uint16), 0.12, model=small_model, samples=3, seed=0)
+    assert np.isfinite(r.mutual_information).all() and np.isfinite(r.probabilities).all()
+
+
+def test_float32_policy(small_model):
+    r = analyze(square_lattice((120, 120)).astype(np.float64), 0.12, model=small_model, samples=2, seed=0)
+    for name in ("probabilities", "mutual_information", "predictive_entropy", "variation_ratio"):
+        assert getattr(r, name).dtype == np.float32, name
