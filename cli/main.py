@@ -21,9 +21,9 @@ REGISTRARS = (
     ("aistem.daemon.commands", "register"),
     ("aistem.gui.commands", "register"),
     ("aistem.training.commands", "register_simulate"),
-    ("aistem.training.commands", "register_train"),
-    ("aistem.training.commands", "register_evaluate"),
-    ("aistem.training.commands", "register_embed"),
+    ("aistem.training.train_commands", "register_train"),
+    ("aistem.training.train_commands", "register_evaluate"),
+    ("aistem.training.embed", "register_embed"),
 )
 
 
