@@ -1,0 +1,134 @@
+"""``aistem view``: the live viewer, registered on the ``aistem`` command line (Qt is imported only when it runs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+OVERLAY_CHOICES = ("class", "mi", "both", "rotation", "none")
+COLORMAP_CHOICES = ("gray", "viridis", "inferno", "magma", "cividis", "plasma")
+EXIT_TIMEOUT = 3
+
+DESCRIPTION = """\
+Show the AI-STEM daemon's results live: the frame with the class map (legend) and mutual information
+overlaid at the windows' true positions, the interface outlined, hover read-out, status line.
+Reconnects by itself when the daemon restarts.
+
+With --screenshot PATH the viewer writes a PNG of its window after --after N results and exits
+(offscreen when there is no display); with --timeout S it gives up, with exit status 3, if N results did
+not arrive in S seconds.
+"""
+
+
+def _positive_int(text: str) -> int:
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {v}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    v = float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
+    return v
+
+
+def _fraction(text: str) -> float:
+    v = float(text)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {v}")
+    return v
+
+
+def _bits(text: str) -> float:
+    v = float(text)
+    if not v >= 0.0:
+        raise argparse.ArgumentTypeError(f"must be ≥ 0 bit, got {v}")
+    return v
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(t) for t in text.lower().split("x"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 1280x820, got {text!r}") from exc
+    if w < 200 or h < 150:
+        raise argparse.ArgumentTypeError(f"window too small: {w}x{h}")
+    return (w, h)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``view`` to the ``aistem`` subcommands."""
+    p = sub.add_parser(
+        "view",
+        help="live viewer of the daemon's results (class map, MI, interface over the frame)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--results", metavar="ENDPOINT", help="the daemon's result endpoint to subscribe to, e.g. tcp://127.0.0.1:5556")
+    p.add_argument("--frames", metavar="ENDPOINT", help="the acquisition frame endpoint (PUB), for the image itself, e.g. tcp://127.0.0.1:5555")
+    p.add_argument("--screenshot", metavar="PATH", help="write a PNG of the window after --after results, then exit")
+    p.add_argument("--after", metavar="N", type=_positive_int, default=1, help="number of results before the screenshot (default 1)")
+    p.add_argument(
+        "--timeout",
+        metavar="S",
+        type=_positive_float,
+        help="[s] give up (exit status 3) if N results have not arrived in this time; default: wait for ever",
+    )
+    p.add_argument("--threshold", metavar="BIT", type=_bits, help="[bit] MI threshold of the drawn interface (display only); default: the daemon's")
+    p.add_argument("--opacity", metavar="F", type=_fraction, default=0.6, help="opacity of the overlays, 0–1 (default 0.6)")
+    p.add_argument("--overlay", choices=OVERLAY_CHOICES, default="class", help="what is drawn over the image (default class; both: class map + MI panel)")
+    p.add_argument("--colormap", choices=COLORMAP_CHOICES, default="gray", help="colour map of the image (default gray)")
+    p.add_argument("--log", action="store_true", help="show the image on a log scale")
+    p.add_argument("--export-dir", metavar="DIR", default="aistem-export", help="where the Export button writes (default aistem-export)")
+    p.add_argument("--summary", metavar="PATH", help="also write a JSON summary (classes, interface fraction, frames/s, latency)")
+    p.add_argument("--size", metavar="WxH", type=_size, default=(1280, 820), help="window size [screen px] (default 1280x820)")
+    p.add_argument("--redraw-hz", metavar="HZ", type=_positive_float, default=15.0, help="[1/s] at most this many redraws (default 15)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handler of ``aistem view``."""
+    if not args.results and not args.frames:
+        print("aistem view: error: give --results ENDPOINT (the daemon's results), and --frames ENDPOINT for the image", file=sys.stderr)
+        return 2
+    if args.screenshot is None and args.summary is not None and args.timeout is None:
+        print("aistem view: note: --summary is written when the window closes", file=sys.stderr)
+    from .app import run_view
+
+    out = run_view(
+        args.results,
+        args.frames,
+        screenshot=args.screenshot,
+        after=args.after,
+        timeout=args.timeout,
+        threshold=args.threshold,
+        opacity=args.opacity,
+        overlay=args.overlay,
+        colormap=args.colormap,
+        log_scale=args.log,
+        export_dir=args.export_dir,
+        summary=args.summary,
+        size=args.size,
+        redraw_hz=args.redraw_hz,
+    )
+    if out["timed_out"]:
+        where = args.results or args.frames
+        print(
+            f"aistem view: gave up after {args.timeout:g} s: {out['results']} of {args.after} result(s) arrived "
+            f"({out['frames']} frame(s)) from {where}. Is the daemon running (aistem serve) and are frames coming?"
+            + (f"\n  last error: {out['last_error']}" if out.get("last_error") else "")
+            + (f"\n  screenshot of what was shown: {out['screenshot']}" if out.get("screenshot") else ""),
+            file=sys.stderr,
+        )
+        return EXIT_TIMEOUT
+    if out.get("screenshot"):
+        print(f"screenshot: {out['screenshot']}")
+    if out.get("summary"):
+        print(f"summary: {out['summary']}")
+    if args.screenshot or args.summary:
+        brief = {k: out[k] for k in ("results", "class_fractions", "interface_fraction", "frames_per_second", "latency_ms", "dropped")}
+        print(json.dumps(brief))
+    return 0

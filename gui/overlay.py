@@ -1,0 +1,147 @@
+"""What the viewer paints over the image, as arrays: class colours, interface outlines, hover text. Pure, no Qt.
+
+The class colours are those of the paper-style figures (:func:`aistem.core.figures.class_colors`), so a class
+has the same colour in the live viewer, in exported figures and in reports.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .protocol import Result
+
+__all__ = [
+    "class_lut",
+    "class_rgba",
+    "display_image",
+    "hover_text",
+    "interface_at",
+    "interface_segments",
+    "nice_scale_bar",
+    "top_classes",
+]
+
+
+def class_lut(n: int) -> np.ndarray:
+    """RGBA colours of n classes, ndarray of shape (n, 4), uint8 (opaque): the figures' colours."""
+    from aistem.core.figures import class_colors
+
+    rgb = np.round(class_colors(max(1, n)) * 255.0).astype(np.uint8)
+    return np.concatenate([rgb, np.full((len(rgb), 1), 255, np.uint8)], axis=1)
+
+
+def class_rgba(classes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Class map (rows, cols) → opaque RGBA image (rows, cols, 4), uint8; unknown indices are transparent."""
+    lut = np.concatenate([class_lut(n_classes), np.zeros((1, 4), np.uint8)])
+    idx = np.where(classes.astype(np.int64) < n_classes, classes.astype(np.int64), n_classes)
+    return lut[idx]
+
+
+def interface_at(result: Result, threshold: float | None = None) -> np.ndarray:
+    """Interface mask (rows, cols), bool: MI > ``threshold`` [bit] if given, else the daemon's ``interface``.
+
+    Changing the threshold here changes only what is drawn, never the result.
+    """
+    mi = result.mutual_information
+    if threshold is not None and mi is not None:
+        return np.asarray(mi > threshold)
+    if result.interface is not None:
+        return result.interface.astype(bool)
+    if mi is not None:
+        return np.asarray(mi > result.threshold)
+    return np.zeros(result.grid, bool)
+
+
+def interface_segments(mask: np.ndarray, result: Result) -> tuple[np.ndarray, np.ndarray]:
+    """Outline of the interface cells as line segments (for ``connect="pairs"``), in pixel coordinates.
+
+    Returns
+    -------
+    rows, cols : ndarray of shape (2·n_segments,), float64
+        End points of each segment, consecutive pairs; every edge between an interface cell and a
+        non-interface cell (or the grid border) is one segment.
+    """
+    m = np.pad(mask.astype(bool), 1)
+    top, left, _, _ = result.cell_rect()
+    s = float(result.stride_px)
+    # horizontal edges: between row k-1 and k of the padded mask, i.e. at y = top + (k-1)·s for padded index k
+    h = m[1:, 1:-1] != m[:-1, 1:-1]  # shape (R+1, C): edge above grid row k (k = 0..R)
+    k, j = np.nonzero(h)
+    hr = np.repeat(top + k * s, 2)
+    hc = np.stack([left + j * s, left + (j + 1) * s], axis=1).ravel()
+    v = m[1:-1, 1:] != m[1:-1, :-1]  # shape (R, C+1): edge left of grid col k
+    i, k2 = np.nonzero(v)
+    vr = np.stack([top + i * s, top + (i + 1) * s], axis=1).ravel()
+    vc = np.repeat(left + k2 * s, 2)
+    return np.concatenate([hr, vr]).astype(np.float64), np.concatenate([hc, vc]).astype(np.float64)
+
+
+def top_classes(probabilities: np.ndarray, class_names: list[str], k: int = 3) -> list[tuple[str, float]]:
+    """The k most probable classes of one window, most probable first."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    order = np.argsort(-p, kind="stable")[:k]
+    return [(class_names[i] if i < len(class_names) else f"class {i}", float(p[i])) for i in order]
+
+
+def hover_text(
+    result: Result | None,
+    row: float,
+    col: float,
+    *,
+    image: np.ndarray | None = None,
+    threshold: float | None = None,
+) -> str:
+    """What the viewer shows for the point (row, col) [px, pixel-centre coordinates].
+
+    Pixel position (and value), then for the grid cell drawn there: class, the top three class probabilities,
+    mutual information [bit] (and whether it is above the display threshold), lattice rotation [°] if sent.
+    """
+    r, c = round(row), round(col)
+    parts = [f"pixel (row {r}, col {c})"]
+    if image is not None and 0 <= r < image.shape[0] and 0 <= c < image.shape[1]:
+        parts[0] += f" = {float(image[r, c]):.4g}"
+    if result is None:
+        return parts[0]
+    cell = result.cell_at(row, col)
+    if cell is None:
+        parts.append("outside the analysed windows")
+        return " · ".join(parts)
+    i, j = cell
+    ci = int(result.classes[i, j])
+    name = result.class_names[ci] if ci < len(result.class_names) else f"class {ci}"
+    parts.append(f"window ({i}, {j})")
+    parts.append(name)
+    if result.probabilities is not None:
+        parts.append("p: " + ", ".join(f"{n} {p:.2f}" for n, p in top_classes(result.probabilities[i, j], result.class_names)))
+    mi = result.mutual_information
+    if mi is not None:
+        t = result.threshold if threshold is None else threshold
+        above = bool(interface_at(result, threshold)[i, j])
+        parts.append(f"MI {float(mi[i, j]):.3f} bit ({'interface' if above else 'below'} {t:g})")
+    rot = result.lattice_rotation
+    if rot is not None:
+        v = float(rot[i, j])
+        parts.append("rotation —" if not np.isfinite(v) else f"rotation {v:+.1f}°")
+    return " · ".join(parts)
+
+
+def display_image(image: np.ndarray, log: bool = False) -> np.ndarray:
+    """The frame as drawn: float32, optionally on a log scale (log10 of the value above the minimum + a floor)."""
+    a = np.asarray(image, dtype=np.float32)
+    if not log:
+        return a
+    finite = a[np.isfinite(a)]
+    lo = float(finite.min()) if finite.size else 0.0
+    span = float(finite.max()) - lo if finite.size else 1.0
+    floor = max(span * 1e-3, np.finfo(np.float32).tiny) if span > 0 else 1.0
+    return np.log10(np.maximum(a - lo, 0.0) + floor).astype(np.float32)
+
+
+def nice_scale_bar(width_px: int, pixel_size: float | None) -> tuple[float, float] | None:
+    """A round scale-bar length about a sixth of the image width: (length [nm], length [px]); None if unknown."""
+    if not pixel_size or not np.isfinite(pixel_size) or pixel_size <= 0 or width_px <= 0:
+        return None
+    width_nm = width_px * pixel_size / 10.0
+    steps = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+    nm = next((b for b in steps if b >= width_nm / 6), steps[-1])
+    return float(nm), float(nm) * 10.0 / float(pixel_size)

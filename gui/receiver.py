@@ -1,0 +1,343 @@
+"""Background receiver: SUB sockets on the daemon's results and the acquisition frames, newest-wins hand-over.
+
+A thread polls the sockets (``zmq.Poller`` with a timeout, so a stop request is seen within ~0.1 s), decodes
+every message, and keeps only what the display needs: the newest result, the recent frames (to pair a result with
+its own image) and counters. The window takes a :class:`Snapshot` at its redraw rate; results that arrive
+faster than it redraws are counted (``skipped``), never queued, so a fast stream cannot freeze the window.
+
+SUB sockets *connect*, and ZeroMQ reconnects them by itself when the daemon restarts; a socket monitor tells the
+window whether each endpoint is connected right now.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from .protocol import DaemonError, Frame, ProtocolError, Result, Status, decode
+
+__all__ = ["Receiver", "Snapshot"]
+
+log = logging.getLogger(__name__)
+
+RATE_WINDOW_S = 5.0  # frames/s is measured over the last few seconds
+
+
+@dataclass
+class Snapshot:
+    """What the window needs to draw, taken at one moment.
+
+    Attributes
+    ----------
+    result : Result or None
+        Newest result, if one arrived since the previous snapshot (else None).
+    frame : Frame or None
+        With a result: its frame if buffered (else None). Without: the newest frame if new, else None.
+    newest_frame : Frame or None
+        Newest frame received (new or not).
+    latest_result : Result or None
+        Newest result received (new or not).
+    counters : dict
+        results, frames, errors, rejected, skipped (results never drawn), and per-endpoint ``connected``.
+    results_per_s, frames_per_s : float
+        Arrival rates over the last few seconds.
+    latency_ms : float or None
+        Mean (over the last results) of result arrival − frame acquisition timestamp.
+    status : Status or None
+        Newest daemon status.
+    last_error : str or None
+        Newest daemon error or undecodable message.
+    idle_s : float
+        Seconds since the last frame or result (inf if none yet).
+    """
+
+    result: Result | None = None
+    frame: Frame | None = None
+    newest_frame: Frame | None = None
+    latest_result: Result | None = None
+    counters: dict[str, Any] = field(default_factory=dict)
+    results_per_s: float = 0.0
+    frames_per_s: float = 0.0
+    latency_ms: float | None = None
+    status: Status | None = None
+    last_error: str | None = None
+    idle_s: float = float("inf")
+
+
+class Receiver:
+    """Subscribe to results and frames in a background thread.
+
+    Parameters
+    ----------
+    results : str or None
+        The daemon's result endpoint, e.g. ``tcp://127.0.0.1:5556``.
+    frames : str or None
+        The acquisition frame endpoint (PUB), e.g. ``tcp://127.0.0.1:5555``.
+    frame_buffer : int
+        Frames kept to pair with their results (those still being analysed).
+    context : zmq.Context, optional
+        Default: the process-wide instance.
+    """
+
+    def __init__(
+        self,
+        results: str | None,
+        frames: str | None = None,
+        *,
+        frame_buffer: int = 64,
+        context: zmq.Context | None = None,
+    ) -> None:
+        if not results and not frames:
+            raise ValueError("give a results endpoint, a frames endpoint, or both")
+        self.endpoints = {"results": results, "frames": frames}
+        self._ctx = context or zmq.Context.instance()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._frames: collections.OrderedDict[tuple[str, int], Frame] = collections.OrderedDict()
+        self._frame_buffer = int(frame_buffer)
+        self._pending_result: Result | None = None
+        self._pending_frame: Frame | None = None
+        self._latest_result: Result | None = None
+        self._newest_frame: Frame | None = None
+        self._status: Status | None = None
+        self._last_error: str | None = None
+        self._last_message = 0.0
+        self._result_times: collections.deque[float] = collections.deque(maxlen=512)
+        self._frame_times: collections.deque[float] = collections.deque(maxlen=512)
+        self._latencies: collections.deque[float] = collections.deque(maxlen=50)
+        self.connected = {k: False for k, v in self.endpoints.items() if v}
+        self.counters: dict[str, int] = {"results": 0, "frames": 0, "errors": 0, "rejected": 0, "skipped": 0, "final_results": 0}
+        self.class_counts: np.ndarray = np.zeros(0, np.int64)
+        self.class_names: list[str] = []
+        self.interface_sum = 0.0
+        self.started = 0.0
+        self.first_result_at: float | None = None
+        self.last_result_at: float | None = None
+        self.results_event = threading.Condition(self._lock)
+        self.failure: BaseException | None = None
+
+    # -- life cycle --------------------------------------------------------------------------------------------
+
+    def start(self) -> Receiver:
+        """Open the sockets and start the thread (returns self)."""
+        if self._thread is not None:
+            return self
+        self.started = time.time()
+        self._stop.clear()
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="aistem-view-receiver", daemon=True)
+        self._thread.start()
+        ready.wait(5.0)
+        if self.failure is not None:
+            raise RuntimeError(f"cannot subscribe: {self.failure}") from self.failure
+        return self
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Ask the thread to stop, wait for it (at most ``timeout`` s) and close the sockets."""
+        self._stop.set()
+        t = self._thread
+        if t is not None:
+            t.join(timeout)
+        self._thread = None
+
+    def __enter__(self) -> Receiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- hand-over ---------------------------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """Take what arrived since the previous snapshot (newest result and its frame) and the counters."""
+        now = time.time()
+        with self._lock:
+            res, self._pending_result = self._pending_result, None
+            frame = self._frames.get(res.key) if res is not None else self._pending_frame
+            self._pending_frame = None
+            return Snapshot(
+                result=res,
+                frame=frame,
+                newest_frame=self._newest_frame,
+                latest_result=self._latest_result,
+                counters={**self.counters, "connected": dict(self.connected)},
+                results_per_s=self._rate(self._result_times, now),
+                frames_per_s=self._rate(self._frame_times, now),
+                latency_ms=float(np.mean(self._latencies)) if self._latencies else None,
+                status=self._status,
+                last_error=self._last_error,
+                idle_s=(now - self._last_message) if self._last_message else float("inf"),
+            )
+
+    def frame_for(self, key: tuple[str, int]) -> Frame | None:
+        """The buffered frame of (series, index), if still there."""
+        with self._lock:
+            return self._frames.get(key)
+
+    def wait_results(self, n: int, timeout: float) -> bool:
+        """Block until ``n`` results have arrived (True) or ``timeout`` s passed (False)."""
+        deadline = time.monotonic() + timeout
+        with self.results_event:
+            while self.counters["results"] < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.results_event.wait(min(left, 0.2))
+            return True
+
+    @staticmethod
+    def _rate(times: collections.deque[float], now: float) -> float:
+        recent = [t for t in times if now - t <= RATE_WINDOW_S]
+        if len(recent) < 2:
+            return 0.0
+        span = max(now - recent[0], recent[-1] - recent[0], 1e-3)
+        return (len(recent) - 1) / span if now - recent[-1] < RATE_WINDOW_S else 0.0
+
+    # -- the thread --------------------------------------------------------------------------------------------
+
+    def _socket(self) -> zmq.Socket:
+        s = self._ctx.socket(zmq.SUB)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.RCVHWM, 64)
+        s.setsockopt(zmq.RECONNECT_IVL, 100)
+        s.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        s.setsockopt(zmq.SUBSCRIBE, b"")
+        return s
+
+    def _run(self, ready: threading.Event) -> None:
+        socks: dict[zmq.Socket, str] = {}
+        monitors: dict[zmq.Socket, str] = {}
+        try:
+            poller = zmq.Poller()
+            for name, ep in self.endpoints.items():
+                if not ep:
+                    continue
+                s = self._socket()
+                socks[s] = name
+                m = s.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)  # before connect: no event lost
+                monitors[m] = name
+                s.connect(ep)
+                poller.register(s, zmq.POLLIN)
+                poller.register(m, zmq.POLLIN)
+        except Exception as exc:  # bad endpoint: reported by start()
+            self.failure = exc
+            ready.set()
+            self._close(socks, monitors)
+            return
+        ready.set()
+        try:
+            while not self._stop.is_set():
+                events = dict(poller.poll(100))
+                for sock in events:
+                    if sock in monitors:
+                        self._on_monitor(sock, monitors[sock])
+                    else:
+                        self._drain(sock)
+        except Exception as exc:  # pragma: no cover - reported in the status line, never silently
+            log.exception("receiver stopped")
+            self.failure = exc
+            with self._lock:
+                self._last_error = f"receiver stopped: {exc}"
+        finally:
+            self._close(socks, monitors)
+
+    @staticmethod
+    def _close(socks: dict[zmq.Socket, str], monitors: dict[zmq.Socket, str]) -> None:
+        for s in socks:
+            try:
+                s.disable_monitor()
+            except zmq.ZMQError:
+                pass
+        for m in monitors:
+            m.close(linger=0)
+        for s in socks:
+            s.close(linger=0)
+
+    def _on_monitor(self, mon: zmq.Socket, name: str) -> None:
+        while True:
+            try:
+                evt = recv_monitor_message(mon, flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            with self._lock:
+                if evt["event"] == zmq.EVENT_CONNECTED:
+                    self.connected[name] = True
+                elif evt["event"] == zmq.EVENT_DISCONNECTED:
+                    self.connected[name] = False
+
+    def _drain(self, sock: zmq.Socket, limit: int = 256) -> None:
+        for _ in range(limit):
+            try:
+                parts = sock.recv_multipart(flags=zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                return
+            self._handle(parts)
+
+    def _handle(self, parts: list[bytes]) -> None:
+        now = time.time()
+        try:
+            msg = decode(parts, now)
+        except ProtocolError as exc:
+            with self._lock:
+                self.counters["rejected"] += 1
+                self._last_error = f"rejected message: {exc}"
+            return
+        with self._lock:
+            if isinstance(msg, (Frame, Result)):
+                self._last_message = now  # status messages do not end "waiting for frames"
+            if isinstance(msg, Frame):
+                self.counters["frames"] += 1
+                self._frame_times.append(now)
+                self._frames[msg.key] = msg
+                self._frames.move_to_end(msg.key)
+                while len(self._frames) > self._frame_buffer:
+                    self._frames.popitem(last=False)
+                self._newest_frame = msg
+                self._pending_frame = msg
+            elif isinstance(msg, Result):
+                self._on_result(msg, now)
+            elif isinstance(msg, DaemonError):
+                self.counters["errors"] += 1
+                self._last_error = f"daemon error on {msg.series} #{msg.index}: {msg.reason}"
+            elif isinstance(msg, Status):
+                self._status = msg
+
+    def _on_result(self, res: Result, now: float) -> None:  # called with the lock held
+        self.counters["results"] += 1
+        if self._pending_result is not None:
+            self.counters["skipped"] += 1
+        self._pending_result = res
+        self._latest_result = res
+        self._result_times.append(now)
+        self.first_result_at = self.first_result_at or now
+        self.last_result_at = now
+        ts = res.timestamp
+        if ts is None:
+            f = self._frames.get(res.key)
+            ts = f.timestamp if f is not None else None
+        if ts is not None:
+            self._latencies.append((now - ts) * 1000.0)
+        if res.final:
+            self.counters["final_results"] += 1
+            n = len(res.class_names)
+            if self.class_names != res.class_names:
+                self.class_names = list(res.class_names)
+                self.class_counts = np.zeros(n, np.int64)
+            self.class_counts += np.bincount(res.classes.ravel().astype(np.int64), minlength=n)[:n]
+            iface = res.interface
+            if iface is not None and iface.size:
+                self.interface_sum += float(iface.astype(bool).mean())
+        self.results_event.notify_all()

@@ -1,0 +1,642 @@
+"""The viewer window: the live frame, the class map and mutual information over it, hover read-out, status line.
+
+Coordinates: the view's x is the column and y the row (y pointing down), in pixel-centre coordinates: pixel
+(r, c) is the unit square centred on (c, r). Grid cells are drawn as stride × stride blocks centred on their
+windows (:meth:`aistem.gui.protocol.Result.cell_rect`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+
+from .overlay import class_lut, class_rgba, display_image, hover_text, interface_at, interface_segments, nice_scale_bar
+from .protocol import Frame, Result
+from .receiver import Receiver, Snapshot
+
+__all__ = ["IMAGE_COLORMAPS", "OVERLAYS", "ViewerWindow"]
+
+OVERLAYS = ("class", "mi", "both", "rotation", "none")
+IMAGE_COLORMAPS = ("gray", "viridis", "inferno", "magma", "cividis", "plasma")
+STALE_RESULT_S = 2.0  # show new frames without an overlay once results have stopped coming for this long
+IDLE_S = 2.0  # "waiting for frames" after this long without frames or results
+FRAME_WAIT_S = 1.5  # how long a screenshot waits for the frame of the newest result
+
+
+def _colormap(name: str) -> pg.ColorMap:
+    if name == "gray":
+        return pg.ColorMap(pos=[0.0, 1.0], color=[(0, 0, 0), (255, 255, 255)], name="gray")
+    return pg.colormap.get(name)
+
+
+class ViewerWindow(QtWidgets.QMainWindow):
+    """Main window of ``aistem view``.
+
+    Parameters
+    ----------
+    receiver : Receiver or None
+        Where frames and results come from; None: only what :meth:`show_result` / :meth:`show_frame` are given.
+    threshold : float, optional
+        Display threshold of the mutual information [bit]; default: the daemon's.
+    opacity : float
+        Opacity of the overlays over the image, 0–1.
+    overlay : {"class", "mi", "both", "rotation", "none"}
+        What is drawn over the image ("both": class map over the image and the MI map in a linked second panel).
+    colormap : str
+        Colour map of the image (one of :data:`IMAGE_COLORMAPS`).
+    log_scale : bool
+        Show the image on a log scale.
+    redraw_hz : float
+        At most this many redraws per second.
+    export_dir : str or Path
+        Where the Export button writes.
+    """
+
+    closed = QtCore.Signal()
+
+    def __init__(
+        self,
+        receiver: Receiver | None = None,
+        *,
+        threshold: float | None = None,
+        opacity: float = 0.6,
+        overlay: str = "class",
+        colormap: str = "gray",
+        log_scale: bool = False,
+        redraw_hz: float = 15.0,
+        export_dir: str | Path = "aistem-export",
+    ) -> None:
+        super().__init__()
+        if overlay not in OVERLAYS:
+            raise ValueError(f"overlay must be one of {', '.join(OVERLAYS)}, got {overlay!r}")
+        if not 0.0 <= opacity <= 1.0:
+            raise ValueError(f"opacity must be between 0 and 1, got {opacity}")
+        self.receiver = receiver
+        self.export_dir = Path(export_dir)
+        self.result: Result | None = None
+        self.frame: Frame | None = None
+        self.frame_matches_result = False
+        self.results_drawn = 0
+        self.redraws = 0
+        self.snapshot: Snapshot | None = None
+        self._image_shape: tuple[int, int] | None = None
+        self._levels_set = False
+        self._mi_levels_set = False
+        self._threshold_user = threshold is not None
+        self._last_result_time = 0.0
+        self._legend_key: tuple[Any, ...] | None = None
+        self._overlays_shown = True
+        self._on_tick: list[Callable[[ViewerWindow], None]] = []
+
+        title = "AI-STEM live"
+        if receiver is not None:
+            eps = ", ".join(f"{k} {v}" for k, v in receiver.endpoints.items() if v)
+            title += f" — {eps}"
+        self.setWindowTitle(title)
+        self.resize(1280, 820)
+        self._build_view()
+        self._build_controls(threshold, opacity, overlay, colormap, log_scale)
+        self._build_status()
+        self._relayout()
+
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(max(10, int(1000.0 / max(0.1, redraw_hz))))
+        self.timer.timeout.connect(self.tick)
+        if receiver is not None:
+            self.timer.start()
+
+    # -- construction ------------------------------------------------------------------------------------------
+
+    def _build_view(self) -> None:
+        self.glw = pg.GraphicsLayoutWidget()
+        self.glw.setBackground("k")
+        self.plot = pg.PlotItem()
+        self.mi_plot = pg.PlotItem()
+        for p in (self.plot, self.mi_plot):
+            p.invertY(True)
+            p.setAspectLocked(True)
+            p.hideAxis("left")
+            p.hideAxis("bottom")
+            p.setMenuEnabled(False)
+            p.hideButtons()
+        self.mi_plot.setXLink(self.plot)
+        self.mi_plot.setYLink(self.plot)
+        self.plot.setTitle("")
+        self.mi_plot.setTitle("mutual information [bit]")
+
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.image_item.setAutoLevels(False)
+        self.class_item = pg.ImageItem(axisOrder="row-major")
+        self.mi_item = pg.ImageItem(axisOrder="row-major")
+        self.rot_item = pg.ImageItem(axisOrder="row-major")
+        self.mi_panel_item = pg.ImageItem(axisOrder="row-major")
+        for z, item in enumerate((self.image_item, self.class_item, self.mi_item, self.rot_item)):
+            item.setZValue(z)
+            self.plot.addItem(item)
+        self.mi_plot.addItem(self.mi_panel_item)
+        pen = pg.mkPen((255, 255, 255), width=2)
+        self.outline = pg.PlotCurveItem(pen=pen, connect="pairs", antialias=False)
+        self.outline.setZValue(10)
+        self.plot.addItem(self.outline)
+        self.mi_outline = pg.PlotCurveItem(pen=pen, connect="pairs", antialias=False)
+        self.mi_outline.setZValue(10)
+        self.mi_plot.addItem(self.mi_outline)
+
+        self.mi_bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap="viridis", label="MI [bit]", rounding=0.01, interactive=True)
+        self.mi_bar.setImageItem([self.mi_item, self.mi_panel_item])
+        self.rot_bar = pg.ColorBarItem(
+            values=(-45.0, 45.0), colorMap="CET-D1", label="lattice rotation [°]", rounding=0.5, interactive=True
+        )
+        self.rot_bar.setImageItem(self.rot_item)
+
+        self.legend = pg.LegendItem(offset=(-8, 8), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170), labelTextSize="9pt")
+        self.legend.setParentItem(self.plot.vb)
+        self.legend.setZValue(20)
+        self.scale_bar: pg.ScaleBar | None = None
+        self._scale_key: tuple[int, float | None] | None = None
+        self.wait_text = pg.TextItem("waiting for frames", color=(255, 255, 255), anchor=(0.5, 0.5), fill=pg.mkBrush(0, 0, 0, 160))
+        self.wait_text.setParentItem(self.plot.vb)
+        self.wait_text.setZValue(30)
+        self.plot.vb.sigResized.connect(self._place_wait_text)
+
+        self.glw.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.hover_label = QtWidgets.QLabel("move the pointer over the image for position, class, probabilities and MI")
+        self.hover_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hover_label.setWordWrap(True)
+        central = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(central)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addWidget(self.glw, 1)
+        lay.addWidget(self.hover_label)
+        self.setCentralWidget(central)
+
+    def _build_controls(self, threshold: float | None, opacity: float, overlay: str, colormap: str, log_scale: bool) -> None:
+        panel = QtWidgets.QWidget()
+        form = QtWidgets.QFormLayout(panel)
+        self.overlay_box = QtWidgets.QComboBox()
+        self.overlay_box.addItems(list(OVERLAYS))
+        self.overlay_box.setCurrentText(overlay)
+        self.overlay_box.setToolTip("class: class map over the image; mi: mutual information over the image; both: class map "
+                                    "and a linked MI panel; rotation: local lattice rotation (if the daemon sends it)")
+        self.overlay_box.currentTextChanged.connect(lambda _: (self._relayout(), self.redraw_overlays()))
+        form.addRow("Overlay", self.overlay_box)
+        self.opacity_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(round(opacity * 100))
+        self.opacity_slider.valueChanged.connect(lambda _: self._apply_opacity())
+        form.addRow("Opacity", self.opacity_slider)
+        self.threshold_spin = QtWidgets.QDoubleSpinBox()
+        self.threshold_spin.setRange(0.0, 4.0)
+        self.threshold_spin.setDecimals(3)
+        self.threshold_spin.setSingleStep(0.01)
+        self.threshold_spin.setSuffix(" bit")
+        self.threshold_spin.setValue(0.1 if threshold is None else float(threshold))
+        self.threshold_spin.setToolTip("MI threshold of the drawn interface: changes the display only, never the result")
+        self.threshold_spin.valueChanged.connect(self._on_threshold)
+        form.addRow("MI threshold", self.threshold_spin)
+        self.outline_check = QtWidgets.QCheckBox("outline interface")
+        self.outline_check.setChecked(True)
+        self.outline_check.toggled.connect(lambda _: self.redraw_overlays())
+        form.addRow(self.outline_check)
+        self.cmap_box = QtWidgets.QComboBox()
+        self.cmap_box.addItems(list(IMAGE_COLORMAPS))
+        self.cmap_box.setCurrentText(colormap if colormap in IMAGE_COLORMAPS else "gray")
+        self.cmap_box.currentTextChanged.connect(self._apply_colormap)
+        form.addRow("Image colours", self.cmap_box)
+        self.log_check = QtWidgets.QCheckBox("log scale")
+        self.log_check.setChecked(log_scale)
+        self.log_check.toggled.connect(self._on_log)
+        form.addRow(self.log_check)
+        self.hist = pg.HistogramLUTWidget(orientation="vertical")
+        self.hist.setImageItem(self.image_item)
+        self.hist.setMinimumHeight(220)
+        form.addRow(self.hist)
+        buttons = QtWidgets.QHBoxLayout()
+        self.auto_levels_button = QtWidgets.QPushButton("Auto levels")
+        self.auto_levels_button.clicked.connect(self.auto_levels)
+        self.fit_button = QtWidgets.QPushButton("Fit view")
+        self.fit_button.clicked.connect(self.fit_view)
+        buttons.addWidget(self.auto_levels_button)
+        buttons.addWidget(self.fit_button)
+        form.addRow(buttons)
+        self.export_button = QtWidgets.QPushButton("Export view")
+        self.export_button.setToolTip("write the view (PNG), the maps (.npz) and a paper-style figure (PNG)")
+        self.export_button.clicked.connect(self._on_export)
+        form.addRow(self.export_button)
+        self.export_label = QtWidgets.QLabel("")
+        self.export_label.setWordWrap(True)
+        form.addRow(self.export_label)
+        dock = QtWidgets.QDockWidget("Display", self)
+        dock.setWidget(panel)
+        dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self._apply_colormap(self.cmap_box.currentText())
+
+    def _build_status(self) -> None:
+        self.status_label = QtWidgets.QLabel("waiting for frames")
+        self.statusBar().addWidget(self.status_label, 1)
+
+    # -- layout and display settings ---------------------------------------------------------------------------
+
+    @property
+    def overlay(self) -> str:
+        return self.overlay_box.currentText()
+
+    @property
+    def threshold(self) -> float:
+        return float(self.threshold_spin.value())
+
+    @property
+    def opacity(self) -> float:
+        return self.opacity_slider.value() / 100.0
+
+    def _relayout(self) -> None:
+        ci = self.glw.ci
+        for item in (self.plot, self.mi_plot, self.mi_bar, self.rot_bar):
+            if item in ci.items:
+                ci.removeItem(item)
+        ci.addItem(self.plot, row=0, col=0)
+        mode = self.overlay
+        if mode == "both":
+            ci.addItem(self.mi_plot, row=0, col=1)
+        if mode in ("mi", "both"):
+            ci.addItem(self.mi_bar, row=0, col=2)
+        elif mode == "rotation":
+            ci.addItem(self.rot_bar, row=0, col=2)
+        self._apply_visibility()
+        self._apply_opacity()
+
+    def _apply_visibility(self) -> None:
+        mode = self.overlay
+        on = self._overlays_shown and mode != "none" and self.result is not None
+        self.class_item.setVisible(on and mode in ("class", "both"))
+        self.mi_item.setVisible(on and mode == "mi")
+        self.rot_item.setVisible(on and mode == "rotation")
+        self.outline.setVisible(on and self.outline_check.isChecked())
+        self.legend.setVisible(on and mode in ("class", "both"))
+
+    def _apply_opacity(self) -> None:
+        for item in (self.class_item, self.mi_item, self.rot_item):
+            item.setOpacity(self.opacity)
+
+    def _apply_colormap(self, name: str) -> None:
+        self.hist.item.gradient.setColorMap(_colormap(name))
+
+    def _on_log(self, _: bool) -> None:
+        if self.frame is not None:
+            self._set_image(self.frame.image)
+            self.auto_levels()
+
+    def _on_threshold(self, _: float) -> None:
+        self._threshold_user = True
+        self.redraw_overlays()
+
+    def auto_levels(self) -> None:
+        """Set the image contrast to the 0.5–99.5 % percentiles of the current frame."""
+        img = self.image_item.image
+        if img is None:
+            return
+        finite = np.asarray(img)[np.isfinite(img)]
+        if finite.size == 0:
+            return
+        lo, hi = np.percentile(finite, [0.5, 99.5])
+        if hi <= lo:
+            hi = lo + 1.0
+        self.image_item.setLevels((float(lo), float(hi)))
+        self.hist.item.setHistogramRange(float(finite.min()), float(finite.max()))
+        self._levels_set = True
+
+    def fit_view(self) -> None:
+        """Zoom to the whole image."""
+        shape = self._image_shape
+        if shape is not None:
+            self.plot.vb.setRange(QtCore.QRectF(-0.5, -0.5, shape[1], shape[0]), padding=0.0)
+
+    # -- drawing -----------------------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Take what the receiver has and redraw (called by the redraw timer, at most ``redraw_hz`` per second)."""
+        if self.receiver is None:
+            return
+        s = self.receiver.snapshot()
+        self.snapshot = s
+        now = time.time()
+        if s.result is not None:
+            self.show_result(s.result, s.frame)
+        elif s.frame is not None and (self.result is None or now - self._last_result_time > STALE_RESULT_S):
+            self.show_frame(s.frame)
+            if self.result is not None and self.result.key != s.frame.key:
+                self._set_overlays_visible(False)
+        elif self.result is not None and not self.frame_matches_result:
+            f = self.receiver.frame_for(self.result.key)  # the frame can come just after its result
+            if f is not None:
+                self.show_frame(f)
+                self.frame_matches_result = True
+        self._update_status(s, now)
+        for cb in list(self._on_tick):
+            cb(self)
+
+    def add_tick_callback(self, cb: Callable[[ViewerWindow], None]) -> None:
+        """Call ``cb(window)`` after every redraw tick."""
+        self._on_tick.append(cb)
+
+    def _set_image(self, image: np.ndarray) -> None:
+        img = display_image(image, self.log_check.isChecked())
+        first = self._image_shape is None
+        shape_changed = self._image_shape != img.shape
+        if not self._levels_set:
+            self.image_item.setImage(img, autoLevels=False)
+            self.auto_levels()
+        else:
+            self.image_item.setImage(img, autoLevels=False)  # the user's contrast stays
+        self.image_item.setRect(QtCore.QRectF(-0.5, -0.5, img.shape[1], img.shape[0]))
+        self._image_shape = (int(img.shape[0]), int(img.shape[1]))
+        if first or shape_changed:
+            self.plot.vb.disableAutoRange()
+            self.fit_view()  # zoom is the user's from now on
+
+    def show_frame(self, frame: Frame) -> None:
+        """Draw one frame (the overlays stay as they are)."""
+        self.frame = frame
+        self._set_image(frame.image)
+        self.frame_matches_result = self.result is not None and self.result.key == frame.key
+        self._update_scale_bar(frame.pixel_size)
+        self.wait_text.setVisible(False)
+
+    def show_result(self, result: Result, frame: Frame | None = None) -> None:
+        """Draw a result over its frame (or over the current image, or a blank canvas, when the frame is not here)."""
+        self.result = result
+        self._last_result_time = time.time()
+        if frame is not None and frame.key == result.key:
+            self.show_frame(frame)
+        elif self._image_shape is None or self._image_shape[0] < result.covered_shape()[0] or self._image_shape[1] < result.covered_shape()[1]:
+            blank = np.zeros(result.covered_shape(), np.float32)
+            self.image_item.setImage(blank, levels=(0.0, 1.0))
+            self.image_item.setRect(QtCore.QRectF(-0.5, -0.5, blank.shape[1], blank.shape[0]))
+            if self._image_shape != blank.shape:
+                self._image_shape = blank.shape
+                self.plot.vb.disableAutoRange()
+                self.fit_view()
+        self.frame_matches_result = self.frame is not None and self.frame.key == result.key
+        if not self._threshold_user:
+            self.threshold_spin.blockSignals(True)
+            self.threshold_spin.setValue(result.threshold)
+            self.threshold_spin.blockSignals(False)
+        self._update_scale_bar(result.pixel_size if self.frame is None or self.frame.pixel_size is None else self.frame.pixel_size)
+        self.redraw_overlays()
+        self.results_drawn += 1
+        self.wait_text.setVisible(False)
+
+    def _set_overlays_visible(self, visible: bool) -> None:
+        self._overlays_shown = visible
+        self._apply_visibility()
+
+    def redraw_overlays(self) -> None:
+        """Redraw the maps of the current result with the current display settings (threshold, overlay, opacity)."""
+        r = self.result
+        self.redraws += 1
+        if r is None:
+            return
+        self._overlays_shown = True
+        top, left, height, width = r.cell_rect()
+        rect = QtCore.QRectF(left, top, width, height)
+        n = len(r.class_names)
+        self.class_item.setImage(class_rgba(r.classes, n), levels=(0, 255))
+        self.class_item.setRect(rect)
+        mi = r.mutual_information
+        if mi is not None:
+            if not self._mi_levels_set:
+                hi = float(np.nanmax(mi)) if mi.size and np.isfinite(mi).any() else 1.0
+                hi = max(hi, 2.0 * r.threshold, 0.05)
+                self.mi_bar.setLevels((0.0, float(np.ceil(hi * 20) / 20)))
+                self._mi_levels_set = True
+            for item in (self.mi_item, self.mi_panel_item):
+                item.setImage(mi, autoLevels=False)
+                item.setRect(rect)
+        rot = r.lattice_rotation
+        if rot is not None:
+            self.rot_item.setImage(rot, autoLevels=False)
+            self.rot_item.setRect(rect)
+        else:
+            self.rot_item.clear()
+        mask = interface_at(r, self.threshold)
+        rows, cols = interface_segments(mask, r) if self.outline_check.isChecked() else (np.zeros(0), np.zeros(0))
+        for curve in (self.outline, self.mi_outline):
+            curve.setData(x=cols, y=rows, connect="pairs")
+        self._update_legend(r)
+        self._apply_visibility()
+        title = f"{r.series} #{r.index}" + ("" if r.final else " (refining)")
+        self.plot.setTitle(title, color="w", size="10pt")
+
+    def _update_legend(self, r: Result) -> None:
+        counts = np.bincount(r.classes.ravel().astype(np.int64), minlength=len(r.class_names))
+        total = max(1, r.classes.size)
+        present = [int(i) for i in np.nonzero(counts)[0]]
+        key = (tuple(r.class_names), tuple((i, round(100 * counts[i] / total)) for i in present))
+        if key == self._legend_key:
+            return
+        self._legend_key = key
+        self.legend.clear()
+        lut = class_lut(len(r.class_names))
+        for i in present:
+            c = lut[i]
+            sample = pg.ScatterPlotItem(symbol="s", size=12, pen=pg.mkPen(None), brush=pg.mkBrush(int(c[0]), int(c[1]), int(c[2])))
+            name = r.class_names[i] if i < len(r.class_names) else f"class {i}"
+            self.legend.addItem(sample, f"{name}  {100 * counts[i] / total:.0f} %")
+
+    def _update_scale_bar(self, pixel_size: float | None) -> None:
+        width = self._image_shape[1] if self._image_shape else 0
+        key = (width, pixel_size)
+        if key == self._scale_key:
+            return
+        self._scale_key = key
+        if self.scale_bar is not None:
+            self.scale_bar.setParentItem(None)
+            scene = self.scale_bar.scene()
+            if scene is not None:
+                scene.removeItem(self.scale_bar)
+            self.scale_bar = None
+        bar = nice_scale_bar(width, pixel_size)
+        if bar is None:
+            return
+        nm, px = bar
+        sb = pg.ScaleBar(size=px, width=6, brush=pg.mkBrush(255, 255, 255), pen=pg.mkPen(0, 0, 0), offset=(-20, -20))
+        sb.text.setText(f"{nm:g} nm")
+        sb.text.fill = pg.mkBrush(0, 0, 0, 150)  # readable over bright atomic columns
+        sb.setParentItem(self.plot.vb)
+        sb.setZValue(25)
+        self.scale_bar = sb
+
+    def _place_wait_text(self) -> None:
+        r = self.plot.vb.boundingRect()
+        self.wait_text.setPos(r.center())
+
+    # -- status line -------------------------------------------------------------------------------------------
+
+    def _update_status(self, s: Snapshot, now: float) -> None:
+        parts: list[str] = []
+        r = self.result
+        conn = s.counters.get("connected", {})
+        if r is not None:
+            parts.append(f"{r.series} #{r.index}" + ("" if r.final else " (refining)"))
+        elif self.frame is not None:
+            parts.append(f"{self.frame.series} #{self.frame.index} (no result yet)")
+        parts.append(f"{s.results_per_s:.1f} frames/s")
+        parts.append("latency —" if s.latency_ms is None else f"latency {s.latency_ms:.0f} ms")
+        dropped = r.dropped if r is not None else 0
+        if s.status is not None:
+            d = s.status.get("frames_dropped", "dropped")
+            if isinstance(d, int):
+                dropped = max(dropped, d)
+        parts.append(f"dropped {dropped}")
+        if s.counters.get("skipped"):
+            parts.append(f"not drawn {s.counters['skipped']}")
+        if r is not None:
+            model = r.model_name or "?"
+            if r.model_hash:
+                model += f" ({r.model_hash[:8]})"
+            parts.append(f"model {model}, {r.samples} samples")
+            mask = interface_at(r, self.threshold)
+            parts.append(f"interface {100 * mask.mean():.1f} % at {self.threshold:g} bit")
+        for name, ok in conn.items():
+            if not ok:
+                parts.append(f"{name}: not connected (retrying)")
+        idle = s.idle_s > IDLE_S
+        if idle:
+            what = "waiting for frames" if r is None and self.frame is None else f"waiting for frames (nothing for {s.idle_s:.0f} s)"
+            if s.idle_s == float("inf"):
+                what = "waiting for frames"
+            daemon = f"daemon: {s.status.text()}" if s.status is not None else (
+                "daemon: connected, no status yet" if conn.get("results") else "daemon: not connected"
+            )
+            parts.insert(0, what)
+            parts.append(daemon)
+            self.wait_text.setText(f"{what}\n{daemon}")
+            self.wait_text.setVisible(True)
+            self._place_wait_text()
+        else:
+            self.wait_text.setVisible(False)
+        if s.last_error:
+            parts.append(s.last_error)
+        self.status_label.setText(" · ".join(parts))
+
+    # -- hover -------------------------------------------------------------------------------------------------
+
+    def _on_mouse_moved(self, pos: QtCore.QPointF) -> None:
+        for plot in (self.plot, self.mi_plot):
+            if plot.scene() is not None and plot.sceneBoundingRect().contains(pos):
+                p = plot.vb.mapSceneToView(pos)
+                self.hover_at(p.y(), p.x())
+                return
+
+    def hover_at(self, row: float, col: float) -> str:
+        """Show (and return) the read-out for the point (row, col) [px]."""
+        text = hover_text(self.result, row, col, image=None if self.frame is None else self.frame.image, threshold=self.threshold)
+        self.hover_label.setText(text)
+        return text
+
+    def view_to_window(self, row: float, col: float) -> tuple[int, int]:
+        """Where image point (row, col) [px] is in the window (and in its screenshot): (y, x) [screen px]."""
+        scene = self.plot.vb.mapViewToScene(QtCore.QPointF(col, row))
+        vp = self.glw.mapFromScene(scene)
+        p = self.glw.viewport().mapTo(self, vp)
+        return (p.y(), p.x())
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        self.timer.stop()
+        self.closed.emit()
+        super().closeEvent(event)
+
+    # -- output ------------------------------------------------------------------------------------------------
+
+    def screenshot(self, path: str | Path) -> Path:
+        """Write a PNG of the whole window."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        QtWidgets.QApplication.processEvents()
+        if not self.grab().save(str(path), "PNG"):
+            raise OSError(f"cannot write the screenshot {path}")
+        return path
+
+    def _on_export(self) -> None:
+        try:
+            out = self.export()
+        except (OSError, ValueError, RuntimeError) as exc:
+            self.export_label.setText(f"export failed: {exc}")
+            return
+        self.export_label.setText("exported to\n" + "\n".join(str(p) for p in out.values()))
+
+    def export(self, directory: str | Path | None = None) -> dict[str, Path]:
+        """Write the current view (PNG), its maps (.npz) and a paper-style figure (PNG).
+
+        Returns
+        -------
+        dict
+            ``view``, ``maps`` and (when there is a result) ``figure`` → path.
+        """
+        d = Path(directory) if directory is not None else self.export_dir
+        d.mkdir(parents=True, exist_ok=True)
+        r = self.result
+        stem = f"{r.series}_{r.index:05d}" if r is not None else (f"{self.frame.series}_{self.frame.index:05d}" if self.frame else "view")
+        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)
+        out: dict[str, Path] = {}
+        QtWidgets.QApplication.processEvents()
+        view = d / f"{stem}_view.png"
+        if not self.glw.grab().save(str(view), "PNG"):
+            raise OSError(f"cannot write {view}")
+        out["view"] = view
+        arrays: dict[str, Any] = {}
+        if self.frame is not None:
+            arrays["image"] = np.asarray(self.frame.image)
+        if r is not None:
+            arrays.update({k: np.asarray(v) for k, v in r.arrays.items()})
+            arrays["interface_displayed"] = interface_at(r, self.threshold)
+            arrays["display_threshold"] = np.float64(self.threshold)
+            arrays["class_names"] = np.asarray(r.class_names)
+            arrays["header"] = np.asarray(json.dumps(r.header, default=str))
+        maps = d / f"{stem}_maps.npz"
+        np.savez_compressed(maps, **arrays)
+        out["maps"] = maps
+        if r is not None:
+            out["figure"] = self._export_figure(r, d / f"{stem}_figure.png")
+        return out
+
+    def _export_figure(self, r: Result, path: Path) -> Path:
+        from aistem.core.analysis import AnalysisResult
+        from aistem.core.figures import plot_result
+
+        grid = r.grid
+        nan = np.full(grid, np.nan, np.float32)
+        ii, jj = np.meshgrid(np.arange(grid[0]), np.arange(grid[1]), indexing="ij")
+        origins = np.stack([r.origins[0] + ii * r.stride_px, r.origins[1] + jj * r.stride_px], axis=-1).astype(np.int64)
+        n = len(r.class_names)
+        probs = r.probabilities if r.probabilities is not None else np.zeros((*grid, n), np.float32)
+        mi = r.mutual_information if r.mutual_information is not None else nan
+        ar = AnalysisResult(
+            classes=np.asarray(r.classes),
+            probabilities=np.asarray(probs),
+            mutual_information=np.asarray(mi),
+            predictive_entropy=nan,
+            variation_ratio=nan,
+            interface=interface_at(r, self.threshold),
+            class_names=list(r.class_names),
+            origins_px=origins,
+            window_px=r.window_px,
+            stride_px=r.stride_px,
+            pixel_size=float(r.pixel_size or (self.frame.pixel_size if self.frame else 0.0) or 0.0),
+            threshold=self.threshold,
+            samples=r.samples,
+            model_name=r.model_name,
+            model_hash=r.model_hash,
+        )
+        image = np.asarray(self.frame.image, np.float32) if self.frame is not None and self.frame_matches_result else None
+        title = f"{r.series} #{r.index} — {r.model_name}, {r.samples} MC samples"
+        plot_result(ar, image, path, title=title)
+        return path
