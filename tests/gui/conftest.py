@@ -80,7 +80,7 @@ def result_message(index: int, series: str = "bicrystal", **kw) -> list[bytes]:
 class Publisher:
     """A PUB socket on 127.0.0.1 that (re)sends messages in a thread until stopped: the sending half of the protocol."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, frames: bool = False) -> None:
         self.ctx = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.PUB)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -90,12 +90,19 @@ class Publisher:
         else:
             self.port = self.sock.bind_to_random_port("tcp://127.0.0.1")
         self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.fsock: zmq.Socket | None = None
+        self.frames_endpoint: str | None = None
+        if frames:  # a second PUB, the acquisition side: frame messages go there
+            self.fsock = self.ctx.socket(zmq.PUB)
+            self.fsock.setsockopt(zmq.LINGER, 0)
+            self.frames_endpoint = f"tcp://127.0.0.1:{self.fsock.bind_to_random_port('tcp://127.0.0.1')}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.sent = 0
 
     def send(self, parts: list[bytes]) -> None:
-        self.sock.send_multipart(parts)
+        sock = self.fsock if self.fsock is not None and parts[0] == b"frame" else self.sock
+        sock.send_multipart(parts)
         self.sent += 1
 
     def loop(self, make: Callable[[int], list[list[bytes]]], period: float = 0.05) -> Publisher:
@@ -105,8 +112,7 @@ class Publisher:
             i = 0
             while not self._stop.is_set():
                 for m in make(i):
-                    self.sock.send_multipart(m)
-                    self.sent += 1
+                    self.send(m)
                 i += 1
                 self._stop.wait(period)
 
@@ -119,14 +125,16 @@ class Publisher:
         if self._thread is not None:
             self._thread.join(5)
         self.sock.close(linger=0)
+        if self.fsock is not None:
+            self.fsock.close(linger=0)
 
 
 @pytest.fixture
 def publisher() -> Iterator[Callable[..., Publisher]]:
     made: list[Publisher] = []
 
-    def make(port: int = 0) -> Publisher:
-        p = Publisher(port)
+    def make(port: int = 0, frames: bool = False) -> Publisher:
+        p = Publisher(port, frames)
         made.append(p)
         return p
 

@@ -1,0 +1,177 @@
+"""The viewer on real ZeroMQ sockets: test publishers speak the wire protocol on 127.0.0.1 as the daemon does."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from aistem.gui.overlay import class_lut
+from aistem.gui.protocol import encode_error, encode_status
+from tests.gui.conftest import LEFT_CLASS, RIGHT_CLASS, frame_message, result_message, wait_until
+
+AISTEM = [sys.executable, "-m", "aistem.cli"]
+
+
+def _stream(i: int, series: str = "bicrystal") -> list[list[bytes]]:
+    return [frame_message(i, series), result_message(i, series)]
+
+
+def test_receiver_pairs_results_with_their_frames_and_counts_refinements(publisher):
+    from aistem.gui.receiver import Receiver
+
+    p = publisher(frames=True)
+    p.loop(lambda i: [frame_message(i), result_message(i, final=False), result_message(i, final=True), encode_status(frames_received=i)], period=0.03)
+    with Receiver(p.endpoint, p.frames_endpoint) as rec:
+        assert rec.wait_results(8, timeout=10)
+        assert wait_until(lambda: rec.snapshot().status is not None, 5)
+        time.sleep(0.1)
+        s = rec.snapshot()
+        assert s.latest_result is not None and s.counters["connected"] == {"results": True, "frames": True}
+        f = rec.frame_for(s.latest_result.key)
+        assert f is not None and f.image.shape == (256, 256)
+        c = rec.counters
+        assert c["final_results"] <= c["results"] // 2 + 1 and c["final_results"] >= 3
+        assert rec.class_counts.sum() == c["final_results"] * s.latest_result.classes.size
+        assert s.latency_ms is not None and 0 <= s.latency_ms < 2000
+        assert s.results_per_s > 1 and s.frames_per_s > 1
+    assert not rec.running
+
+
+def _class_pixels(path, k):
+    from pyqtgraph.Qt import QtGui
+
+    img = QtGui.QImage(str(path)).convertToFormat(QtGui.QImage.Format.Format_RGB888)
+    a = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())[:, : 3 * img.width()]
+    a = a.reshape(img.height(), img.width(), 3).astype(int)
+    c = class_lut(10)[k][:3].astype(int)
+    return np.nonzero(np.abs(a - c).max(axis=2) <= 2)
+
+
+def test_run_view_headless_writes_screenshot_and_summary(publisher, qapp, tmp_path):
+    from aistem.gui import run_view
+
+    p = publisher(frames=True)
+    p.loop(_stream, period=0.05)
+    out = run_view(p.endpoint, p.frames_endpoint, screenshot=tmp_path / "view.png", after=3, timeout=20, opacity=1.0, summary=tmp_path / "s.json")
+    assert out["ok"] and not out["timed_out"] and out["results"] >= 3
+    assert out["class_fractions"] == pytest.approx({"FCC_Cu_100": 4 / 7, "HCP_Ti_0001": 3 / 7}, abs=1e-3)
+    assert out["interface_fraction"] == pytest.approx(1 / 7, abs=1e-3)
+    assert out["frames_per_second"] > 2 and out["model"] == {"name": "test-model", "hash": "0123456789abcdef"}
+    assert json.loads((tmp_path / "s.json").read_text())["results"] == out["results"]
+    # the two grains: large areas of the two class colours, the FCC one left of the HCP one
+    left_rows, left_cols = _class_pixels(out["screenshot"], LEFT_CLASS)
+    right_rows, right_cols = _class_pixels(out["screenshot"], RIGHT_CLASS)
+    assert left_cols.size > 20000 and right_cols.size > 15000
+    assert np.median(left_cols) + 150 < np.median(right_cols)
+    assert abs(np.median(left_rows) - np.median(right_rows)) < 40
+
+
+def test_reconnects_after_the_daemon_restarts(publisher, qapp):
+    from aistem.gui.receiver import Receiver
+    from aistem.gui.window import ViewerWindow
+
+    first = publisher(frames=True)
+    port = first.port
+    first.loop(lambda i: [*_stream(i, "before"), encode_error("before", i, "test error")], period=0.05)
+    rec = Receiver(first.endpoint).start()
+    w = ViewerWindow(rec)
+    try:
+        w.show()
+        assert wait_until(lambda: w.result is not None and w.result.series == "before", 10, qapp)
+        assert wait_until(lambda: "daemon error on before" in w.status_label.text(), 5, qapp)
+        first.close()  # the daemon stops …
+        assert wait_until(lambda: "results: not connected (retrying)" in w.status_label.text(), 10, qapp)
+        assert wait_until(lambda: "waiting for frames" in w.status_label.text(), 10, qapp)
+        second = publisher(port, frames=True)  # … and comes back on the same endpoint
+        second.loop(lambda i: _stream(i, "after"), period=0.05)
+        assert wait_until(lambda: w.result is not None and w.result.series == "after", 15, qapp)
+        assert wait_until(lambda: "not connected" not in w.status_label.text(), 5, qapp)
+        assert "after #" in w.status_label.text()
+    finally:
+        rec.stop()
+        w.close()
+        w.deleteLater()
+        qapp.processEvents()
+
+
+def test_a_fast_stream_never_freezes_the_window(publisher, qapp):
+    from pyqtgraph.Qt import QtCore
+
+    from aistem.gui.receiver import Receiver
+    from aistem.gui.window import ViewerWindow
+
+    rp = publisher()
+    msgs = [result_message(i) for i in range(50)]
+    rp.loop(lambda i: msgs, period=0.0)  # as fast as the socket takes them
+    rec = Receiver(rp.endpoint).start()
+    w = ViewerWindow(rec, redraw_hz=10)
+    gaps: list[float] = []
+    last = [time.monotonic()]
+
+    def beat() -> None:
+        now = time.monotonic()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QtCore.QTimer()
+    timer.timeout.connect(beat)
+    try:
+        w.show()
+        timer.start(20)
+        t0 = time.monotonic()
+        draws0 = w.results_drawn
+        while time.monotonic() - t0 < 2.0:
+            qapp.processEvents()
+            time.sleep(0.005)
+        timer.stop()
+        drawn = w.results_drawn - draws0
+        assert rec.counters["results"] > 200
+        assert 5 <= drawn <= 25  # ~10 redraws/s, not one per result
+        assert rec.counters["skipped"] > rec.counters["results"] / 2
+        assert max(gaps[1:]) < 0.5  # the event loop kept running
+    finally:
+        rec.stop()
+        w.close()
+        w.deleteLater()
+        qapp.processEvents()
+
+
+def test_timeout_gives_up_and_shows_what_it_waits_for(qapp, tmp_path):
+    import zmq
+
+    from aistem.gui import run_view
+
+    s = zmq.Context.instance().socket(zmq.PUB)
+    port = s.bind_to_random_port("tcp://127.0.0.1")
+    s.close(linger=0)
+    t0 = time.monotonic()
+    out = run_view(f"tcp://127.0.0.1:{port}", screenshot=tmp_path / "w.png", after=2, timeout=1.5)
+    assert 1.4 < time.monotonic() - t0 < 8
+    assert out["timed_out"] and not out["ok"] and out["results"] == 0
+    assert (tmp_path / "w.png").stat().st_size > 1000
+
+
+def test_view_command_line(publisher, tmp_path):
+    pub = publisher(frames=True)
+    pub.loop(_stream, period=0.05)
+    shot = tmp_path / "cli.png"
+    p = subprocess.run(
+        [*AISTEM, "view", "--results", pub.endpoint, "--frames", pub.frames_endpoint, "--screenshot", shot, "--after", "2", "--timeout", "30",
+         "--overlay", "both", "--summary", tmp_path / "cli.json"],
+        capture_output=True, text=True, timeout=90, env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert f"screenshot: {shot}" in p.stdout and shot.stat().st_size > 10000
+    assert json.loads((tmp_path / "cli.json").read_text())["results"] >= 2
+    nobody = subprocess.run(
+        [*AISTEM, "view", "--results", "tcp://127.0.0.1:9", "--screenshot", tmp_path / "x.png", "--timeout", "1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert nobody.returncode == 3 and "gave up after 1 s: 0 of 1 result(s)" in nobody.stderr
+    bad = subprocess.run([*AISTEM, "view", "--opacity", "2"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "between 0 and 1" in bad.stderr
