@@ -6,8 +6,8 @@ conv kernel size over {3, 5, 7} and the dropout rate over 0.02–0.10 in steps o
 trial's model is saved as a candidate (``<out>/candidates/k<K>-d<D>.keras``)
 for the model selection of :mod:`aistem.training.selection`.
 
-Resuming: the trials are pickled to ``<out>/trials.pkl`` after every trial
-(hyperopt's ``trials_save_file``); running the same command again continues
+Resuming: the trials are pickled to ``<out>/trials.pkl`` after every trial;
+running the same command again continues
 up to ``max_evals`` trials in all.  A point of the discrete space that was
 already trained is not trained again: its saved candidate is reused.
 
@@ -23,10 +23,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -75,7 +76,7 @@ class SearchSettings:
 
 def dropout_grid(dmin: float, dmax: float, step: float) -> list[float]:
     """The dropout rates of the search, rounded to the step's decimals."""
-    n = int(math.floor((dmax - dmin) / step + 1e-9)) + 1
+    n = math.floor((dmax - dmin) / step + 1e-9) + 1
     digits = max(0, -math.floor(math.log10(step)) + 1)
     return [round(dmin + i * step, digits) for i in range(n)]
 
@@ -119,7 +120,7 @@ class TrialObjective:
         No per-epoch lines.
     """
 
-    _cache: dict[str, TrainingData] = {}
+    _cache: ClassVar[dict[str, TrainingData]] = {}
 
     def __init__(self, data_path: str, out_dir: str, settings: SearchSettings, quiet: bool = False) -> None:
         self.data_path = str(data_path)
@@ -225,29 +226,41 @@ def run_search(
     if not os.access(out, os.W_OK):
         raise PermissionError(f"search folder {out} is not writable")
     objective = TrialObjective(str(data_path.resolve()), str(out.resolve()), settings, quiet)
-    kwargs: dict[str, Any] = {}
+    space = search_space(settings)
     if mongo:
         from hyperopt.mongoexp import MongoTrials
 
         trials: Any = MongoTrials(mongo, exp_key=f"aistem-{out.resolve().name}")
+        fmin(
+            objective,
+            space,
+            algo=tpe.suggest,
+            max_evals=settings.max_evals,
+            trials=trials,
+            rstate=np.random.default_rng(settings.seed),
+            show_progressbar=False,
+        )
     else:
-        trials = None  # fmin loads trials.pkl when it exists (resume), else starts afresh
-        kwargs["trials_save_file"] = str(out / "trials.pkl")
-    fmin(
-        objective,
-        search_space(settings),
-        algo=tpe.suggest,
-        max_evals=settings.max_evals,
-        trials=trials,
-        rstate=np.random.default_rng(settings.seed),
-        show_progressbar=False,
-        **kwargs,
-    )
-    if not mongo:  # fmin saved the pickle; reload it so the summary holds the resumed trials too
-        import pickle
-
-        with open(out / "trials.pkl", "rb") as f:
-            trials = pickle.load(f)
+        pkl = out / "trials.pkl"
+        trials = _load_trials(pkl)
+        # One trial per fmin call, the trials pickled after each: a stopped search resumes where it was.
+        # The sampler's seed depends on the number of trials done, so a resumed search draws what a
+        # search run in one go would have drawn.
+        while len(trials.trials) < settings.max_evals:
+            n = len(trials.trials)
+            fmin(
+                objective,
+                space,
+                algo=tpe.suggest,
+                max_evals=n + 1,
+                trials=trials,
+                rstate=np.random.default_rng([settings.seed, n]),
+                show_progressbar=False,
+            )
+            tmp = pkl.with_suffix(".pkl.tmp")
+            with open(tmp, "wb") as f:
+                pickle.dump(trials, f)
+            os.replace(tmp, pkl)
     summary = trial_summary(trials)
     (out / "trials.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if summary:
@@ -257,6 +270,22 @@ def run_search(
             f"(kernel {b['kernel_size']}, dropout {b['dropout']:.2f}, val. accuracy {100 * b['val_accuracy']:.2f} %)"
         )
     return summary
+
+
+def _load_trials(path: Path) -> Any:
+    """The pickled hyperopt Trials of an earlier run, or new ones."""
+    from hyperopt import Trials
+
+    if not path.is_file():
+        return Trials()
+    try:
+        with open(path, "rb") as f:
+            trials = pickle.load(f)
+    except (pickle.UnpicklingError, EOFError, AttributeError) as exc:
+        raise ValueError(f"{path} holds no readable hyperopt trials ({exc}); move it away to start afresh") from exc
+    if not isinstance(trials, Trials):
+        raise ValueError(f"{path} holds no hyperopt trials; move it away to start afresh")
+    return trials
 
 
 def trial_summary(trials: Any) -> list[dict[str, Any]]:

@@ -392,7 +392,7 @@ def train_model(
     settings.validate()
     out = Path(out)
     _check_writable(out)
-    from aistem.core.model import ModelInfo, build_model, save_model
+    from aistem.core.model import FILTERS, ModelInfo, build_model, save_model
 
     data_used = data.subset(settings.subset, seed=SPLIT_RANDOM_STATE)
     tr, va = split_data(data_used, settings.val_fraction)
@@ -422,7 +422,7 @@ def train_model(
             "class_counts": np.bincount(data_used.y, minlength=n_classes).tolist(),
         },
         "hyperparameters": hyper,
-        "architecture": {"filters": [32, 32, 16, 16, 8, 8], "dense": 128, "optimizer": "Adam", "loss": "categorical_crossentropy"},
+        "architecture": {"filters": list(FILTERS), "dense": 128, "optimizer": "Adam", "loss": "categorical_crossentropy"},
         "software": _software(),
         **(extra or {}),
     }
@@ -486,7 +486,7 @@ class _BestCheckpoint(keras.callbacks.Callback):
     def _info(self, metrics: dict[str, Any], history: dict[str, list[float]] | None = None) -> Any:
         extra = dict(self.extra)
         extra["metrics"] = metrics
-        extra["trained"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        extra["trained"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         if history is not None:
             extra["history"] = history
         return self.info_cls(

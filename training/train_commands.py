@@ -1,0 +1,301 @@
+"""``aistem train`` (fit one model; ``search``: hyperopt TPE; ``select``: the paper's model selection) and ``aistem evaluate``.
+
+Defaults come from ``config/train.toml`` (paper-sized); every option overrides
+its key, and ``--config FILE`` replaces the keys it sets.  Heavy imports
+(TensorFlow/Keras, hyperopt, scikit-learn) happen inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+__all__ = ["load_train_config", "register_evaluate", "register_train"]
+
+
+def load_train_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """``config/train.toml``, with the keys set in ``path`` replaced.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing file, invalid TOML, or a key that does not exist.
+    """
+    cfg = tomllib.loads(resources.files("aistem.config").joinpath("train.toml").read_text(encoding="utf-8"))
+    if path is None:
+        return cfg
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"configuration file not found: {p}")
+    try:
+        user = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{p} is not valid TOML: {exc}") from exc
+    for table, values in user.items():
+        if table not in cfg or not isinstance(values, dict):
+            raise ValueError(f"unknown table [{table}] in {p}; known: {', '.join(cfg)}")
+        for key, value in values.items():
+            if key not in cfg[table]:
+                raise ValueError(f"unknown setting {table}.{key} in {p}")
+            cfg[table][key] = value
+    return cfg
+
+
+def _pick(args: argparse.Namespace, name: str, table: dict[str, Any], key: str | None = None) -> Any:
+    v = getattr(args, name, None)
+    return table[key or name] if v is None else v
+
+
+def _subset(v: float) -> float | int | None:
+    if v is None or v == 0:
+        return None
+    if v < 0:
+        raise ValueError(f"--subset must be a positive fraction (< 1) or count, got {v}")
+    return float(v) if v < 1 else int(v)
+
+
+def _train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner; default 50)")
+    p.add_argument("--batch-size", type=int, help="descriptors per gradient step (default 64)")
+    p.add_argument("--learning-rate", type=float, help="Adam step size (default 0.001)")
+    p.add_argument("--patience", type=int, help="early stopping: epochs without a lower validation loss (default 5)")
+    p.add_argument(
+        "--subset", type=float, help="train on a stratified subset: a fraction < 1 or a number of descriptors (default: all)"
+    )
+    p.add_argument("--config", help="TOML file overriding config/train.toml")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+
+
+# ---------------------------------------------------------------- train
+def register_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``train`` (and its ``search`` and ``select`` subcommands)."""
+    p = sub.add_parser(
+        "train",
+        help="train the Bayesian CNN on a simulated descriptor set (also: train search, train select)",
+        description="Train the paper's Bayesian CNN on descriptors from `aistem simulate`: stratified 80/20 split "
+        "(random_state=42), Adam, categorical cross-entropy, checkpoint of the best validation accuracy, early "
+        "stopping; writes MODEL.keras with its metadata and MODEL.training-log.csv/.png beside it. "
+        "`aistem train search` runs the hyperopt TPE search; `aistem train select` picks the model as the paper did.",
+    )
+    p.add_argument("--data", help="descriptor set (HDF5 from `aistem simulate`)")
+    p.add_argument("--out", help="model file to write (.keras)")
+    p.add_argument("--kernel-size", type=int, help="conv kernel side [px] (default 3)")
+    p.add_argument("--dropout", type=float, help="dropout rate in [0, 1) (default 0.07)")
+    p.add_argument("--seed", type=int, help="seed of the initial weights, shuffling and dropout masks (default 0)")
+    _train_options(p)
+    p.set_defaults(func=run_train)
+    tsub = p.add_subparsers(dest="train_command", metavar="{search,select}")
+
+    s = tsub.add_parser(
+        "search",
+        help="hyperopt TPE search over kernel size and dropout (resumable)",
+        description="Hyperopt TPE over kernel size {3,5,7} and dropout 0.02–0.10 (step 0.01), architecture fixed, "
+        "minimising the validation loss. Trials are saved to OUT_DIR/trials.pkl after each one: rerun the same "
+        "command to resume. Each trial's model is kept as OUT_DIR/candidates/k<K>-d<D>.keras.",
+    )
+    s.add_argument("--data", required=True, help="descriptor set (HDF5 from `aistem simulate`)")
+    s.add_argument("--out-dir", required=True, help="search folder (trials, candidate models)")
+    s.add_argument("--max-evals", type=int, help="number of trials in all, resumed ones included (default 30)")
+    s.add_argument("--seed", type=int, help="seed of the TPE sampler (default 42)")
+    s.add_argument(
+        "--mongo", help="distribute trials: hyperopt MongoTrials URL, e.g. mongo://host:27017/aistem/jobs (see docs/training.md)"
+    )
+    _train_options(s)
+    s.set_defaults(func=run_search_cmd)
+
+    c = tsub.add_parser(
+        "select",
+        help="pick the candidate with the highest median MI in the polycrystal's amorphous region",
+        description="Model selection as in the paper: among candidates with validation accuracy ≥ 99.5 %, take the "
+        "one with the highest median mutual information [bit] over the amorphous windows of the polycrystal scene.",
+    )
+    c.add_argument("candidates", nargs="+", help="candidate .keras files, or folders (e.g. a search's OUT_DIR)")
+    c.add_argument("--out", help="copy the chosen model to this .keras file")
+    c.add_argument("--min-val-accuracy", type=float, help="validation accuracy a candidate needs, as a fraction (default 0.995)")
+    c.add_argument("--samples", type=int, help="MC-dropout samples per window, T (default 100)")
+    c.add_argument("--stride", type=float, help="window step on the scene [Å] (default 1.0)")
+    c.add_argument("--seed", type=int, help="seed of the scene and the dropout masks (default 0)")
+    c.add_argument("--scene", help="polycrystal scene .npz (from `aistem evaluate`) instead of simulating it")
+    c.add_argument("--config", help="TOML file overriding config/train.toml")
+    c.set_defaults(func=run_select)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    if not args.data or not args.out:
+        raise ValueError("give --data SET.h5 and --out MODEL.keras (or a subcommand: search, select)")
+    cfg = load_train_config(args.config)["train"]
+    out = Path(args.out)
+    if out.suffix != ".keras":
+        raise ValueError(f"--out must name a .keras file, got {out}")
+    if not out.parent.exists():
+        raise FileNotFoundError(f"--out: directory {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise PermissionError(f"--out: directory {out.parent} is not writable")
+    from .train import TrainSettings, load_training_data, train_model
+
+    settings = TrainSettings(
+        epochs=_pick(args, "epochs", cfg),
+        batch_size=_pick(args, "batch_size", cfg),
+        kernel_size=_pick(args, "kernel_size", cfg),
+        dropout=_pick(args, "dropout", cfg),
+        learning_rate=_pick(args, "learning_rate", cfg),
+        patience=_pick(args, "patience", cfg),
+        val_fraction=cfg["val_fraction"],
+        seed=_pick(args, "seed", cfg),
+        subset=_subset(_pick(args, "subset", cfg)),
+    )
+    settings.validate()
+    data = load_training_data(args.data)
+    print(
+        f"training on {args.data}: {len(data)} descriptors, {len(data.class_names)} classes"
+        + (f" (subset {settings.subset})" if settings.subset else "")
+        + f"; kernel {settings.kernel_size}, dropout {settings.dropout:g}, batch {settings.batch_size}, "
+        f"≤{settings.epochs} epochs",
+        flush=True,
+    )
+    result = train_model(data, out, settings, echo=None if args.quiet else print)
+    m = result.metrics
+    print(
+        f"model: {result.model_path}  (best epoch {m['best_epoch']}/{m['epochs_run']}: "
+        f"validation accuracy {100 * m['val_accuracy']:.2f} %, loss {m['val_loss']:.4f})"
+    )
+    print(f"training log: {result.log_csv}, {result.log_png}")
+    return 0
+
+
+def run_search_cmd(args: argparse.Namespace) -> int:
+    cfg = load_train_config(args.config)
+    tc, sc = cfg["train"], cfg["search"]
+    from .search import SearchSettings, run_search
+    from .train import TrainSettings
+
+    train = TrainSettings(
+        epochs=args.epochs if args.epochs is not None else sc["epochs"],
+        batch_size=_pick(args, "batch_size", tc),
+        learning_rate=_pick(args, "learning_rate", tc),
+        patience=_pick(args, "patience", tc),
+        val_fraction=tc["val_fraction"],
+        seed=tc["seed"],
+        subset=_subset(args.subset if args.subset is not None else sc["subset"]),
+    )
+    settings = SearchSettings(
+        max_evals=_pick(args, "max_evals", sc),
+        kernel_sizes=tuple(sc["kernel_sizes"]),
+        dropout_min=sc["dropout_min"],
+        dropout_max=sc["dropout_max"],
+        dropout_step=sc["dropout_step"],
+        seed=_pick(args, "seed", sc),
+        train=train,
+    )
+    out = Path(args.out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out-dir {out} exists and is not a folder")
+    if not out.parent.exists():
+        raise FileNotFoundError(f"--out-dir: directory {out.parent} does not exist")
+    summary = run_search(args.data, out, settings, mongo=args.mongo, quiet=args.quiet)
+    print(f"{'kernel':>6} {'dropout':>7} {'val_loss':>9} {'val_acc':>8}  model")
+    seen = set()
+    for r in summary:
+        if r["model"] in seen:
+            continue
+        seen.add(r["model"])
+        print(f"{r['kernel_size']:>6} {r['dropout']:>7.2f} {r['val_loss']:>9.4f} {100 * r['val_accuracy']:>7.2f}%  {r['model']}")
+    print(f"trials: {out / 'trials.json'}; next: aistem train select {out} --out best.keras")
+    return 0
+
+
+def run_select(args: argparse.Namespace) -> int:
+    cfg = load_train_config(args.config)["selection"]
+    if args.out and not args.out.endswith(".keras"):
+        raise ValueError(f"--out must name a .keras file, got {args.out}")
+    from .evaluate import load_scene, polycrystal_scene
+    from .selection import select_model
+
+    seed = _pick(args, "seed", cfg)
+    scene = load_scene(args.scene) if args.scene else polycrystal_scene(seed=seed)
+    print(f"selection on {scene.name} ({scene.image.shape[0]}×{scene.image.shape[1]} px):", flush=True)
+    chosen, ranking = select_model(
+        args.candidates,
+        scene,
+        min_val_accuracy=_pick(args, "min_val_accuracy", cfg),
+        stride=_pick(args, "stride", cfg),
+        samples=_pick(args, "samples", cfg),
+        seed=seed,
+        out=args.out,
+    )
+    if chosen is None:
+        best = max(ranking, key=lambda c: c.val_accuracy)
+        raise RuntimeError(
+            f"no candidate reaches the validation accuracy of {100 * _pick(args, 'min_val_accuracy', cfg):.2f} % "
+            f"(best: {Path(best.path).name}, {100 * best.val_accuracy:.2f} %)"
+        )
+    print(f"chosen: {chosen.path} (median amorphous MI {chosen.median_amorphous_mi:.3f} bit)")
+    if args.out:
+        print(f"copied to {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------- evaluate
+def register_evaluate(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``evaluate``."""
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a model on the polycrystal and bicrystal scenes and the validation set",
+        description="On the simulated polycrystal: fraction of bulk windows (farther than half a window from any "
+        "boundary) assigned their true class, ROC AUC of the mutual information for boundary-or-amorphous vs bulk "
+        "windows, median MI [bit] in the amorphous region; the same on a bicrystal of each class; the confusion matrix "
+        "on the validation set (with --data). Printed, and saved as PNG and JSON in --out.",
+    )
+    p.add_argument("--model", help="model file (.keras or the paper's .h5); default: the shipped model")
+    p.add_argument("--compare", help="a second model (e.g. the paper's ai4stem_optimal_model.h5), evaluated side by side")
+    p.add_argument("--data", help="descriptor set (HDF5) for the validation confusion matrix; omitted: no matrix")
+    p.add_argument("--out", default="evaluation", help="folder for the figures and report.json (default: ./evaluation)")
+    p.add_argument("--samples", type=int, help="MC-dropout samples per window, T (default 100)")
+    p.add_argument("--stride", type=float, help="window step [Å] (default 1.5)")
+    p.add_argument("--window", type=float, help="window side [Å] (default 12)")
+    p.add_argument("--seed", type=int, help="seed of the scenes and the dropout masks (default 0)")
+    p.add_argument("--scene", help="polycrystal scene .npz (as written to --out) instead of simulating it")
+    p.add_argument("--no-bicrystals", action="store_true", help="skip the bicrystal scenes (one per class)")
+    p.add_argument("--classes", nargs="+", help="bicrystal classes to evaluate (default: all the model's classes)")
+    p.add_argument("--config", help="TOML file overriding config/train.toml")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    cfg = load_train_config(args.config)["evaluation"]
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    if not out.parent.exists():
+        raise FileNotFoundError(f"--out: directory {out.parent} does not exist")
+    for name in ("model", "compare", "data", "scene"):
+        v = getattr(args, name)
+        if v and not Path(v).is_file():
+            raise FileNotFoundError(f"--{name}: file not found: {v}")
+    from .evaluate import run_evaluation
+
+    run_evaluation(
+        model=args.model,
+        compare=args.compare,
+        data=args.data,
+        out=out,
+        samples=_pick(args, "samples", cfg),
+        stride=_pick(args, "stride", cfg),
+        window=_pick(args, "window", cfg),
+        seed=_pick(args, "seed", cfg),
+        threshold=cfg["threshold"],
+        bulk_margin=cfg["bulk_margin"],
+        boundary_margin=cfg["boundary_margin"],
+        scene_path=args.scene,
+        bicrystals=not args.no_bicrystals,
+        classes=args.classes,
+        misorientation=cfg["bicrystal_misorientation"],
+        boundary_angle=cfg["bicrystal_boundary_angle"],
+        quiet=args.quiet,
+    )
+    return 0
