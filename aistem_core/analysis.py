@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .adaptive import AdaptiveSettings
 from .backend import get_array_module
 from .descriptor import fft_haadf_descriptor
 from .uncertainty import segment_interface, uncertainty_maps
@@ -46,10 +47,12 @@ class AnalysisResult:
     threshold : float
         MI threshold [bit].
     samples : int
-        Monte-Carlo samples per window (T).
+        Monte-Carlo samples per window (T; the most any window got when sampling was adaptive).
     model_name, model_hash : str
     timing : dict
         Milliseconds spent in ``descriptor`` and ``inference``, and ``total``.
+    samples_used : ndarray of shape (rows, cols), int32, optional
+        Samples drawn for each window (adaptive sampling).
     """
 
     classes: np.ndarray
@@ -68,6 +71,7 @@ class AnalysisResult:
     model_name: str = ""
     model_hash: str = ""
     timing: dict[str, float] = field(default_factory=dict)
+    samples_used: np.ndarray | None = None
 
     ARRAYS = (
         "classes",
@@ -78,6 +82,13 @@ class AnalysisResult:
         "interface",
         "origins_px",
     )
+
+    @property
+    def mean_samples(self) -> float:
+        """Mean number of MC samples drawn per window (T unless sampling was adaptive)."""
+        if self.samples_used is not None and self.samples_used.size:
+            return float(self.samples_used.mean())
+        return float(self.samples)
 
     @property
     def grid_shape(self) -> tuple[int, int]:
@@ -117,6 +128,7 @@ class AnalysisResult:
             samples=self.samples,
             model_name=self.model_name,
             model_hash=self.model_hash,
+            **({"samples_used": self.samples_used} if self.samples_used is not None else {}),
         )
         return path
 
@@ -134,6 +146,7 @@ class AnalysisResult:
                 samples=int(z["samples"]),
                 model_name=str(z["model_name"]),
                 model_hash=str(z["model_hash"]),
+                samples_used=z["samples_used"] if "samples_used" in z.files else None,
             )
 
 
@@ -218,6 +231,7 @@ def analyze(
     threshold: float = 0.1,
     model: Any = None,
     seed: int | None = None,
+    adaptive: bool | AdaptiveSettings = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> AnalysisResult:
     """Classify every window of an image and measure its uncertainty (AI-STEM).
@@ -240,6 +254,10 @@ def analyze(
         The network; None loads the shipped default model.
     seed : int, optional
         Seed of the dropout masks (reproducible results).
+    adaptive : bool or AdaptiveSettings
+        Adaptive sampling: windows whose class and interface decision are
+        settled stop early (``samples`` stays the upper bound). False: every
+        window gets exactly ``samples`` (the paper's procedure).
     progress : callable, optional
         ``progress(done, total)`` in windows.
 
@@ -270,7 +288,14 @@ def analyze(
         block = extract_windows(img, grid, start, start + DESCRIPTOR_CHUNK)
         descriptors[start : start + block.shape[0]] = fft_haadf_descriptor(block, threshold=thr, size=size, pixel_size=pixel_size)
     t1 = time.perf_counter()
-    stats = _predictor(m).run(descriptors, samples, seed=seed, progress=(lambda k: progress(k, n)) if progress else None)
+    report = (lambda k: progress(k, n)) if progress else None
+    if adaptive:
+        settings = adaptive if isinstance(adaptive, AdaptiveSettings) else AdaptiveSettings()
+        stats = _predictor(m).run_adaptive(
+            descriptors, samples, grid_shape=grid.shape, settings=settings, threshold=threshold, seed=seed, progress=report
+        )
+    else:
+        stats = _predictor(m).run(descriptors, samples, seed=seed, progress=report)
     t2 = time.perf_counter()
     maps = uncertainty_maps(stats)
     gr, gc = grid.shape
@@ -291,6 +316,7 @@ def analyze(
         samples=int(samples),
         model_name=m.name,
         model_hash=m.hash,
+        samples_used=stats.samples.reshape(gr, gc).astype(np.int32),
         timing={
             "descriptor": (t1 - t0) * 1e3,
             "inference": (t2 - t1) * 1e3,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .backend import asnumpy
+from .adaptive import AdaptiveSettings, MomentStats, settled, stage_schedule
 from .uncertainty import MCStats
 
 __all__ = ["MCDropoutPredictor"]
@@ -40,6 +41,7 @@ class MCDropoutPredictor:
         import keras
 
         self.keras_model = getattr(model, "keras_model", model)
+        self._fns: dict[tuple[int, bool], Callable[..., Any]] = {}
         self.windows_per_call = int(windows_per_call)
         self.samples_per_call = int(samples_per_call)
         if self.windows_per_call < 1 or self.samples_per_call < 1:
@@ -51,30 +53,28 @@ class MCDropoutPredictor:
         self.n_classes = int(self.keras_model.output_shape[-1])
         self.input_size = int(self.keras_model.input_shape[1])
         self._seed_gen = keras.random.SeedGenerator(0)
-        self._fns: dict[int, Callable[..., Any]] = {}
+        self._seed = 0
+        self._calls = 0
 
     # -- the forward pass --------------------------------------------------
-    def _forward(self, x: Any, s: int, seed: Any = None) -> tuple[Any, Any, Any]:
-        import keras
+    def _forward(self, x: Any, s: int, seed: Any = None, moments: bool = False) -> tuple[Any, ...]:
+        """Sufficient statistics of ``s`` MC samples for each of the B windows in ``x``.
+
+        Returns Σp (B, C), Σh (B,), votes (B, C); with ``moments`` also Σppᵀ (B, C, C), Σh² (B,), Σhp (B, C).
+        """
         from keras import ops
 
-        for layer in self._head:
-            x = layer(x)
-        b = ops.shape(x)[0]
-        x = ops.repeat(x, s, axis=0)  # (B*S, ...): window-major
-        k = 0
-        for layer in self._tail:
-            if isinstance(layer, keras.layers.Dropout):
-                rate = float(layer.rate)
-                if rate > 0:
-                    x = self._dropout(x, rate, seed, k)
-                    k += 1
-            else:
-                x = layer(x)
-        p = ops.reshape(ops.cast(x, "float32"), (b, s, self.n_classes))
+        p = self._forward_samples(x, s, seed)
         ent = -ops.sum(p * ops.log2(ops.maximum(p, 1e-30)), axis=-1)
         votes = ops.sum(ops.one_hot(ops.argmax(p, axis=-1), self.n_classes, dtype="int32"), axis=1)
-        return ops.sum(p, axis=1), ops.sum(ent, axis=1), votes
+        out = (ops.sum(p, axis=1), ops.sum(ent, axis=1), votes)
+        if moments:
+            out += (
+                ops.einsum("bsc,bsd->bcd", p, p),
+                ops.sum(ent * ent, axis=1),
+                ops.einsum("bs,bsc->bc", ent, p),
+            )
+        return out
 
     def _dropout(self, x: Any, rate: float, seed: Any, k: int) -> Any:
         """Inverted dropout with an independent Bernoulli(1 - rate) keep mask per element.
@@ -102,8 +102,49 @@ class MCDropoutPredictor:
             keep = keras.random.uniform(ops.shape(x), seed=self._seed_gen) >= rate
         return ops.where(keep, x * (1.0 / (1.0 - rate)), ops.zeros_like(x))
 
-    def _compiled(self, s: int) -> Callable[..., Any]:
-        fn = self._fns.get(s)
+    def _forward_samples(self, x: Any, s: int, seed: Any = None) -> Any:
+        """Per-sample probabilities, shape (B, s, C): the straightforward version, for checks."""
+        import keras
+        from keras import ops
+
+        for layer in self._head:
+            x = layer(x)
+        b = ops.shape(x)[0]
+        x = ops.repeat(x, s, axis=0)
+        k = 0
+        for layer in self._tail:
+            if isinstance(layer, keras.layers.Dropout):
+                if float(layer.rate) > 0:
+                    x = self._dropout(x, float(layer.rate), seed, k)
+                    k += 1
+            else:
+                x = layer(x)
+        return ops.reshape(ops.cast(x, "float32"), (b, s, self.n_classes))
+
+    def sample_probabilities(self, descriptors: Any, samples: int, *, seed: int | None = None) -> np.ndarray:
+        """Every MC sample's class probabilities, ndarray of shape (N, T, C), float32.
+
+        Memory grows with T; :meth:`run` is the bounded-memory path used for analysis.
+        """
+        from keras import ops
+
+        self.reseed(seed)
+        d = asnumpy(descriptors).astype(np.float32, copy=False)
+        out = np.empty((d.shape[0], samples, self.n_classes), np.float32)
+        bw = self.windows_per_call
+        for start in range(0, d.shape[0], bw):
+            block = d[start : start + bw]
+            done = 0
+            while done < samples:
+                s = min(self.samples_per_call, samples - done)
+                seed_t = ops.convert_to_tensor(self._next_seed())
+                p = self._forward_samples(ops.convert_to_tensor(block[..., None]), s, seed_t)
+                out[start : start + len(block), done : done + s] = ops.convert_to_numpy(p)
+                done += s
+        return out
+
+    def _compiled(self, s: int, moments: bool = False) -> Callable[..., Any]:
+        fn = self._fns.get((s, moments))
         if fn is not None:
             return fn
         import keras
@@ -112,16 +153,16 @@ class MCDropoutPredictor:
         if backend == "tensorflow":
             import tensorflow as tf
 
-            fn = tf.function(lambda x, seed: self._forward(x, s, seed), reduce_retracing=True)
+            fn = tf.function(lambda x, seed: self._forward(x, s, seed, moments), reduce_retracing=True)
         elif backend == "torch":
             import torch
 
             def fn(x: Any, seed: Any) -> Any:
                 with torch.no_grad():
-                    return self._forward(x, s)
+                    return self._forward(x, s, None, moments)
 
         else:  # jax / numpy: eager (correct, slower); the GPU path may jit it
-            fn = lambda x, seed: self._forward(x, s)  # noqa: E731
+            fn = lambda x, seed: self._forward(x, s, None, moments)  # noqa: E731
         self._fns[s] = fn
         return fn
 
@@ -160,35 +201,110 @@ class MCDropoutPredictor:
         progress : callable, optional
             Called with the number of windows finished after each block of windows.
         """
-        from keras import ops
-
         if samples < 1:
             raise ValueError(f"samples must be ≥ 1, got {samples}")
-        d = descriptors
+        self._check(descriptors)
+        self.reseed(seed)
+        n = int(descriptors.shape[0])
+        ps, es, vs = self._run_blocks(descriptors, np.arange(n), samples, moments=False, progress=progress)
+        return MCStats(ps.astype(np.float32), es.astype(np.float32), vs.astype(np.int32), np.full(n, samples, np.int32))
+
+    def run_adaptive(
+        self,
+        descriptors: Any,
+        samples: int = 100,
+        *,
+        grid_shape: tuple[int, int] | None = None,
+        settings: AdaptiveSettings | None = None,
+        threshold: float = 0.1,
+        seed: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> MCStats:
+        """Adaptive MC sampling: stop windows whose class and interface decision are settled.
+
+        Every window gets ``settings.initial`` samples, then the unsettled ones
+        (see :func:`aistem.core.adaptive.settled`; with ``grid_shape``, also
+        their grid neighbours) get 2×, 4×, … up to ``samples`` (T).
+
+        Returns
+        -------
+        MCStats
+            With ``samples`` holding the number drawn for each window.
+        """
+        from scipy.ndimage import binary_dilation
+
+        settings = settings or AdaptiveSettings()
+        if samples < 1:
+            raise ValueError(f"samples must be ≥ 1, got {samples}")
+        self._check(descriptors)
+        self.reseed(seed)
+        n = int(descriptors.shape[0])
+        mom = MomentStats.zeros(n, self.n_classes)
+        active = np.arange(n)
+        done_so_far = 0
+        for target in stage_schedule(samples, settings.initial):
+            s = target - done_so_far
+            parts = self._run_blocks(descriptors, active, s, moments=True)
+            mom.n[active] += s
+            mom.p[active] += parts[0]
+            mom.h[active] += parts[1]
+            mom.votes[active] += parts[2]
+            mom.pp[active] += parts[3]
+            mom.hh[active] += parts[4]
+            mom.hp[active] += parts[5]
+            done_so_far = target
+            if target >= samples:
+                break
+            sub = MomentStats(*(getattr(mom, f)[active] for f in ("n", "p", "pp", "h", "hh", "hp", "votes")))
+            unsettled = np.zeros(n, bool)
+            unsettled[active[~settled(sub, samples, threshold, settings)]] = True
+            if grid_shape is not None and settings.neighbours > 0 and unsettled.any():
+                grid = binary_dilation(unsettled.reshape(grid_shape), iterations=settings.neighbours)
+                keep = np.zeros(n, bool)
+                keep[active] = True
+                unsettled = grid.ravel() & keep
+            active = np.flatnonzero(unsettled)
+            if progress is not None:
+                progress(n - len(active))
+            if len(active) == 0:
+                break
+        if progress is not None:
+            progress(n)
+        return MCStats(mom.p.astype(np.float32), mom.h.astype(np.float32), mom.votes, mom.n.copy())
+
+    def _check(self, d: Any) -> None:
         if d.ndim != 3 or d.shape[1] != self.input_size or d.shape[2] != self.input_size:
             raise ValueError(f"descriptors must have shape (N, {self.input_size}, {self.input_size}), got {tuple(d.shape)}")
-        self.reseed(seed)
-        n = int(d.shape[0])
-        c = self.n_classes
-        prob_sum = np.zeros((n, c), np.float32)
-        ent_sum = np.zeros(n, np.float32)
-        votes = np.zeros((n, c), np.int32)
+
+    def _run_blocks(
+        self, descriptors: Any, index: np.ndarray, s: int, *, moments: bool, progress: Callable[[int], None] | None = None
+    ) -> list[np.ndarray]:
+        """Sums over ``s`` samples for the windows ``index``, in compiled blocks of windows and samples."""
+        from keras import ops
+
         bw = self.windows_per_call
-        for start in range(0, n, bw):
-            stop = min(n, start + bw)
-            block = asnumpy(d[start:stop]).astype(np.float32, copy=False)
-            if stop - start < bw:  # pad: one compiled shape for every call
-                block = np.concatenate([block, np.zeros((bw - (stop - start), *block.shape[1:]), np.float32)])
+        sums: list[np.ndarray] | None = None
+        for start in range(0, len(index), bw):
+            idx = index[start : start + bw]
+            block = asnumpy(descriptors[idx]).astype(np.float32, copy=False)
+            k = len(idx)
+            if k < bw:
+                block = np.concatenate([block, np.zeros((bw - k,) + block.shape[1:], np.float32)])
             x = ops.convert_to_tensor(block[..., None])
             done = 0
-            while done < samples:
-                s = min(self.samples_per_call, samples - done)
-                ps, es, vs = self._compiled(s)(x, self._next_seed())
-                k = stop - start
-                prob_sum[start:stop] += asnumpy(ops.convert_to_numpy(ps))[:k]
-                ent_sum[start:stop] += asnumpy(ops.convert_to_numpy(es))[:k]
-                votes[start:stop] += asnumpy(ops.convert_to_numpy(vs))[:k]
-                done += s
+            while done < s:
+                step = min(self.samples_per_call, s - done)
+                outs = [np.asarray(ops.convert_to_numpy(o))[:k] for o in self._compiled(step, moments)(x, self._next_seed())]
+                if sums is None:
+                    sums = [np.zeros((len(index),) + o.shape[1:], np.float64 if o.dtype.kind == "f" else o.dtype) for o in outs]
+                for acc, o in zip(sums, outs, strict=True):
+                    acc[start : start + k] += o
+                done += step
             if progress is not None:
-                progress(stop)
-        return MCStats(prob_sum, ent_sum, votes, np.full(n, samples, np.int32))
+                progress(start + k)
+        if sums is None:  # no windows
+            c = self.n_classes
+            sums = [np.zeros((0, c)), np.zeros(0), np.zeros((0, c), np.int32)]
+            if moments:
+                sums += [np.zeros((0, c, c)), np.zeros(0), np.zeros((0, c))]
+        return sums
