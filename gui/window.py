@@ -19,6 +19,7 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from .overlay import class_lut, class_rgba, display_image, hover_text, interface_at, interface_segments, nice_scale_bar
 from .protocol import Frame, Result
+from .qtfix import guard_refcount_bug
 from .receiver import Receiver, Snapshot
 
 __all__ = ["IMAGE_COLORMAPS", "OVERLAYS", "ViewerWindow"]
@@ -73,6 +74,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         redraw_hz: float = 15.0,
         export_dir: str | Path = "aistem-export",
     ) -> None:
+        guard_refcount_bug()
         super().__init__()
         if overlay not in OVERLAYS:
             raise ValueError(f"overlay must be one of {', '.join(OVERLAYS)}, got {overlay!r}")
