@@ -42,6 +42,7 @@ def run_view(
     summary: str | Path | None = None,
     size: tuple[int, int] = (1280, 820),
     redraw_hz: float = 15.0,
+    curve: dict[str, tuple[bytes, bytes, bytes]] | None = None,
 ) -> dict[str, Any]:
     """Open the viewer on a daemon's results (and the acquisition frames) and run it.
 
@@ -68,6 +69,8 @@ def run_view(
         Also write the returned summary as JSON.
     size : tuple of int
         Window (width, height) [screen px].
+    curve : dict, optional
+        ZeroMQ CURVE keys per endpoint (``"results"``, ``"frames"``), see :func:`aistem.gui.receiver.curve_keys`.
 
     Returns
     -------
@@ -94,7 +97,7 @@ def run_view(
     app = QtWidgets.QApplication.instance() or pg.mkQApp("AI-STEM live")
     t0 = time.time()
     state: dict[str, Any] = {"timed_out": False, "screenshot": None}
-    receiver = Receiver(results, frames).start()
+    receiver = Receiver(results, frames, curve=curve).start()
     window: ViewerWindow | None = None
     loop = QtCore.QEventLoop()
     old_handler = None

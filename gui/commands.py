@@ -67,40 +67,110 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--results", metavar="ENDPOINT", help="the daemon's result endpoint to subscribe to, e.g. tcp://127.0.0.1:5556")
-    p.add_argument("--frames", metavar="ENDPOINT", help="the acquisition frame endpoint (PUB), for the image itself, e.g. tcp://127.0.0.1:5555")
+    p.add_argument(
+        "--results",
+        metavar="ENDPOINT",
+        help="the daemon's result endpoint to subscribe to (default: [daemon] results of the config, tcp://127.0.0.1:5556)",
+    )
+    p.add_argument(
+        "--frames",
+        metavar="ENDPOINT",
+        help="the acquisition frame endpoint (PUB), for the image itself (default: [daemon] frames of the config, "
+        "tcp://127.0.0.1:5555)",
+    )
+    p.add_argument("--no-frames", action="store_true", help="do not subscribe to frames: draw the maps on a blank canvas")
+    p.add_argument("--config", metavar="PATH", help="TOML file whose [daemon] endpoints are the defaults")
+    p.add_argument(
+        "--server-key",
+        metavar="PATH",
+        help="the daemon's public certificate (NAME.key): encrypt the result socket with ZeroMQ CURVE",
+    )
+    p.add_argument(
+        "--client-key",
+        metavar="PATH",
+        help="the viewer's secret certificate (NAME.key_secret) for CURVE; default: a fresh key pair",
+    )
+    p.add_argument(
+        "--frames-server-key",
+        metavar="PATH",
+        help="the acquisition program's public certificate: encrypt the frame socket with CURVE",
+    )
     p.add_argument("--screenshot", metavar="PATH", help="write a PNG of the window after --after results, then exit")
-    p.add_argument("--after", metavar="N", type=_positive_int, default=1, help="number of results before the screenshot (default 1)")
+    p.add_argument(
+        "--after", metavar="N", type=_positive_int, default=1, help="number of results before the screenshot (default 1)"
+    )
     p.add_argument(
         "--timeout",
         metavar="S",
         type=_positive_float,
         help="[s] give up (exit status 3) if N results have not arrived in this time; default: wait for ever",
     )
-    p.add_argument("--threshold", metavar="BIT", type=_bits, help="[bit] MI threshold of the drawn interface (display only); default: the daemon's")
+    p.add_argument(
+        "--threshold",
+        metavar="BIT",
+        type=_bits,
+        help="[bit] MI threshold of the drawn interface (display only); default: the daemon's",
+    )
     p.add_argument("--opacity", metavar="F", type=_fraction, default=0.6, help="opacity of the overlays, 0–1 (default 0.6)")
-    p.add_argument("--overlay", choices=OVERLAY_CHOICES, default="class", help="what is drawn over the image (default class; both: class map + MI panel)")
+    p.add_argument(
+        "--overlay",
+        choices=OVERLAY_CHOICES,
+        default="class",
+        help="what is drawn over the image (default class; both: class map + MI panel)",
+    )
     p.add_argument("--colormap", choices=COLORMAP_CHOICES, default="gray", help="colour map of the image (default gray)")
     p.add_argument("--log", action="store_true", help="show the image on a log scale")
-    p.add_argument("--export-dir", metavar="DIR", default="aistem-export", help="where the Export button writes (default aistem-export)")
+    p.add_argument(
+        "--export-dir", metavar="DIR", default="aistem-export", help="where the Export button writes (default aistem-export)"
+    )
     p.add_argument("--summary", metavar="PATH", help="also write a JSON summary (classes, interface fraction, frames/s, latency)")
     p.add_argument("--size", metavar="WxH", type=_size, default=(1280, 820), help="window size [screen px] (default 1280x820)")
-    p.add_argument("--redraw-hz", metavar="HZ", type=_positive_float, default=15.0, help="[1/s] at most this many redraws (default 15)")
+    p.add_argument(
+        "--redraw-hz", metavar="HZ", type=_positive_float, default=15.0, help="[1/s] at most this many redraws (default 15)"
+    )
     p.set_defaults(func=run)
+
+
+def _connectable(endpoint: str, what: str) -> str:
+    """A bound endpoint as a client connects to it: ``tcp://*:5556`` → ``tcp://127.0.0.1:5556``."""
+    if endpoint.startswith("tcp://*:"):
+        endpoint = "tcp://127.0.0.1:" + endpoint[len("tcp://*:") :]
+    if endpoint.endswith((":*", ":0")):
+        raise ValueError(f"the {what} endpoint {endpoint} has no fixed port: give --{what} with the actual port")
+    return endpoint
+
+
+def default_endpoints(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The result and frame endpoints: the options, else the config's ``[daemon]`` ``results`` and ``frames``."""
+    results, frames = args.results, args.frames
+    if results is None or (frames is None and not args.no_frames):
+        from aistem.config import load_config
+
+        daemon = load_config(args.config).get("daemon", {})
+        results = results or daemon.get("results", "tcp://127.0.0.1:5556")
+        frames = frames or daemon.get("frames", "tcp://127.0.0.1:5555")
+    return _connectable(results, "results"), (None if args.no_frames else _connectable(frames, "frames"))
 
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``aistem view``."""
-    if not args.results and not args.frames:
-        print("aistem view: error: give --results ENDPOINT (the daemon's results), and --frames ENDPOINT for the image", file=sys.stderr)
-        return 2
+    results, frames = default_endpoints(args)
+    curve: dict[str, tuple[bytes, bytes, bytes]] = {}
+    if args.server_key:
+        from .receiver import curve_keys
+
+        curve["results"] = curve_keys(args.server_key, args.client_key)
+    if args.frames_server_key and frames:
+        from .receiver import curve_keys
+
+        curve["frames"] = curve_keys(args.frames_server_key, args.client_key)
     if args.screenshot is None and args.summary is not None and args.timeout is None:
         print("aistem view: note: --summary is written when the window closes", file=sys.stderr)
     from .app import run_view
 
     out = run_view(
-        args.results,
-        args.frames,
+        results,
+        frames,
         screenshot=args.screenshot,
         after=args.after,
         timeout=args.timeout,
@@ -113,9 +183,10 @@ def run(args: argparse.Namespace) -> int:
         summary=args.summary,
         size=args.size,
         redraw_hz=args.redraw_hz,
+        curve=curve or None,
     )
     if out["timed_out"]:
-        where = args.results or args.frames
+        where = results or frames
         print(
             f"aistem view: gave up after {args.timeout:g} s: {out['results']} of {args.after} result(s) arrived "
             f"({out['frames']} frame(s)) from {where}. Is the daemon running (aistem serve) and are frames coming?"
@@ -129,6 +200,8 @@ def run(args: argparse.Namespace) -> int:
     if out.get("summary"):
         print(f"summary: {out['summary']}")
     if args.screenshot or args.summary:
-        brief = {k: out[k] for k in ("results", "class_fractions", "interface_fraction", "frames_per_second", "latency_ms", "dropped")}
+        brief = {
+            k: out[k] for k in ("results", "class_fractions", "interface_fraction", "frames_per_second", "latency_ms", "dropped")
+        }
         print(json.dumps(brief))
     return 0

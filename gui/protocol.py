@@ -207,8 +207,15 @@ class DaemonError:
     series: str
     index: int
     reason: str
+    code: str = ""
     header: dict[str, Any] = field(default_factory=dict)
     received: float = 0.0
+
+    def text(self) -> str:
+        """One line, e.g. ``daemon error on s1 #3 (non-finite): the frame has 12 NaN pixel(s)``."""
+        where = f" on {self.series} #{self.index}" if self.series or self.index >= 0 else ""
+        code = f" ({self.code})" if self.code else ""
+        return f"daemon error{where}{code}: {self.reason}"
 
 
 @dataclass
@@ -417,10 +424,12 @@ def decode(parts: list[bytes], now: float | None = None) -> Message:
         return _decode_result(parts, now)
     if topic == b"error":
         h = _unpack(parts[1]) if len(parts) > 1 else {}
+        idx = h.get("index")
         return DaemonError(
-            series=str(h.get("series", "")),
-            index=int(h.get("index", -1) if h.get("index") is not None else -1),
+            series="" if h.get("series") is None else str(h["series"]),
+            index=int(idx) if isinstance(idx, int) else -1,
             reason=str(h.get("reason", "unknown")),
+            code=str(h.get("code") or ""),
             header=h,
             received=now,
         )
@@ -499,7 +508,9 @@ def encode_result(
         "arrays": [{"name": n, "dtype": str(a.dtype), "shape": list(a.shape)} for n, a in zip(names, packed, strict=True)],
         **extra,
     }
-    return [b"result", msgpack.packb(h, use_bin_type=True)] + [a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes() for a in packed]
+    return [b"result", msgpack.packb(h, use_bin_type=True)] + [
+        a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes() for a in packed
+    ]
 
 
 def encode_error(series: str, index: int, reason: str) -> list[bytes]:

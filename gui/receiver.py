@@ -24,7 +24,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from .protocol import DaemonError, Frame, ProtocolError, Result, Status, decode
 
-__all__ = ["Receiver", "Snapshot"]
+__all__ = ["Receiver", "Snapshot", "curve_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,36 @@ class Snapshot:
     idle_s: float = float("inf")
 
 
+def curve_keys(server_certificate: str, client_certificate: str | None = None) -> tuple[bytes, bytes, bytes]:
+    """CURVE keys for one SUB socket: the server's public key and the viewer's key pair.
+
+    Parameters
+    ----------
+    server_certificate : path
+        The server's public certificate (``NAME.key`` from ``aistem keys``, or its ``.key_secret``).
+    client_certificate : path, optional
+        The viewer's secret certificate (``NAME.key_secret``); default: a fresh key pair (enough when the daemon
+        admits any client that knows its public key).
+
+    Returns
+    -------
+    tuple of bytes
+        (server_public, client_public, client_secret), Z85.
+    """
+    import zmq.auth
+
+    if not zmq.has("curve"):
+        raise RuntimeError("this libzmq has no CURVE support: encrypted endpoints cannot be used")
+    server_public, _ = zmq.auth.load_certificate(server_certificate)
+    if client_certificate:
+        public, secret = zmq.auth.load_certificate(client_certificate)
+        if secret is None:
+            raise ValueError(f"{client_certificate} holds no secret key: give the viewer's NAME.key_secret")
+    else:
+        public, secret = zmq.curve_keypair()
+    return (server_public, public, secret)
+
+
 class Receiver:
     """Subscribe to results and frames in a background thread.
 
@@ -85,6 +115,9 @@ class Receiver:
         Frames kept to pair with their results (those still being analysed).
     context : zmq.Context, optional
         Default: the process-wide instance.
+    curve : dict, optional
+        ZeroMQ CURVE per endpoint (``"results"``, ``"frames"``): ``(server_public, client_public, client_secret)``
+        keys (Z85 bytes); endpoints not named are unencrypted. See :func:`curve_keys`.
     """
 
     def __init__(
@@ -94,10 +127,15 @@ class Receiver:
         *,
         frame_buffer: int = 64,
         context: zmq.Context | None = None,
+        curve: dict[str, tuple[bytes, bytes, bytes]] | None = None,
     ) -> None:
         if not results and not frames:
             raise ValueError("give a results endpoint, a frames endpoint, or both")
         self.endpoints = {"results": results, "frames": frames}
+        self.curve = dict(curve or {})
+        unknown = set(self.curve) - set(self.endpoints)
+        if unknown:
+            raise ValueError(f"curve keys for unknown endpoint(s) {sorted(unknown)}: use 'results' or 'frames'")
         self._ctx = context or zmq.Context.instance()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -208,8 +246,10 @@ class Receiver:
 
     # -- the thread --------------------------------------------------------------------------------------------
 
-    def _socket(self) -> zmq.Socket:
+    def _socket(self, curve: tuple[bytes, bytes, bytes] | None) -> zmq.Socket:
         s = self._ctx.socket(zmq.SUB)
+        if curve is not None:
+            s.curve_serverkey, s.curve_publickey, s.curve_secretkey = curve
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.RCVHWM, 64)
         s.setsockopt(zmq.RECONNECT_IVL, 100)
@@ -225,7 +265,7 @@ class Receiver:
             for name, ep in self.endpoints.items():
                 if not ep:
                     continue
-                s = self._socket()
+                s = self._socket(self.curve.get(name))
                 socks[s] = name
                 m = s.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)  # before connect: no event lost
                 monitors[m] = name
@@ -311,7 +351,7 @@ class Receiver:
                 self._on_result(msg, now)
             elif isinstance(msg, DaemonError):
                 self.counters["errors"] += 1
-                self._last_error = f"daemon error on {msg.series} #{msg.index}: {msg.reason}"
+                self._last_error = msg.text()
             elif isinstance(msg, Status):
                 self._status = msg
 

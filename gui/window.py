@@ -91,6 +91,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self._image_shape: tuple[int, int] | None = None
         self._levels_set = False
         self._mi_levels_set = False
+        self._rot_levels_set = False
         self._threshold_user = threshold is not None
         self._last_result_time = 0.0
         self._legend_key: tuple[Any, ...] | None = None
@@ -163,7 +164,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.legend.setZValue(20)
         self.scale_bar: pg.ScaleBar | None = None
         self._scale_key: tuple[int, float | None] | None = None
-        self.wait_text = pg.TextItem("waiting for frames", color=(255, 255, 255), anchor=(0.5, 0.5), fill=pg.mkBrush(0, 0, 0, 160))
+        self.wait_text = pg.TextItem(
+            "waiting for frames", color=(255, 255, 255), anchor=(0.5, 0.5), fill=pg.mkBrush(0, 0, 0, 160)
+        )
         self.wait_text.setParentItem(self.plot.vb)
         self.wait_text.setZValue(30)
         self.plot.vb.sigResized.connect(self._place_wait_text)
@@ -185,8 +188,10 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.overlay_box = QtWidgets.QComboBox()
         self.overlay_box.addItems(list(OVERLAYS))
         self.overlay_box.setCurrentText(overlay)
-        self.overlay_box.setToolTip("class: class map over the image; mi: mutual information over the image; both: class map "
-                                    "and a linked MI panel; rotation: local lattice rotation (if the daemon sends it)")
+        self.overlay_box.setToolTip(
+            "class: class map over the image; mi: mutual information over the image; both: class map "
+            "and a linked MI panel; rotation: local lattice rotation (if the daemon sends it)"
+        )
         self.overlay_box.currentTextChanged.connect(lambda _: (self._relayout(), self.redraw_overlays()))
         form.addRow("Overlay", self.overlay_box)
         self.opacity_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
@@ -378,7 +383,11 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self._last_result_time = time.time()
         if frame is not None and frame.key == result.key:
             self.show_frame(frame)
-        elif self._image_shape is None or self._image_shape[0] < result.covered_shape()[0] or self._image_shape[1] < result.covered_shape()[1]:
+        elif (
+            self._image_shape is None
+            or self._image_shape[0] < result.covered_shape()[0]
+            or self._image_shape[1] < result.covered_shape()[1]
+        ):
             blank = np.zeros(result.covered_shape(), np.float32)
             self.image_item.setImage(blank, levels=(0.0, 1.0))
             self.image_item.setRect(QtCore.QRectF(-0.5, -0.5, blank.shape[1], blank.shape[0]))
@@ -391,7 +400,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
             self.threshold_spin.blockSignals(True)
             self.threshold_spin.setValue(result.threshold)
             self.threshold_spin.blockSignals(False)
-        self._update_scale_bar(result.pixel_size if self.frame is None or self.frame.pixel_size is None else self.frame.pixel_size)
+        self._update_scale_bar(
+            result.pixel_size if self.frame is None or self.frame.pixel_size is None else self.frame.pixel_size
+        )
         self.redraw_overlays()
         self.results_drawn += 1
         self.wait_text.setVisible(False)
@@ -424,6 +435,10 @@ class ViewerWindow(QtWidgets.QMainWindow):
                 item.setRect(rect)
         rot = r.lattice_rotation
         if rot is not None:
+            if not self._rot_levels_set and np.isfinite(rot).any():
+                span = float(np.ceil(max(1.0, float(np.nanmax(np.abs(rot))))))
+                self.rot_bar.setLevels((-span, span))  # symmetric about 0, then the user's
+                self._rot_levels_set = True
             self.rot_item.setImage(rot, autoLevels=False)
             self.rot_item.setRect(rect)
         else:
@@ -449,7 +464,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
         lut = class_lut(len(r.class_names))
         for i in present:
             c = lut[i]
-            sample = pg.ScatterPlotItem(symbol="s", size=12, pen=pg.mkPen(None), brush=pg.mkBrush(int(c[0]), int(c[1]), int(c[2])))
+            sample = pg.ScatterPlotItem(
+                symbol="s", size=12, pen=pg.mkPen(None), brush=pg.mkBrush(int(c[0]), int(c[1]), int(c[2]))
+            )
             name = r.class_names[i] if i < len(r.class_names) else f"class {i}"
             self.legend.addItem(sample, f"{name}  {100 * counts[i] / total:.0f} %")
 
@@ -512,11 +529,15 @@ class ViewerWindow(QtWidgets.QMainWindow):
                 parts.append(f"{name}: not connected (retrying)")
         idle = s.idle_s > IDLE_S
         if idle:
-            what = "waiting for frames" if r is None and self.frame is None else f"waiting for frames (nothing for {s.idle_s:.0f} s)"
+            what = (
+                "waiting for frames" if r is None and self.frame is None else f"waiting for frames (nothing for {s.idle_s:.0f} s)"
+            )
             if s.idle_s == float("inf"):
                 what = "waiting for frames"
-            daemon = f"daemon: {s.status.text()}" if s.status is not None else (
-                "daemon: connected, no status yet" if conn.get("results") else "daemon: not connected"
+            daemon = (
+                f"daemon: {s.status.text()}"
+                if s.status is not None
+                else ("daemon: connected, no status yet" if conn.get("results") else "daemon: not connected")
             )
             parts.insert(0, what)
             parts.append(daemon)
@@ -551,7 +572,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         p = self.glw.viewport().mapTo(self, vp)
         return (p.y(), p.x())
 
-    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.timer.stop()
         self.closed.emit()
         super().closeEvent(event)
@@ -586,7 +607,11 @@ class ViewerWindow(QtWidgets.QMainWindow):
         d = Path(directory) if directory is not None else self.export_dir
         d.mkdir(parents=True, exist_ok=True)
         r = self.result
-        stem = f"{r.series}_{r.index:05d}" if r is not None else (f"{self.frame.series}_{self.frame.index:05d}" if self.frame else "view")
+        stem = (
+            f"{r.series}_{r.index:05d}"
+            if r is not None
+            else (f"{self.frame.series}_{self.frame.index:05d}" if self.frame else "view")
+        )
         stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)
         out: dict[str, Path] = {}
         QtWidgets.QApplication.processEvents()

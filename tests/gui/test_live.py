@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -25,7 +26,15 @@ def test_receiver_pairs_results_with_their_frames_and_counts_refinements(publish
     from aistem.gui.receiver import Receiver
 
     p = publisher(frames=True)
-    p.loop(lambda i: [frame_message(i), result_message(i, final=False), result_message(i, final=True), encode_status(frames_received=i)], period=0.03)
+    p.loop(
+        lambda i: [
+            frame_message(i),
+            result_message(i, final=False),
+            result_message(i, final=True),
+            encode_status(frames_received=i),
+        ],
+        period=0.03,
+    )
     with Receiver(p.endpoint, p.frames_endpoint) as rec:
         assert rec.wait_results(8, timeout=10)
         assert wait_until(lambda: rec.snapshot().status is not None, 5)
@@ -57,7 +66,15 @@ def test_run_view_headless_writes_screenshot_and_summary(publisher, qapp, tmp_pa
 
     p = publisher(frames=True)
     p.loop(_stream, period=0.05)
-    out = run_view(p.endpoint, p.frames_endpoint, screenshot=tmp_path / "view.png", after=3, timeout=20, opacity=1.0, summary=tmp_path / "s.json")
+    out = run_view(
+        p.endpoint,
+        p.frames_endpoint,
+        screenshot=tmp_path / "view.png",
+        after=3,
+        timeout=20,
+        opacity=1.0,
+        summary=tmp_path / "s.json",
+    )
     assert out["ok"] and not out["timed_out"] and out["results"] >= 3
     assert out["class_fractions"] == pytest.approx({"FCC_Cu_100": 4 / 7, "HCP_Ti_0001": 3 / 7}, abs=1e-3)
     assert out["interface_fraction"] == pytest.approx(1 / 7, abs=1e-3)
@@ -160,11 +177,10 @@ def test_view_command_line(publisher, tmp_path):
     pub = publisher(frames=True)
     pub.loop(_stream, period=0.05)
     shot = tmp_path / "cli.png"
-    p = subprocess.run(
-        [*AISTEM, "view", "--results", pub.endpoint, "--frames", pub.frames_endpoint, "--screenshot", shot, "--after", "2", "--timeout", "30",
-         "--overlay", "both", "--summary", tmp_path / "cli.json"],
-        capture_output=True, text=True, timeout=90, env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
-    )  # fmt: skip
+    args = ["view", "--results", pub.endpoint, "--frames", pub.frames_endpoint, "--screenshot", shot, "--after", "2"]
+    args += ["--timeout", "30", "--overlay", "both", "--summary", tmp_path / "cli.json"]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    p = subprocess.run([*AISTEM, *map(str, args)], capture_output=True, text=True, timeout=90, env=env)
     assert p.returncode == 0, p.stderr
     assert f"screenshot: {shot}" in p.stdout and shot.stat().st_size > 10000
     assert json.loads((tmp_path / "cli.json").read_text())["results"] >= 2
@@ -175,3 +191,56 @@ def test_view_command_line(publisher, tmp_path):
     assert nobody.returncode == 3 and "gave up after 1 s: 0 of 1 result(s)" in nobody.stderr
     bad = subprocess.run([*AISTEM, "view", "--opacity", "2"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "between 0 and 1" in bad.stderr
+
+
+def test_encrypted_results_with_curve_certificates(tmp_path):
+    import zmq
+    import zmq.auth
+
+    from aistem.gui.receiver import Receiver, curve_keys
+
+    if not zmq.has("curve"):
+        pytest.skip("this libzmq has no CURVE support")
+    server_public_file, server_secret_file = zmq.auth.create_certificates(tmp_path, "daemon")
+    _, viewer_secret_file = zmq.auth.create_certificates(tmp_path, "viewer")
+    server_public, server_secret = zmq.auth.load_certificate(server_secret_file)
+    pub = zmq.Context.instance().socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.curve_server = True
+    pub.curve_secretkey, pub.curve_publickey = server_secret, server_public
+    port = pub.bind_to_random_port("tcp://127.0.0.1")
+    ep = f"tcp://127.0.0.1:{port}"
+    plain = Receiver(ep).start()  # no keys: the handshake fails, nothing is read
+    secure = Receiver(ep, curve={"results": curve_keys(str(server_public_file), str(viewer_secret_file))}).start()
+    fresh = Receiver(ep, curve={"results": curve_keys(str(server_public_file))}).start()  # ephemeral viewer key
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (secure.counters["results"] and fresh.counters["results"]):
+            pub.send_multipart(result_message(0))
+            time.sleep(0.05)
+        assert secure.counters["results"] > 0 and fresh.counters["results"] > 0
+        assert plain.counters["results"] == 0 and not plain.snapshot().counters["connected"]["results"]
+    finally:
+        for r in (plain, secure, fresh):
+            r.stop()
+        pub.close(linger=0)
+    with pytest.raises(ValueError, match="no secret key"):
+        curve_keys(str(server_public_file), str(server_public_file))
+
+
+def test_default_endpoints_come_from_the_config(tmp_path):
+    import argparse
+
+    from aistem.gui.commands import default_endpoints
+
+    def ns(**kw):
+        base = dict(results=None, frames=None, no_frames=False, config=None)
+        return argparse.Namespace(**{**base, **kw})
+
+    assert default_endpoints(ns()) == ("tcp://127.0.0.1:5556", "tcp://127.0.0.1:5555")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[daemon]\nresults = "tcp://*:6000"\nframes = "tcp://10.0.0.2:6001"\n')
+    assert default_endpoints(ns(config=cfg)) == ("tcp://127.0.0.1:6000", "tcp://10.0.0.2:6001")
+    assert default_endpoints(ns(results="tcp://h:1", no_frames=True)) == ("tcp://h:1", None)
+    with pytest.raises(ValueError, match="no fixed port"):
+        default_endpoints(ns(results="tcp://127.0.0.1:*"))

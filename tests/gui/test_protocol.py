@@ -27,7 +27,14 @@ def test_frame_round_trip_every_dtype(dtype):
     assert isinstance(f, Frame)
     assert f.image.dtype == np.dtype(dtype) and f.image.shape == (12, 7)
     np.testing.assert_array_equal(f.image, img)
-    assert (f.series, f.index, f.pixel_size, f.timestamp, f.detector, f.meta) == ("s1", 4, 0.12, 1700000000.5, "HAADF", {"kV": 300})
+    assert (f.series, f.index, f.pixel_size, f.timestamp, f.detector, f.meta) == (
+        "s1",
+        4,
+        0.12,
+        1700000000.5,
+        "HAADF",
+        {"kV": 300},
+    )
 
 
 def test_result_round_trip_and_geometry():
@@ -63,7 +70,25 @@ def test_optional_lattice_rotation_and_model_as_string():
 def test_error_and_status():
     e = decode(encode_error("s", 3, "image is all NaN"))
     assert isinstance(e, DaemonError) and (e.series, e.index, e.reason) == ("s", 3, "image is all NaN")
-    s = decode(encode_status(frames_received=10, frames_processed=9, frames_dropped=1, queue_length=2, mean_latency_ms=140.0, model={"name": "m"}, uptime_s=61.2))
+    assert e.text() == "daemon error on s #3: image is all NaN"
+    # the daemon's own form: series/index nil when unreadable, and a machine-readable code
+    raw = [
+        b"error",
+        msgpack.packb({"protocol": "aistem-error/1", "series": None, "index": None, "code": "not-msgpack", "reason": "bad"}),
+    ]
+    e = decode(raw)
+    assert (e.series, e.index, e.code) == ("", -1, "not-msgpack") and e.text() == "daemon error (not-msgpack): bad"
+    s = decode(
+        encode_status(
+            frames_received=10,
+            frames_processed=9,
+            frames_dropped=1,
+            queue_length=2,
+            mean_latency_ms=140.0,
+            model={"name": "m"},
+            uptime_s=61.2,
+        )
+    )
     assert isinstance(s, Status)
     text = s.text()
     for needle in ("received 10", "processed 9", "dropped 1", "queue 2", "140 ms", "model m", "up 61 s"):

@@ -35,7 +35,5 @@ SCRIPT = textwrap.dedent(
 
 def test_a_long_session_does_not_exhaust_none(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    p = subprocess.run(
-        [sys.executable, "-c", SCRIPT.format(root=root)], capture_output=True, text=True, timeout=120, cwd=root
-    )
+    p = subprocess.run([sys.executable, "-c", SCRIPT.format(root=root)], capture_output=True, text=True, timeout=120, cwd=root)
     assert p.returncode == 0 and "alive" in p.stdout, p.stderr[-2000:]

@@ -57,7 +57,7 @@ def test_screenshot_has_each_grain_in_its_class_colour_at_the_true_place(window,
     np.testing.assert_allclose(_rgb(img, window, *left), lut[LEFT_CLASS][:3], atol=2)
     np.testing.assert_allclose(_rgb(img, window, *right), lut[RIGHT_CLASS][:3], atol=2)
     # the cell is a stride block centred on its window: just inside / outside its edges
-    top, lft, h, w = r.cell_rect()
+    top, lft, h, _w = r.cell_rect()
     np.testing.assert_allclose(_rgb(img, window, top + h / 2, lft + 1.5), lut[LEFT_CLASS][:3], atol=2)
     outside = _rgb(img, window, top + h / 2, lft - 2.5)  # image only: grey
     assert np.ptp(outside) <= 2
@@ -137,7 +137,7 @@ def test_user_contrast_and_zoom_persist_across_frames(window, qapp):
     assert tuple(window.image_item.getLevels()) == (300.0, 900.0)
     np.testing.assert_allclose(window.plot.vb.viewRange(), rng, atol=1e-6)
     window.auto_levels()
-    lo, hi = window.image_item.getLevels()
+    _lo, hi = window.image_item.getLevels()
     assert hi > 900 * 2  # auto levels follow the brighter frame when asked
 
 
