@@ -134,3 +134,41 @@ def test_bad_frames_are_rejected_with_a_reason():
         decode([good[0], msgpack.packb(h), good[2]])
     with pytest.raises(ValueError, match="dtype"):
         encode_frame(np.zeros((4, 4), np.int64), "s", 0, 0.1)
+
+
+def test_reads_what_the_daemon_writes():
+    dp = pytest.importorskip("aistem.daemon.protocol", reason="the daemon's codec is not there yet")
+    from aistem.core.analysis import AnalysisResult
+
+    a = bicrystal_result_arrays()
+    g = a["classes"].shape
+    ii, jj = np.meshgrid(np.arange(g[0]), np.arange(g[1]), indexing="ij")
+    ar = AnalysisResult(
+        classes=a["classes"],
+        probabilities=a["probabilities"],
+        mutual_information=a["mutual_information"],
+        predictive_entropy=a["mutual_information"] * 2,
+        variation_ratio=np.zeros(g, np.float32),
+        interface=a["interface"].astype(bool),
+        class_names=CLASS_NAMES,
+        origins_px=np.stack([4 + ii * STRIDE, 6 + jj * STRIDE], axis=-1),
+        window_px=WINDOW,
+        stride_px=STRIDE,
+        pixel_size=0.12,
+        threshold=0.1,
+        samples=8,
+        model_name="m",
+        model_hash="h" * 16,
+    )
+    r = decode(dp.encode_result(ar, series="s", index=5, timing={"total": 12.0}, dropped=2, timestamp=1.5e9))
+    assert isinstance(r, Result) and (r.series, r.index, r.dropped, r.timestamp, r.final) == ("s", 5, 2, 1.5e9, True)
+    assert r.origins == (4, 6) and r.grid == g and (r.model_name, r.model_hash) == ("m", "h" * 16)
+    np.testing.assert_array_equal(r.classes, a["classes"])
+    np.testing.assert_array_equal(r.interface.astype(bool), a["interface"].astype(bool))
+    img = (np.arange(20 * 30) % 7).reshape(20, 30).astype(np.uint16)
+    f = decode(dp.encode_frame(img, series="s", index=5, pixel_size=0.12, timestamp=3.0))
+    assert isinstance(f, Frame) and f.timestamp == 3.0
+    np.testing.assert_array_equal(f.image, img)
+    e = decode(dp.encode_error("bad pixels", code="non-finite", series="s", index=5))
+    assert e.text() == "daemon error on s #5 (non-finite): bad pixels"
+    assert isinstance(decode(dp.encode_status({"frames_received": 3})), Status)
