@@ -113,6 +113,8 @@ class Receiver:
         The acquisition frame endpoint (PUB), e.g. ``tcp://127.0.0.1:5555``.
     frame_buffer : int
         Frames kept to pair with their results (those still being analysed).
+    frame_buffer_bytes : int
+        … and at most this many bytes of them (the newest frame is always kept).
     context : zmq.Context, optional
         Default: the process-wide instance.
     curve : dict, optional
@@ -126,6 +128,7 @@ class Receiver:
         frames: str | None = None,
         *,
         frame_buffer: int = 64,
+        frame_buffer_bytes: int = 256 * 2**20,
         context: zmq.Context | None = None,
         curve: dict[str, tuple[bytes, bytes, bytes]] | None = None,
     ) -> None:
@@ -142,6 +145,8 @@ class Receiver:
         self._thread: threading.Thread | None = None
         self._frames: collections.OrderedDict[tuple[str, int], Frame] = collections.OrderedDict()
         self._frame_buffer = int(frame_buffer)
+        self._frame_buffer_bytes = int(frame_buffer_bytes)
+        self._frame_bytes = 0
         self._pending_result: Result | None = None
         self._pending_frame: Frame | None = None
         self._latest_result: Result | None = None
@@ -341,10 +346,16 @@ class Receiver:
             if isinstance(msg, Frame):
                 self.counters["frames"] += 1
                 self._frame_times.append(now)
+                old = self._frames.pop(msg.key, None)
+                if old is not None:
+                    self._frame_bytes -= old.image.nbytes
                 self._frames[msg.key] = msg
-                self._frames.move_to_end(msg.key)
-                while len(self._frames) > self._frame_buffer:
-                    self._frames.popitem(last=False)
+                self._frame_bytes += msg.image.nbytes
+                while len(self._frames) > 1 and (
+                    len(self._frames) > self._frame_buffer or self._frame_bytes > self._frame_buffer_bytes
+                ):
+                    _, dropped = self._frames.popitem(last=False)
+                    self._frame_bytes -= dropped.image.nbytes
                 self._newest_frame = msg
                 self._pending_frame = msg
             elif isinstance(msg, Result):

@@ -244,3 +244,15 @@ def test_default_endpoints_come_from_the_config(tmp_path):
     assert default_endpoints(ns(results="tcp://h:1", no_frames=True)) == ("tcp://h:1", None)
     with pytest.raises(ValueError, match="no fixed port"):
         default_endpoints(ns(results="tcp://127.0.0.1:*"))
+
+
+def test_frame_buffer_is_bounded_in_bytes(publisher):
+    from aistem.gui.receiver import Receiver
+
+    p = publisher(frames=True)
+    p.loop(lambda i: [frame_message(i)], period=0.01)
+    with Receiver(None, p.frames_endpoint, frame_buffer_bytes=5 * 256 * 256 * 2) as rec:
+        assert wait_until(lambda: rec.counters["frames"] >= 12, 10)
+        assert len(rec._frames) == 5 and rec._frame_bytes == 5 * 256 * 256 * 2
+        newest = rec.snapshot().newest_frame
+        assert rec.frame_for(newest.key) is newest
