@@ -110,7 +110,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self._relayout()
 
         self.timer = QtCore.QTimer(self)
-        self.timer.setInterval(max(10, int(1000.0 / max(0.1, redraw_hz))))
+        self._base_interval_ms = max(10, int(1000.0 / max(0.1, redraw_hz)))
+        self.timer.setInterval(self._base_interval_ms)
         self.timer.timeout.connect(self.tick)
         if receiver is not None:
             self.timer.start()
@@ -332,6 +333,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         """Take what the receiver has and redraw (called by the redraw timer, at most ``redraw_hz`` per second)."""
         if self.receiver is None:
             return
+        t0 = time.perf_counter()
         s = self.receiver.snapshot()
         self.snapshot = s
         now = time.time()
@@ -347,6 +349,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
                 self.show_frame(f)
                 self.frame_matches_result = True
         self._update_status(s, now)
+        # huge frames: redraw less often, so that drawing takes at most about a third of the event loop's time
+        spent_ms = (time.perf_counter() - t0) * 1000.0
+        self.timer.setInterval(max(self._base_interval_ms, min(1000, int(3 * spent_ms))))
         for cb in list(self._on_tick):
             cb(self)
 
