@@ -26,6 +26,7 @@ __all__ = [
     "gaussian_blur",
     "gaussian_noise",
     "minmax",
+    "output_coordinates",
     "poisson_noise",
     "rotation_shear_matrix",
 ]
@@ -92,6 +93,38 @@ class PeriodicImage:
         coords = np.stack([rows, cols])
         return ndimage.map_coordinates(self._coeffs, coords, order=self.order, mode="grid-wrap", prefilter=False)
 
+    def transformed(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        rotation: float = 0.0,
+        shear: float = 0.0,
+        centre: tuple[float, float] = (0.0, 0.0),
+    ) -> np.ndarray:
+        """Values of the rotated/sheared content at output positions (x right, y up) [Å].
+
+        Parameters
+        ----------
+        x, y : ndarray, same shape
+            Output positions [Å], relative to the point where ``centre`` lands.
+        rotation : float
+            Content rotation θ [°], counter-clockwise.
+        shear : float
+            Content shear s (dimensionless).
+        centre : (float, float)
+            Source position (x, y) [Å] (from the source's pixel (0, 0), y up) that
+            lands on the output position (0, 0); any value works (periodic source).
+
+        Returns
+        -------
+        ndarray, shape of ``x``, float64
+        """
+        inv = np.linalg.inv(rotation_shear_matrix(rotation, shear))
+        xs = inv[0, 0] * x + inv[0, 1] * y + centre[0]
+        ys = inv[1, 0] * x + inv[1, 1] * y + centre[1]
+        return self.sample(xs, ys)
+
     def render(
         self,
         shape: tuple[int, int],
@@ -100,7 +133,6 @@ class PeriodicImage:
         rotation: float = 0.0,
         shear: float = 0.0,
         centre: tuple[float, float] = (0.0, 0.0),
-        col_shift_px: np.ndarray | None = None,
     ) -> np.ndarray:
         """Render the transformed content on a new pixel grid.
 
@@ -110,33 +142,30 @@ class PeriodicImage:
             Output (rows, cols) [px].
         pixel_size : float
             Output pixel size [Å/px].
-        rotation : float
-            Content rotation θ [°], counter-clockwise.
-        shear : float
-            Content shear s (dimensionless).
-        centre : (float, float)
-            Source position (x, y) [Å] (from the source's pixel (0, 0), y up) that
-            lands on the output's centre; any value works (periodic source).
-        col_shift_px : ndarray of shape (rows,), optional
-            Extra shift of each output row along the columns [output px] (scan-line jitter).
+        rotation, shear, centre
+            As in :meth:`transformed`; ``centre`` lands on the output's centre.
 
         Returns
         -------
         ndarray of shape ``shape``, float32
         """
-        rows, cols = int(shape[0]), int(shape[1])
-        if rows < 1 or cols < 1 or not pixel_size > 0:
-            raise ValueError(f"output shape and pixel size must be positive, got {shape}, {pixel_size}")
-        c = (np.arange(cols) - (cols - 1) / 2.0) * pixel_size
-        r = (np.arange(rows) - (rows - 1) / 2.0) * pixel_size
-        xo = np.broadcast_to(c[None, :], (rows, cols))
-        if col_shift_px is not None:
-            xo = xo + np.asarray(col_shift_px, dtype=np.float64)[:, None] * pixel_size
-        yo = np.broadcast_to(-r[:, None], (rows, cols))
-        inv = np.linalg.inv(rotation_shear_matrix(rotation, shear))
-        xs = inv[0, 0] * xo + inv[0, 1] * yo + centre[0]
-        ys = inv[1, 0] * xo + inv[1, 1] * yo + centre[1]
-        return self.sample(xs, ys).astype(np.float32)
+        x, y = output_coordinates(shape, pixel_size)
+        return self.transformed(x, y, rotation=rotation, shear=shear, centre=centre).astype(np.float32)
+
+
+def output_coordinates(shape: tuple[int, int], pixel_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Display coordinates (x right, y up) [Å] of every pixel of a (rows, cols) grid, origin at its centre.
+
+    Returns
+    -------
+    x, y : ndarray of shape ``shape``, float64
+    """
+    rows, cols = int(shape[0]), int(shape[1])
+    if rows < 1 or cols < 1 or not pixel_size > 0:
+        raise ValueError(f"output shape and pixel size must be positive, got {shape}, {pixel_size}")
+    c = (np.arange(cols) - (cols - 1) / 2.0) * pixel_size
+    r = (np.arange(rows) - (rows - 1) / 2.0) * pixel_size
+    return np.broadcast_to(c[None, :], (rows, cols)), np.broadcast_to(-r[:, None], (rows, cols))
 
 
 def affine_crop(

@@ -1,0 +1,392 @@
+"""The training set: simulate base images, augment them, compute descriptors, write one HDF5 file.
+
+Work is split into *units*, one per (class, lattice constant).  Each finished
+unit is saved atomically as ``<out>.partial/unit_NNNN.npz``; an interrupted run
+(Ctrl-C, a killed process) resumes from the units already there when started
+again with the same settings.  When all units are done they are assembled into
+``<out>`` (written to a temporary name, then renamed) and the partial folder is
+removed.
+
+HDF5 layout
+-----------
+``descriptors``          (N, 64, 64) float32, FFT-HAADF descriptors
+``labels``               (N,) int16, index into ``class_names``
+``windows``              (N, 100, 100) float16, only with ``store_windows``
+``meta/unit``            (N,) int16, base image (index into the ``units`` attribute)
+``meta/lattice_delta``   (N,) float32 [Å]
+``meta/rotation``        (N,) float32 [°], counter-clockwise
+``meta/shear``           (N,) float32
+``meta/augmentation``    (N,) int8, see the ``augmentation_codes`` attribute
+``meta/sigma``           (N,) float32, blur [px]
+``meta/variance``        (N,) float32, Gaussian-noise variance
+
+Attributes: ``class_names`` (JSON list), ``units`` (JSON list of [class, delta]),
+``augmentation_codes`` (JSON), ``config`` (the full settings, JSON),
+``config_digest``, ``pixel_size`` [Å/px], ``window`` [Å], ``window_px``,
+``threshold``, ``descriptor_size``, ``code_version``, ``aistem_version``,
+``haadf_version``, ``dataset_version``, ``created``, ``seconds``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .augment import PeriodicImage
+from .base import simulate_class
+from .config import simulation_settings
+from .crystals import CLASS_NAMES, check_class_name
+from .haadf import HAADF_VERSION
+from .recipe import AUGMENTATION_CODES, AugmentRecipe
+
+__all__ = ["DATASET_VERSION", "DatasetPlan", "code_version", "generate_dataset", "plan_dataset", "read_dataset"]
+
+#: Bumped whenever the layout or the recipe's meaning changes.
+DATASET_VERSION = 1
+
+_META = ("unit", "lattice_delta", "rotation", "shear", "augmentation", "sigma", "variance")
+_META_DTYPES = {
+    "unit": np.int16,
+    "lattice_delta": np.float32,
+    "rotation": np.float32,
+    "shear": np.float32,
+    "augmentation": np.int8,
+    "sigma": np.float32,
+    "variance": np.float32,
+}
+
+
+def code_version() -> str:
+    """``aistem <version>`` plus the git commit of the source tree when there is one (``+dirty`` if modified)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = f"aistem {version('aistem')}"
+    except PackageNotFoundError:  # pragma: no cover
+        v = "aistem unknown"
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "training", "config"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        if commit:
+            v += f" (git {commit}{'+dirty' if dirty else ''})"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return v
+
+
+@dataclass(frozen=True)
+class DatasetPlan:
+    """What a dataset run makes.
+
+    Attributes
+    ----------
+    units : list of (str, float)
+        (class name, lattice delta [Å]) per base image, in order.
+    recipe : AugmentRecipe
+    config : dict
+        Full settings.
+    digest : str
+        SHA-256 of the settings that determine the data (resume only continues a matching run).
+    """
+
+    units: list[tuple[str, float]]
+    recipe: AugmentRecipe
+    config: dict[str, Any]
+    digest: str
+
+    @property
+    def total(self) -> int:
+        """Number of windows (descriptors)."""
+        return len(self.units) * self.recipe.per_base
+
+
+def plan_dataset(cfg: dict[str, Any]) -> DatasetPlan:
+    """Units, recipe and settings digest of a configuration (see :func:`aistem.training.config.load_simulate_config`)."""
+    d = cfg["dataset"]
+    classes = list(d["classes"]) or list(CLASS_NAMES)
+    for c in classes:
+        check_class_name(c)
+    deltas = [float(x) for x in d["lattice_deltas"]]
+    if not deltas:
+        raise ValueError("lattice_deltas must list at least one lattice-constant change [Å]")
+    sim = cfg["simulation"]
+    for key in ("cell_size", "thickness", "pixel_size", "sampling"):
+        if not float(sim[key]) > 0:
+            raise ValueError(f"simulation.{key} must be positive, got {sim[key]!r}")
+    recipe = AugmentRecipe.from_config(cfg["augment"], float(sim["pixel_size"]))
+    if recipe.window_px < int(d["descriptor_size"]):
+        raise ValueError(f"window of {recipe.window_px} px is smaller than the {d['descriptor_size']} px descriptor")
+    units = [(c, dl) for c in classes for dl in deltas]
+    relevant = {
+        "simulation": {k: v for k, v in sim.items() if k != "cache_dir"},
+        "augment": cfg["augment"],
+        "dataset": {k: v for k, v in d.items() if k not in ("out", "workers")},
+        "units": units,
+        "haadf_version": HAADF_VERSION,
+        "dataset_version": DATASET_VERSION,
+    }
+    digest = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+    return DatasetPlan(units, recipe, cfg, digest)
+
+
+def _unit_arrays(
+    plan: DatasetPlan,
+    index: int,
+    *,
+    cache_dir: str | os.PathLike[str] | None,
+    use_cache: bool,
+    tick: Callable[[int], None],
+) -> dict[str, np.ndarray]:
+    """Simulate (or load) one base image and make all its windows and descriptors."""
+    from aistem.core.descriptor import fft_haadf_descriptor
+
+    cfg = plan.config
+    sim_cfg, d = cfg["simulation"], cfg["dataset"]
+    class_name, delta = plan.units[index]
+    sim = simulate_class(
+        class_name,
+        delta,
+        cell_size=float(sim_cfg["cell_size"]),
+        thickness=float(sim_cfg["thickness"]),
+        settings=simulation_settings(cfg),
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+    )
+    source = PeriodicImage(sim.image, sim.pixel_size)
+    rng = np.random.default_rng(np.random.SeedSequence([int(d["seed"]), index]))
+    n, w = plan.recipe.per_base, plan.recipe.window_px
+    size, thr = int(d["descriptor_size"]), float(d["threshold"])
+    windows = np.empty((n, w, w), np.float32)
+    meta = {k: np.empty(n, _META_DTYPES[k]) for k in _META}
+    label = CLASS_NAMES.index(class_name)
+    k = 0
+    for win in plan.recipe.windows(source, rng):
+        windows[k] = win.image
+        meta["rotation"][k], meta["shear"][k] = win.rotation, win.shear
+        meta["augmentation"][k], meta["sigma"][k], meta["variance"][k] = win.augmentation, win.sigma, win.variance
+        k += 1
+        tick(1)
+    assert k == n, (k, n)
+    meta["unit"][:] = index
+    meta["lattice_delta"][:] = delta
+    desc = np.empty((n, size, size), np.float32)
+    for s in range(0, n, 256):
+        desc[s : s + 256] = fft_haadf_descriptor(windows[s : s + 256], threshold=thr, size=size, workers=int(d["workers"]))
+    out = {"descriptors": desc, "labels": np.full(n, label, np.int16), **{f"meta/{k}": v for k, v in meta.items()}}
+    if d["store_windows"]:
+        out["windows"] = windows.astype(np.float16)
+    return out
+
+
+def _save_unit(folder: Path, index: int, arrays: dict[str, np.ndarray]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp.npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **{k.replace("/", "__"): v for k, v in arrays.items()})
+        os.replace(tmp, folder / f"unit_{index:04d}.npz")
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _assemble(plan: DatasetPlan, folder: Path, out: Path, seconds: float) -> None:
+    import h5py
+
+    cfg, d = plan.config, plan.config["dataset"]
+    n_total, w, size = plan.total, plan.recipe.window_px, int(d["descriptor_size"])
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("descriptors", (n_total, size, size), np.float32, chunks=(64, size, size), compression="lzf")
+            f.create_dataset("labels", (n_total,), np.int16)
+            if d["store_windows"]:
+                f.create_dataset("windows", (n_total, w, w), np.float16, chunks=(64, w, w), compression="lzf")
+            for k in _META:
+                f.create_dataset(f"meta/{k}", (n_total,), _META_DTYPES[k])
+            pos = 0
+            for i in range(len(plan.units)):
+                with np.load(folder / f"unit_{i:04d}.npz") as z:
+                    n = z["labels"].shape[0]
+                    for key in z.files:
+                        f[key.replace("__", "/")][pos : pos + n] = z[key]
+                pos += n
+            a = f.attrs
+            a["class_names"] = json.dumps(list(CLASS_NAMES))
+            a["units"] = json.dumps([[c, dl] for c, dl in plan.units])
+            a["augmentation_codes"] = json.dumps(AUGMENTATION_CODES)
+            a["config"] = json.dumps(cfg, sort_keys=True)
+            a["config_digest"] = plan.digest
+            a["pixel_size"] = float(cfg["simulation"]["pixel_size"])
+            a["window"] = float(cfg["augment"]["window"])
+            a["window_px"] = int(w)
+            a["threshold"] = float(d["threshold"])
+            a["descriptor_size"] = size
+            a["per_base_image"] = plan.recipe.per_base
+            a["code_version"] = code_version()
+            a["haadf_version"] = HAADF_VERSION
+            a["dataset_version"] = DATASET_VERSION
+            a["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+            a["seconds"] = float(seconds)
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _existing_digest(out: Path) -> str | None:
+    import h5py
+
+    try:
+        with h5py.File(out, "r") as f:
+            v = f.attrs.get("config_digest")
+            return v.decode() if isinstance(v, bytes) else (str(v) if v is not None else None)
+    except OSError:
+        return None
+
+
+def generate_dataset(
+    cfg: dict[str, Any],
+    out: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    use_cache: bool = True,
+    max_units: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Make (or finish) the training set described by ``cfg`` in the HDF5 file ``out``.
+
+    Parameters
+    ----------
+    cfg : dict
+        Settings (:func:`aistem.training.config.load_simulate_config`).
+    out : path
+        The HDF5 file; its folder must exist or be creatable.
+    overwrite : bool
+        Start over even if ``out`` or unfinished work with other settings exists.
+    progress : bool
+        Show a progress bar (tqdm, on stderr).
+    cache_dir : path, optional
+        Cache of base images (default from the settings / ``$AISTEM_CACHE``).
+    use_cache : bool
+        False: simulate every base image again and do not store it.
+    max_units : int, optional
+        Stop after this many new units (the run then resumes later; for tests and budgets).
+    log : callable, optional
+        Receives one-line status messages.
+
+    Returns
+    -------
+    Path
+        ``out`` if complete, else the partial folder (when ``max_units`` stopped the run).
+
+    Raises
+    ------
+    FileExistsError
+        If ``out`` holds a dataset made with other settings and ``overwrite`` is False.
+    """
+    say = log or (lambda _m: None)
+    plan = plan_dataset(cfg)
+    cache_dir = cache_dir or cfg["simulation"].get("cache_dir") or None
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(out.parent, os.W_OK):
+        raise PermissionError(f"cannot write to {out.parent}")
+    folder = out.with_name(out.name + ".partial")
+    if out.exists() and not overwrite:
+        if _existing_digest(out) == plan.digest:
+            say(f"{out} is complete with these settings; nothing to do")
+            return out
+        raise FileExistsError(f"{out} exists with other settings (or is not a dataset); use --overwrite to replace it")
+    if overwrite:
+        out.unlink(missing_ok=True)
+        if folder.exists():
+            shutil.rmtree(folder)
+    folder.mkdir(exist_ok=True)
+    plan_file = folder / "plan.json"
+    if plan_file.exists():
+        old = json.loads(plan_file.read_text())
+        if old.get("digest") != plan.digest:
+            raise FileExistsError(
+                f"{folder} holds unfinished work with other settings; use --overwrite to discard it or change --out"
+            )
+    else:
+        plan_file.write_text(json.dumps({"digest": plan.digest, "units": plan.units, "per_base": plan.recipe.per_base}))
+    done = [i for i in range(len(plan.units)) if (folder / f"unit_{i:04d}.npz").exists()]
+    seconds = float(json.loads(plan_file.read_text()).get("seconds", 0.0))
+    todo = [i for i in range(len(plan.units)) if i not in set(done)]
+    if done:
+        say(f"resuming: {len(done)} of {len(plan.units)} base images already done")
+    say(f"{len(plan.units)} base images × {plan.recipe.per_base} windows = {plan.total} descriptors → {out}")
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=plan.total, initial=len(done) * plan.recipe.per_base, unit="win", desc="simulate dataset", smoothing=0.05)
+    t0 = time.perf_counter()
+    try:
+        for count, i in enumerate(todo):
+            if max_units is not None and count >= max_units:
+                break
+            if bar is not None:
+                bar.set_postfix_str(f"{plan.units[i][0]} {plan.units[i][1]:+.2f} Å")
+            arrays = _unit_arrays(plan, i, cache_dir=cache_dir, use_cache=use_cache, tick=bar.update if bar else (lambda _n: None))
+            _save_unit(folder, i, arrays)
+            seconds_now = seconds + time.perf_counter() - t0
+            plan_file.write_text(
+                json.dumps({"digest": plan.digest, "units": plan.units, "per_base": plan.recipe.per_base, "seconds": seconds_now})
+            )
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds += time.perf_counter() - t0
+    if any(not (folder / f"unit_{i:04d}.npz").exists() for i in range(len(plan.units))):
+        say(f"stopped with unfinished units in {folder}; run the same command again to resume")
+        return folder
+    say("assembling the HDF5 file")
+    _assemble(plan, folder, out, seconds)
+    shutil.rmtree(folder, ignore_errors=True)
+    say(f"wrote {out} ({plan.total} descriptors, {out.stat().st_size / 1e6:.0f} MB)")
+    return out
+
+
+def read_dataset(path: str | os.PathLike[str], *, windows: bool = False) -> dict[str, Any]:
+    """Read a dataset written by :func:`generate_dataset`.
+
+    Returns
+    -------
+    dict
+        ``descriptors`` (N, 64, 64) float32, ``labels`` (N,) int64, ``class_names``
+        (list), ``meta`` (dict of (N,) arrays), ``attrs`` (dict), and ``windows``
+        if asked for and stored.
+    """
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        data: dict[str, Any] = {
+            "descriptors": f["descriptors"][()],
+            "labels": f["labels"][()].astype(np.int64),
+            "class_names": json.loads(f.attrs["class_names"]),
+            "meta": {k: f[f"meta/{k}"][()] for k in _META},
+            "attrs": {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()},
+        }
+        if windows and "windows" in f:
+            data["windows"] = f["windows"][()]
+    return data
