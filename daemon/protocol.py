@@ -32,6 +32,7 @@ __all__ = [
     "Limits",
     "Message",
     "ProtocolError",
+    "build_result",
     "decode_frame",
     "decode_message",
     "encode_error",
@@ -39,6 +40,7 @@ __all__ = [
     "encode_result",
     "encode_status",
     "pack",
+    "pack_result",
     "unpack",
 ]
 
@@ -415,7 +417,7 @@ def decode_frame(parts: list[Any], limits: Limits | None = None, *, check_finite
 # -- results, errors, status --------------------------------------------------------------------------------------
 
 
-def encode_result(
+def build_result(
     result: Any,
     *,
     series: str,
@@ -425,8 +427,8 @@ def encode_result(
     timestamp: float | None = None,
     seed: int | None = None,
     extra: dict[str, Any] | None = None,
-) -> list[bytes]:
-    """``[b"result", header, array_1, …]`` for an ``aistem.core.AnalysisResult``.
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The header and arrays of a result message for an ``aistem.core.AnalysisResult``.
 
     Parameters
     ----------
@@ -444,18 +446,20 @@ def encode_result(
         Seed of the dropout masks (None: fresh per frame).
     extra : dict, optional
         More header keys.
+
+    Returns
+    -------
+    header : dict
+    arrays : dict of str to ndarray
+        In wire order and wire dtype (C-contiguous, little-endian).
     """
-    names: list[str] = []
-    bufs: list[bytes] = []
-    specs: list[dict[str, Any]] = []
+    arrays: dict[str, np.ndarray] = {}
     for attr, name, dtype in RESULT_ARRAYS:
         a = getattr(result, attr, None)
         if a is None:
             continue
-        a = np.ascontiguousarray(np.asarray(a), dtype=np.dtype(dtype).newbyteorder("<"))
-        names.append(name)
-        bufs.append(a.tobytes())
-        specs.append({"name": name, "dtype": dtype, "shape": [int(s) for s in a.shape]})
+        arrays[name] = np.ascontiguousarray(np.asarray(a), dtype=np.dtype(dtype).newbyteorder("<"))
+    specs = [{"name": n, "dtype": a.dtype.name, "shape": [int(s) for s in a.shape]} for n, a in arrays.items()]
     grid = [int(s) for s in np.shape(result.classes)]
     origins = np.asarray(result.origins_px)
     first = [int(origins[0, 0, 0]), int(origins[0, 0, 1])] if origins.size else [0, 0]
@@ -481,7 +485,17 @@ def encode_result(
     }
     if extra:
         header.update(extra)
-    return [b"result", pack(header), *bufs]
+    return header, arrays
+
+
+def pack_result(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[Any]:
+    """``[b"result", header, array_1, …]`` from :func:`build_result`'s output (arrays sent without a copy)."""
+    return [b"result", pack(header), *(memoryview(a).cast("B") for a in arrays.values())]
+
+
+def encode_result(result: Any, **kwargs: Any) -> list[Any]:
+    """``[b"result", header, array_1, …]`` for an ``aistem.core.AnalysisResult`` (arguments of :func:`build_result`)."""
+    return pack_result(*build_result(result, **kwargs))
 
 
 def encode_error(reason: str, *, code: str = "error", series: str | None = None, index: int | None = None) -> list[bytes]:

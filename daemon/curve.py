@@ -1,0 +1,131 @@
+"""ZeroMQ CURVE: certificates, server and client sockets, and the authenticator.
+
+A certificate pair is two files made by :func:`create_keys`: ``NAME.key``
+(public, give it to the peers) and ``NAME.key_secret`` (secret, keep it).
+The side that binds a socket is the CURVE server; connecting sides are
+clients that must know the server's public key and, when the server has an
+authenticator with a directory of allowed public keys, be listed there.
+A client without the right keys never completes the handshake: it receives
+nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+__all__ = ["Authenticator", "create_keys", "load_public", "load_secret", "make_client", "make_server"]
+
+log = logging.getLogger(__name__)
+
+
+def _check() -> None:
+    if not zmq.has("curve"):
+        raise RuntimeError("this libzmq was built without CURVE (libsodium): encryption is not available")
+
+
+def create_keys(directory: str | Path, name: str) -> tuple[Path, Path]:
+    """Create a certificate pair ``DIR/NAME.key`` (public) and ``DIR/NAME.key_secret`` (secret).
+
+    Returns
+    -------
+    (public_file, secret_file)
+    """
+    import zmq.auth
+
+    _check()
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    public, secret = zmq.auth.create_certificates(d, name)
+    Path(secret).chmod(0o600)
+    return Path(public), Path(secret)
+
+
+def load_public(path: str | Path) -> bytes:
+    """The public key (Z85, 40 bytes) from a ``.key`` or ``.key_secret`` certificate file."""
+    import zmq.auth
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"CURVE certificate not found: {p}")
+    try:
+        public, _ = zmq.auth.load_certificate(p)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{p} is not a ZeroMQ certificate: {exc}") from exc
+    return public
+
+
+def load_secret(path: str | Path) -> tuple[bytes, bytes]:
+    """(public, secret) keys from a ``.key_secret`` certificate file."""
+    import zmq.auth
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"CURVE secret certificate not found: {p}")
+    try:
+        public, secret = zmq.auth.load_certificate(p)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{p} is not a ZeroMQ certificate: {exc}") from exc
+    if not secret:
+        raise ValueError(f"{p} holds no secret key: give the NAME.key_secret file")
+    return public, secret
+
+
+def make_server(sock: zmq.Socket, secret_file: str | Path) -> None:
+    """Make ``sock`` a CURVE server with the keys in ``secret_file`` (before bind/connect)."""
+    _check()
+    public, secret = load_secret(secret_file)
+    sock.curve_secretkey = secret
+    sock.curve_publickey = public
+    sock.curve_server = True
+
+
+def make_client(sock: zmq.Socket, secret_file: str | Path, server_public_file: str | Path) -> None:
+    """Make ``sock`` a CURVE client with its own keys and the server's public key (before connect)."""
+    _check()
+    public, secret = load_secret(secret_file)
+    sock.curve_secretkey = secret
+    sock.curve_publickey = public
+    sock.curve_serverkey = load_public(server_public_file)
+
+
+class Authenticator:
+    """The ZAP handler of one context: only the listed clients may connect to its CURVE servers.
+
+    Parameters
+    ----------
+    context : zmq.Context
+    authorized_keys : str or Path or None
+        Directory of public certificates (``*.key``) of allowed clients;
+        None or "": any client that knows the server's public key.
+    """
+
+    def __init__(self, context: zmq.Context, authorized_keys: str | Path | None) -> None:
+        from zmq.auth.thread import ThreadAuthenticator
+
+        _check()
+        self._auth: Any = ThreadAuthenticator(context, log=logging.getLogger(__name__ + ".zap"))
+        self._auth.start()
+        if authorized_keys:
+            d = Path(authorized_keys)
+            if not d.is_dir():
+                self._auth.stop()
+                raise FileNotFoundError(f"directory of authorized CURVE keys not found: {d}")
+            n = len(list(d.glob("*.key")))
+            if n == 0:
+                log.warning("no public keys (*.key) in %s: no client will be let in", d)
+            self._auth.configure_curve(domain="*", location=str(d))
+        else:
+            import zmq.auth
+
+            log.warning("CURVE without authorized_keys: any client that knows the public key may connect")
+            self._auth.configure_curve(domain="*", location=zmq.auth.CURVE_ALLOW_ANY)
+
+    def stop(self) -> None:
+        """Stop the handler thread (before the context is terminated)."""
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None

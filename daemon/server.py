@@ -1,0 +1,581 @@
+"""The streaming daemon: frames in over ZeroMQ, every frame analysed, results out.
+
+Four threads, each owning its own socket:
+
+* the **receiver** connects to the acquisition program's frame socket (SUB or
+  PULL), decodes and validates each message, and puts good frames in the
+  :class:`~aistem.daemon.queueing.FrameQueue` (live: newest wins; lossless:
+  in order, with back-pressure) and bad ones on the outbox as ``error``
+  messages — so frames keep being drained and counted while the analysis runs;
+* the **worker** (the thread that calls :meth:`Daemon.run`) takes frames from
+  the queue, runs :func:`aistem.core.analyze` with the one model loaded at
+  start, posts the result and, with ``--save``, appends it to the series' HDF5
+  file;
+* the **publisher** owns the bound PUB socket: it sends whatever is posted
+  (results, errors, status) and a status message every ``status_interval``;
+* the **control** thread owns the bound REP socket and answers ``status``,
+  ``set``, ``reload`` and ``stop`` requests.
+
+SIGINT/SIGTERM (when run in the main thread) finish the frame in hand, publish
+it and exit; a second signal aborts at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from .protocol import (
+    Frame,
+    ProtocolError,
+    build_result,
+    decode_frame,
+    encode_error,
+    encode_status,
+    pack,
+    pack_result,
+    unpack,
+)
+from .queueing import FrameQueue
+from .settings import DaemonSettings
+
+__all__ = ["SETTABLE", "Daemon"]
+
+log = logging.getLogger(__name__)
+
+#: Keys a control ``set`` request may change.
+SETTABLE = ("window", "stride", "samples", "threshold", "mode", "seed", "batch_size")
+OUTBOX_SIZE = 10000  # messages waiting for the publisher thread
+POLL_MS = 100  # every socket loop looks at its stop flag at least this often [ms]
+RESULT_LINGER_MS = 1000  # on exit, time given to the last messages to reach subscribers [ms]
+
+
+class Daemon:
+    """The AI-STEM streaming service.
+
+    Parameters
+    ----------
+    settings : DaemonSettings
+    model : AistemModel, optional
+        The network, loaded once; None loads ``settings.model`` (or the shipped default) at :meth:`start`.
+    context : zmq.Context, optional
+        Default: a context of its own, terminated on exit.
+
+    Examples
+    --------
+    >>> daemon = Daemon(DaemonSettings(results="tcp://127.0.0.1:*", control="tcp://127.0.0.1:*"), model)
+    >>> daemon.start()                  # binds, loads the model, starts the socket threads
+    >>> thread = daemon.serve_in_thread()
+    >>> daemon.results_endpoint         # e.g. 'tcp://127.0.0.1:40123'
+    >>> daemon.request_stop(); thread.join()
+    """
+
+    def __init__(self, settings: DaemonSettings, model: Any = None, *, context: zmq.Context | None = None) -> None:
+        self.settings = copy.deepcopy(settings).validate()
+        self._model = model
+        self._own_context = context is None
+        self._ctx = context or zmq.Context()
+        self.queue = FrameQueue(self.settings.mode, self.settings.queue_length)
+        self._outbox: queue.Queue[list[Any]] = queue.Queue(maxsize=OUTBOX_SIZE)
+        self._lock = threading.RLock()
+        self._counts = {"received": 0, "processed": 0, "rejected": 0, "failed": 0, "unsent": 0}
+        self._latencies: deque[float] = deque(maxlen=100)
+        self._in_progress: dict[str, Any] | None = None
+        self._started_at = time.time()
+        self._stop = threading.Event()  # stop after the frame in hand
+        self._drain = threading.Event()  # stop reading; analyse what is queued, then stop
+        self._receiver_done = threading.Event()
+        self._publisher_stop = threading.Event()
+        self._control_stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._auth: Any = None
+        self._store: Any = None
+        self._started = False
+        self._closed = False
+        self.finished = threading.Event()
+        self.results_endpoint: str | None = None
+        self.control_endpoint: str | None = None
+        self._batch_applied: tuple[int, int] | None = None
+
+    # -- life cycle ----------------------------------------------------------------------------------------------
+    def start(self) -> Daemon:
+        """Load the model (if not given), bind the result and control sockets, connect to the frames.
+
+        Raises
+        ------
+        RuntimeError
+            If a socket cannot be bound (e.g. the port is taken) or CURVE cannot be set up.
+        """
+        if self._started:
+            return self
+        s = self.settings
+        try:
+            if self._model is None:
+                from aistem.core import load_model
+
+                self._model = load_model(s.model)
+            if s.save:
+                from .storage import SeriesStore
+
+                self._store = SeriesStore(s.save, "results")
+            if s.curve.enabled:
+                from .curve import Authenticator, load_secret
+
+                load_secret(s.curve.secret_key)  # fail early, with the file name, if it is missing or not secret
+                self._auth = Authenticator(self._ctx, s.curve.authorized_keys or None)
+            self._start_thread("aistem-publisher", self._publisher_loop)
+            self._start_thread("aistem-control", self._control_loop)
+            self._start_thread("aistem-receiver", self._receiver_loop)
+        except BaseException:
+            self._shutdown()
+            raise
+        self._started = True
+        self._started_at = time.time()
+        m = self._model
+        log.info(
+            "serving: frames from %s (%s, %s mode), results on %s, control on %s, model %s (%s)%s",
+            s.frames,
+            s.socket,
+            s.mode,
+            self.results_endpoint,
+            self.control_endpoint,
+            m.name,
+            m.hash,
+            ", CURVE on" if s.curve.enabled else "",
+        )
+        return self
+
+    def _start_thread(self, name: str, target: Callable[[threading.Event, list[BaseException]], None]) -> None:
+        ready = threading.Event()
+        errors: list[BaseException] = []
+        t = threading.Thread(target=target, args=(ready, errors), name=name, daemon=True)
+        t.start()
+        if not ready.wait(30):
+            raise RuntimeError(f"{name} thread did not start")
+        if errors:
+            t.join(5)
+            raise errors[0]
+        self._threads.append(t)
+
+    def run(self, *, install_signals: bool = True) -> int:
+        """Serve until stopped (control ``stop``, :meth:`request_stop`, SIGINT or SIGTERM). Returns 0."""
+        self.start()
+        restore: dict[int, Any] = {}
+        if install_signals and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                restore[sig] = signal.signal(sig, self._on_signal)
+        try:
+            self._work()
+        finally:
+            for sig, old in restore.items():
+                signal.signal(sig, old)
+            self._shutdown()
+        return 0
+
+    def serve_in_thread(self) -> threading.Thread:
+        """Run :meth:`run` in a background thread (no signal handlers); the thread ends when the daemon stops."""
+        self.start()
+        t = threading.Thread(target=self.run, kwargs={"install_signals": False}, name="aistem-worker", daemon=True)
+        t.start()
+        return t
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        if self._stop.is_set():
+            raise KeyboardInterrupt  # a second signal: do not wait for the frame in hand
+        log.info("%s: finishing the frame in hand, then exiting", signal.Signals(signum).name)
+        self.request_stop(drain=False)
+
+    def request_stop(self, drain: bool = False) -> None:
+        """Stop reading frames; ``drain`` analyses the frames already waiting first, else only the frame in hand."""
+        self._drain.set()  # only events here: this also runs inside signal handlers
+        if not drain:
+            self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._drain.is_set()
+
+    def _shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._drain.set()
+        self.queue.close()
+        for t in self._threads:
+            if t.name == "aistem-receiver":
+                t.join(10)
+        if self._started:
+            self._post(encode_status(self.status()))
+        self._publisher_stop.set()
+        self._control_stop.set()
+        for t in self._threads:
+            t.join(10)
+            if t.is_alive():
+                log.error("thread %s did not stop", t.name)
+        if self._store is not None:
+            self._store.close()
+        if self._auth is not None:
+            self._auth.stop()
+        if self._own_context:
+            self._ctx.term()
+        self.finished.set()
+        if self._started:
+            c = self._counts
+            log.info(
+                "stopped: %d frames received, %d analysed, %d dropped, %d rejected, %d failed",
+                c["received"],
+                c["processed"],
+                self.queue.dropped,
+                c["rejected"],
+                c["failed"],
+            )
+
+    # -- the worker ----------------------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            frame = self.queue.get(timeout=POLL_MS / 1000)
+            if frame is None:
+                if self._drain.is_set() and self._receiver_done.is_set() and len(self.queue) == 0:
+                    break
+                continue
+            self._process(frame)
+
+    def _apply_batch_size(self, model: Any, batch_size: int) -> None:
+        """Windows per network call: set on the core's cached predictor of ``model``."""
+        key = (id(model.keras_model), batch_size)
+        if self._batch_applied == key:
+            return
+        try:
+            from aistem.core.analysis import _predictor
+
+            _predictor(model).windows_per_call = int(batch_size)
+        except (ImportError, AttributeError) as exc:  # a core without the cache: keep its default
+            log.warning("batch size %d not applied: %s", batch_size, exc)
+        self._batch_applied = key
+
+    def _process(self, frame: Frame) -> None:
+        from aistem.core import analyze
+
+        with self._lock:
+            a = dataclasses.replace(self.settings.analysis)
+            batch_size = self.settings.batch_size
+            model = self._model
+            self._in_progress = {"series": frame.series, "index": frame.index}
+        t_start = time.perf_counter()
+        try:
+            self._apply_batch_size(model, batch_size)
+            result = analyze(
+                frame.image,
+                frame.pixel_size,
+                window=a.window,
+                stride=a.stride,
+                samples=a.samples,
+                threshold=a.threshold,
+                model=model,
+                seed=a.seed,
+            )
+        except Exception as exc:
+            with self._lock:
+                self._counts["failed"] += 1
+                self._in_progress = None
+            expected = isinstance(exc, ValueError)
+            (log.warning if expected else log.exception)("frame %s #%d not analysed: %s", frame.series, frame.index, exc)
+            code = "analysis-failed" if expected else "internal-error"
+            self._post(encode_error(f"analysis failed: {exc}", code=code, series=frame.series, index=frame.index))
+            return
+        t_done = time.perf_counter()
+        timing = {
+            "queued": (t_start - frame.received_perf) * 1e3,
+            "descriptor": float(result.timing.get("descriptor", 0.0)),
+            "inference": float(result.timing.get("inference", 0.0)),
+            "total": (t_done - frame.received_perf) * 1e3,
+        }
+        header, arrays = build_result(
+            result,
+            series=frame.series,
+            index=frame.index,
+            timing=timing,
+            dropped=self.queue.dropped,
+            timestamp=frame.timestamp,
+            seed=a.seed,
+            extra={"shape": list(frame.image.shape), "detector": frame.detector},
+        )
+        self._post(pack_result(header, arrays))
+        with self._lock:
+            self._counts["processed"] += 1
+            self._latencies.append(timing["total"])
+            self._in_progress = None
+        log.debug("frame %s #%d: grid %s, %.0f ms", frame.series, frame.index, header["grid"], timing["total"])
+        if self._store is not None:
+            try:
+                self._store.append(frame.series, frame.index, {**header, "meta": frame.meta}, arrays)
+            except Exception as exc:  # a full disk must not stop the analysis
+                log.exception("saving frame %s #%d failed", frame.series, frame.index)
+                self._post(encode_error(f"saving failed: {exc}", code="storage-failed", series=frame.series, index=frame.index))
+
+    # -- outbox and publisher ------------------------------------------------------------------------------------
+    def _post(self, parts: list[Any]) -> None:
+        try:
+            self._outbox.put_nowait(parts)
+        except queue.Full:
+            with self._lock:
+                self._counts["unsent"] += 1
+
+    def _publisher_loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
+        s = self.settings
+        try:
+            sock = self._ctx.socket(zmq.PUB)
+            sock.setsockopt(zmq.SNDHWM, s.results_hwm)
+            sock.setsockopt(zmq.LINGER, 0)
+            if s.curve.enabled:
+                from .curve import make_server
+
+                make_server(sock, s.curve.secret_key)
+            sock.bind(s.results)
+            self.results_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        except Exception as exc:
+            errors.append(RuntimeError(f"cannot bind the result socket to {s.results}: {exc}"))
+            ready.set()
+            return
+        ready.set()
+        next_status = time.monotonic() + s.status_interval
+        try:
+            while True:
+                wait = max(0.0, min(POLL_MS / 1000, next_status - time.monotonic()))
+                try:
+                    parts = self._outbox.get(timeout=wait)
+                except queue.Empty:
+                    parts = None
+                if parts is not None:
+                    try:
+                        sock.send_multipart(parts, copy=False)
+                    except zmq.ZMQError as exc:
+                        log.error("publishing failed: %s", exc)
+                if time.monotonic() >= next_status:
+                    next_status = time.monotonic() + s.status_interval
+                    if not self._publisher_stop.is_set():
+                        sock.send_multipart(encode_status(self.status()))
+                if self._publisher_stop.is_set() and self._outbox.empty():
+                    break
+        finally:
+            sock.setsockopt(zmq.LINGER, RESULT_LINGER_MS)
+            sock.close()
+
+    # -- receiver ------------------------------------------------------------------------------------------------
+    def _receiver_loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
+        s = self.settings
+        try:
+            sock = self._ctx.socket(zmq.SUB if s.socket == "sub" else zmq.PULL)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.RCVHWM, s.frames_hwm)
+            sock.setsockopt(zmq.MAXMSGSIZE, s.limits.max_message_bytes)
+            sock.setsockopt(zmq.RECONNECT_IVL, 100)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+            sock.setsockopt(zmq.HEARTBEAT_IVL, 2000)  # notice a vanished acquisition PC, then reconnect
+            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 6000)
+            if s.curve.enabled and s.curve.frames_public_key:
+                from .curve import make_client
+
+                make_client(sock, s.curve.secret_key, s.curve.frames_public_key)
+            if s.socket == "sub":
+                sock.setsockopt(zmq.SUBSCRIBE, b"")  # everything: malformed messages get an error too
+            sock.connect(s.frames)
+        except Exception as exc:
+            errors.append(RuntimeError(f"cannot connect the frame socket to {s.frames}: {exc}"))
+            ready.set()
+            return
+        ready.set()
+        try:
+            while not self._drain.is_set():
+                if not sock.poll(POLL_MS, zmq.POLLIN):
+                    continue
+                parts = sock.recv_multipart(copy=False)
+                self._receive(parts)
+        finally:
+            sock.close(0)
+            self._receiver_done.set()
+
+    def _receive(self, parts: list[Any]) -> None:
+        from aistem.core.windows import to_pixels
+
+        with self._lock:
+            self._counts["received"] += 1
+            limits = self.settings.limits
+            window = self.settings.analysis.window
+        try:
+            frame = decode_frame(parts, limits)
+            w = to_pixels(window, frame.pixel_size, name="window")
+            rows, cols = frame.image.shape
+            if rows < w or cols < w:
+                raise ProtocolError(
+                    "too-small",
+                    f"frame of {rows}×{cols} px is smaller than one window of {w} px ({window} Å at {frame.pixel_size} Å/px)",
+                    series=frame.series,
+                    index=frame.index,
+                )
+        except ProtocolError as exc:
+            with self._lock:
+                self._counts["rejected"] += 1
+            where = f"{exc.series} #{exc.index}" if exc.series is not None or exc.index is not None else "unidentified"
+            log.warning("rejected frame (%s): %s: %s", where, exc.code, exc.reason)
+            self._post(encode_error(exc.reason, code=exc.code, series=exc.series, index=exc.index))
+            return
+        except ValueError as exc:  # e.g. a window of less than one pixel
+            with self._lock:
+                self._counts["rejected"] += 1
+            self._post(encode_error(str(exc), code="bad-value", series=frame.series, index=frame.index))
+            return
+        while not self.queue.put(frame, timeout=POLL_MS / 1000):  # lossless and full: back-pressure
+            if self._stop.is_set():
+                log.warning("frame %s #%d not analysed: the daemon is stopping", frame.series, frame.index)
+                return
+
+    # -- control -------------------------------------------------------------------------------------------------
+    def _control_loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
+        s = self.settings
+        try:
+            sock = self._ctx.socket(zmq.REP)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.MAXMSGSIZE, 1 << 20)
+            if s.curve.enabled:
+                from .curve import make_server
+
+                make_server(sock, s.curve.secret_key)
+            sock.bind(s.control)
+            self.control_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        except Exception as exc:
+            errors.append(RuntimeError(f"cannot bind the control socket to {s.control}: {exc}"))
+            ready.set()
+            return
+        ready.set()
+        try:
+            while not self._control_stop.is_set():
+                if not sock.poll(POLL_MS, zmq.POLLIN):
+                    continue
+                parts = sock.recv_multipart()
+                try:
+                    reply = self.handle_request(parts)
+                except Exception as exc:  # a request must never kill the control thread
+                    log.exception("control request failed")
+                    reply = {"ok": False, "reason": f"internal error: {exc}"}
+                sock.send(pack(reply))
+        finally:
+            sock.close(0)
+
+    def handle_request(self, parts: list[bytes]) -> dict[str, Any]:
+        """Answer one control request (a one-part msgpack map with ``command``)."""
+        if len(parts) != 1:
+            return {"ok": False, "reason": f"a request is one msgpack map, got {len(parts)} parts"}
+        try:
+            req = unpack(parts[0], max_bytes=1 << 20)
+        except ProtocolError as exc:
+            return {"ok": False, "reason": exc.reason}
+        cmd = req.get("command")
+        (log.debug if cmd == "status" else log.info)("control request: %s", req)
+        if cmd == "status":
+            st = self.status()
+            self._post(encode_status(st))
+            return {"ok": True, "status": st}
+        if cmd == "set":
+            return self.apply({k: v for k, v in req.items() if k != "command"})
+        if cmd == "reload":
+            return self.reload(req.get("model"))
+        if cmd == "stop":
+            drain = bool(req.get("drain", True))
+            self.request_stop(drain=drain)
+            return {"ok": True, "state": "draining" if drain else "stopping"}
+        return {"ok": False, "reason": f"unknown command {cmd!r}: expected status, set, reload or stop"}
+
+    def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change settings at run time (all or nothing). Returns the control reply."""
+        unknown = sorted(set(changes) - set(SETTABLE))
+        if unknown:
+            return {"ok": False, "reason": f"cannot set {', '.join(unknown)}: settable are {', '.join(SETTABLE)}"}
+        if not changes:
+            return {"ok": False, "reason": f"nothing to set: give one or more of {', '.join(SETTABLE)}"}
+        with self._lock:
+            try:
+                new = self.settings.replace(**changes)
+            except (ValueError, TypeError) as exc:
+                return {"ok": False, "reason": str(exc)}
+            old_mode = self.settings.mode
+            self.settings = new
+            if new.mode != old_mode:
+                self.queue.set_mode(new.mode)
+        log.info("settings changed: %s", changes)
+        return {"ok": True, "settings": self.settings_dict()}
+
+    def reload(self, path: str | None = None) -> dict[str, Any]:
+        """Load another model file (None: the current file again, or the shipped default); the next frame uses it."""
+        from aistem.core import load_model
+
+        with self._lock:
+            current = getattr(self._model, "path", None)
+        target = path or current
+        try:
+            model = load_model(target)
+        except (OSError, ValueError) as exc:
+            return {"ok": False, "reason": f"model not loaded, keeping {self._model.name}: {exc}"}
+        with self._lock:
+            self._model = model
+            self.settings = dataclasses.replace(self.settings, model=model.path)
+        log.info("model reloaded: %s (%s) from %s", model.name, model.hash, model.path)
+        return {"ok": True, "model": self.model_dict()}
+
+    # -- state ---------------------------------------------------------------------------------------------------
+    def model_dict(self) -> dict[str, Any]:
+        m = self._model
+        return {"name": getattr(m, "name", ""), "hash": getattr(m, "hash", ""), "path": getattr(m, "path", None)}
+
+    def settings_dict(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "window": s.analysis.window,
+            "stride": s.analysis.stride,
+            "samples": s.analysis.samples,
+            "threshold": s.analysis.threshold,
+            "seed": s.analysis.seed,
+            "mode": s.mode,
+            "batch_size": s.batch_size,
+        }
+
+    def status(self) -> dict[str, Any]:
+        """Counters and state, as sent in ``status`` messages (see ``docs/protocol.md``)."""
+        with self._lock:
+            c = dict(self._counts)
+            lat = list(self._latencies)
+            in_progress = dict(self._in_progress) if self._in_progress else None
+            settings = self.settings_dict()
+        state = "stopping" if self._stop.is_set() else "draining" if self._drain.is_set() else "running"
+        return {
+            "state": state,
+            "frames_received": c["received"],
+            "frames_processed": c["processed"],
+            "frames_dropped": self.queue.dropped,
+            "frames_rejected": c["rejected"],
+            "frames_failed": c["failed"],
+            "messages_unsent": c["unsent"],
+            "queue_length": len(self.queue),
+            "in_progress": in_progress,
+            "mean_latency_ms": (sum(lat) / len(lat)) if lat else None,
+            "model": self.model_dict(),
+            "uptime_s": time.time() - self._started_at,
+            "mode": self.settings.mode,
+            "socket": self.settings.socket,
+            "settings": settings,
+            "endpoints": {"frames": self.settings.frames, "results": self.results_endpoint, "control": self.control_endpoint},
+            "pid": os.getpid(),
+            "time": time.time(),
+        }

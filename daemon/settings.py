@@ -1,0 +1,192 @@
+"""The daemon's settings: ``[daemon]``, ``[daemon.limits]``, ``[daemon.curve]`` and ``[analysis]`` of the config."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .protocol import Limits
+from .queueing import MODES
+
+__all__ = ["SOCKET_KINDS", "AnalysisSettings", "CurveSettings", "DaemonSettings"]
+
+SOCKET_KINDS = ("sub", "pull")
+
+
+@dataclass
+class AnalysisSettings:
+    """What the daemon does with each frame; changeable at run time (control ``set``).
+
+    Attributes
+    ----------
+    window, stride : float
+        Window side and step [Å].
+    samples : int
+        Monte-Carlo dropout samples per window (T).
+    threshold : float
+        Mutual-information threshold for the interface [bit].
+    seed : int or None
+        Seed of the dropout masks, the same for every frame; None: fresh masks for every frame.
+    """
+
+    window: float = 12.0
+    stride: float = 1.5
+    samples: int = 100
+    threshold: float = 0.1
+    seed: int | None = None
+
+    def validate(self) -> AnalysisSettings:
+        for name in ("window", "stride"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"{name} must be a positive number of Å, got {v!r}")
+        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
+            raise ValueError(f"samples must be a whole number ≥ 1, got {self.samples!r}")
+        t = self.threshold
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
+            raise ValueError(f"threshold must be a non-negative number of bits, got {t!r}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+            raise ValueError(f"seed must be a whole number (or -1 / nil for fresh masks), got {self.seed!r}")
+        self.window, self.stride, self.threshold = float(self.window), float(self.stride), float(self.threshold)
+        return self
+
+
+@dataclass
+class CurveSettings:
+    """ZeroMQ CURVE: see ``[daemon.curve]`` in ``config/default.toml``.
+
+    Attributes
+    ----------
+    enabled : bool
+    secret_key : str
+        The daemon's secret certificate file.
+    authorized_keys : str
+        Directory of the public certificates of allowed clients ("" : any client that knows the daemon's key).
+    frames_public_key : str
+        The acquisition program's public certificate ("" : frames unencrypted).
+    """
+
+    enabled: bool = False
+    secret_key: str = ""
+    authorized_keys: str = ""
+    frames_public_key: str = ""
+
+
+@dataclass
+class DaemonSettings:
+    """Everything ``aistem serve`` needs; see ``config/default.toml`` for each key and its unit.
+
+    Attributes
+    ----------
+    frames : str
+        Frame endpoint (connected).
+    socket : str
+        ``"sub"`` or ``"pull"``.
+    mode : str
+        ``"live"`` or ``"lossless"``.
+    results, control : str
+        Endpoints bound for results (PUB) and control (REP); port ``*`` picks a free one.
+    model : str or None
+        Model file; None: the shipped default.
+    batch_size : int
+        Windows per network call.
+    save : str or None
+        Directory for one HDF5 file per series; None: nothing saved.
+    status_interval : float
+        [s].
+    queue_length : int
+        Frames waiting in lossless mode.
+    frames_hwm, results_hwm : int
+        ZeroMQ high-water marks [messages].
+    analysis : AnalysisSettings
+    limits : Limits
+    curve : CurveSettings
+    """
+
+    frames: str = "tcp://127.0.0.1:5555"
+    socket: str = "sub"
+    mode: str = "live"
+    results: str = "tcp://127.0.0.1:5556"
+    control: str = "tcp://127.0.0.1:5557"
+    model: str | None = None
+    batch_size: int = 32
+    save: str | None = None
+    status_interval: float = 2.0
+    queue_length: int = 16
+    frames_hwm: int = 64
+    results_hwm: int = 256
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    limits: Limits = field(default_factory=Limits)
+    curve: CurveSettings = field(default_factory=CurveSettings)
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> DaemonSettings:
+        """From ``aistem.config.load_config()``'s dict."""
+        d = dict(cfg["daemon"])
+        a = cfg["analysis"]
+        seed = a.get("seed", -1)
+        analysis = AnalysisSettings(
+            window=a["window"],
+            stride=a["stride"],
+            samples=a["samples"],
+            threshold=a["threshold"],
+            seed=None if seed is None or seed < 0 else int(seed),
+        )
+        return cls(
+            frames=d["frames"],
+            socket=d["socket"],
+            mode=d["mode"],
+            results=d["results"],
+            control=d["control"],
+            model=a.get("model") or None,
+            batch_size=d["batch_size"],
+            save=d["save"] or None,
+            status_interval=d["status_interval"],
+            queue_length=d["queue_length"],
+            frames_hwm=d["frames_hwm"],
+            results_hwm=d["results_hwm"],
+            analysis=analysis,
+            limits=Limits(**d["limits"]),
+            curve=CurveSettings(**d["curve"]),
+        ).validate()
+
+    def replace(self, **changes: Any) -> DaemonSettings:
+        """A copy with top-level keys or analysis keys (window, stride, samples, threshold, seed) changed."""
+        analysis_keys = {f.name for f in dataclasses.fields(AnalysisSettings)}
+        a = {k: v for k, v in changes.items() if k in analysis_keys}
+        top = {k: v for k, v in changes.items() if k not in analysis_keys}
+        if "seed" in a and a["seed"] is not None and a["seed"] < 0:
+            a["seed"] = None
+        new = dataclasses.replace(self, **top)
+        new.analysis = dataclasses.replace(self.analysis, **a)
+        new.curve = dataclasses.replace(self.curve)
+        return new.validate()
+
+    def validate(self) -> DaemonSettings:
+        """Check every value; raise ValueError saying which is wrong."""
+        if self.socket not in SOCKET_KINDS:
+            raise ValueError(f"socket must be one of {', '.join(SOCKET_KINDS)}, got {self.socket!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        for name in ("frames", "results", "control"):
+            ep = getattr(self, name)
+            if not isinstance(ep, str) or "://" not in ep:
+                raise ValueError(f"{name} must be a ZeroMQ endpoint such as tcp://127.0.0.1:5556, got {ep!r}")
+        for name in ("batch_size", "queue_length", "frames_hwm", "results_hwm"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a whole number ≥ 1, got {v!r}")
+        si = self.status_interval
+        if isinstance(si, bool) or not isinstance(si, (int, float)) or not math.isfinite(si) or si <= 0:
+            raise ValueError(f"status_interval must be a positive number of seconds, got {si!r}")
+        lim = self.limits
+        for name in ("max_rows", "max_cols", "max_pixels", "max_header_bytes"):
+            v = getattr(lim, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"limits.{name} must be a whole number ≥ 1, got {v!r}")
+        if self.curve.enabled and not self.curve.secret_key:
+            raise ValueError("CURVE is enabled but [daemon.curve] secret_key names no certificate file")
+        self.analysis.validate()
+        return self

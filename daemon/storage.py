@@ -1,0 +1,174 @@
+"""One HDF5 file per series, appended to frame by frame and flushed after each, so a crash loses at most the frame in hand.
+
+Layout of ``DIR/<series>.results.h5`` (``aistem serve --save``, ``aistem record``) and
+``DIR/<series>.frames.h5`` (``aistem record``)::
+
+    /                      attrs: format ("aistem-results/1" or "aistem-frames/1"), series, created [ISO 8601]
+    /entries/000000        group, one per message in arrival order; attrs: index, series, header (JSON of the wire header)
+    /entries/000000/NAME   one dataset per array: classes, probabilities, mutual_information, interface, …
+                           (results; grid rows × cols [× classes]) or image (frames; rows × cols, the sender's dtype)
+
+Entries are numbered in arrival order, not by frame index, so a series sent
+twice (a replay loop, a restarted acquisition) keeps every copy.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import time
+from collections import OrderedDict
+from hashlib import sha1
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FORMATS", "SeriesStore", "read_entries", "series_filename"]
+
+log = logging.getLogger(__name__)
+
+FORMATS = {"results": "aistem-results/1", "frames": "aistem-frames/1"}
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def series_filename(series: str, kind: str) -> str:
+    """File name for a series: unsafe characters become ``_``; a short hash keeps distinct names distinct."""
+    safe = _SAFE.sub("_", series).strip("._")[:100] or "series"
+    if safe != series:
+        safe += "-" + sha1(series.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{safe}.{kind}.h5"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return {"base64": base64.b64encode(bytes(obj)).decode("ascii")}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)
+
+
+def header_json(header: dict[str, Any]) -> str:
+    """The wire header as JSON (binary values as ``{"base64": …}``)."""
+    return json.dumps(header, default=_json_default, allow_nan=True)
+
+
+class SeriesStore:
+    """Writes entries into one HDF5 file per series under ``directory``.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Created if needed.
+    kind : str
+        ``"results"`` or ``"frames"``: the file suffix and format.
+    max_open : int
+        Files kept open at once (least recently used are closed).
+    """
+
+    def __init__(self, directory: str | Path, kind: str = "results", *, max_open: int = 8) -> None:
+        if kind not in FORMATS:
+            raise ValueError(f"kind must be one of {', '.join(FORMATS)}, got {kind!r}")
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.kind = kind
+        self.max_open = max(1, int(max_open))
+        self._files: OrderedDict[str, Any] = OrderedDict()
+        self._counts: dict[str, int] = {}
+
+    def path(self, series: str) -> Path:
+        """The file of ``series``."""
+        return self.directory / series_filename(series, self.kind)
+
+    def _open(self, series: str) -> Any:
+        import h5py
+
+        f = self._files.get(series)
+        if f is not None:
+            self._files.move_to_end(series)
+            return f
+        while len(self._files) >= self.max_open:
+            _, old = self._files.popitem(last=False)
+            old.close()
+        p = self.path(series)
+        f = h5py.File(p, "a")
+        if "format" not in f.attrs:
+            f.attrs["format"] = FORMATS[self.kind]
+            f.attrs["series"] = series
+            f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        elif f.attrs["format"] != FORMATS[self.kind]:
+            f.close()
+            raise ValueError(f"{p} is not an {FORMATS[self.kind]} file (format {f.attrs['format']!r})")
+        entries = f.require_group("entries")
+        self._counts[series] = len(entries)
+        self._files[series] = f
+        return f
+
+    def append(self, series: str, index: int, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
+        """Add one entry and flush it to disk.
+
+        Parameters
+        ----------
+        series : str
+        index : int
+            The frame index (stored as an attribute).
+        header : dict
+            The wire header.
+        arrays : dict of str to ndarray
+        """
+        f = self._open(series)
+        n = self._counts[series]
+        g = f["entries"].create_group(f"{n:06d}")
+        g.attrs["index"] = int(index)
+        g.attrs["series"] = series
+        g.attrs["header"] = header_json(header)
+        for name, a in arrays.items():
+            g.create_dataset(name, data=np.asarray(a))
+        f.flush()
+        self._counts[series] = n + 1
+        return self.path(series)
+
+    def close(self) -> None:
+        """Close every open file."""
+        while self._files:
+            _, f = self._files.popitem()
+            try:
+                f.close()
+            except Exception:  # a file already broken by a crash of h5py must not stop the shutdown
+                log.exception("closing an HDF5 file failed")
+
+    def __enter__(self) -> SeriesStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def read_entries(path: str | Path) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]]:
+    """Every entry of a file written by :class:`SeriesStore`, in order: (header, arrays).
+
+    Raises
+    ------
+    ValueError
+        If the file is not one of these files.
+    """
+    import h5py
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no such file: {p}")
+    try:
+        f = h5py.File(p, "r")
+    except OSError as exc:
+        raise ValueError(f"{p} is not a readable HDF5 file: {exc}") from exc
+    with f:
+        if f.attrs.get("format") not in FORMATS.values() or "entries" not in f:
+            raise ValueError(f"{p} is not an AI-STEM results or frames file")
+        out = []
+        for name in sorted(f["entries"]):
+            g = f["entries"][name]
+            header = json.loads(g.attrs["header"])
+            out.append((header, {k: g[k][()] for k in g}))
+        return out
