@@ -82,8 +82,15 @@ class MomentStats:
     @classmethod
     def zeros(cls, n: int, c: int) -> MomentStats:
         f = np.float64  # sums of up to T products: keep them exact enough for variances
-        return cls(np.zeros(n, np.int32), np.zeros((n, c), f), np.zeros((n, c, c), f), np.zeros(n, f), np.zeros(n, f),
-                   np.zeros((n, c), f), np.zeros((n, c), np.int32))
+        return cls(
+            np.zeros(n, np.int32),
+            np.zeros((n, c), f),
+            np.zeros((n, c, c), f),
+            np.zeros(n, f),
+            np.zeros(n, f),
+            np.zeros((n, c), f),
+            np.zeros((n, c), np.int32),
+        )
 
     @classmethod
     def from_samples(cls, probs: np.ndarray) -> MomentStats:
@@ -92,8 +99,15 @@ class MomentStats:
         h = -(p * np.log2(np.maximum(p, 1e-30))).sum(-1)
         votes = np.zeros(p.shape[::2], np.int32)
         np.add.at(votes, (np.repeat(np.arange(p.shape[0]), p.shape[1]), p.argmax(-1).ravel()), 1)
-        return cls(np.full(p.shape[0], p.shape[1], np.int32), p.sum(1), np.einsum("ntc,ntd->ncd", p, p), h.sum(1),
-                   (h * h).sum(1), np.einsum("nt,ntc->nc", h, p), votes)
+        return cls(
+            np.full(p.shape[0], p.shape[1], np.int32),
+            p.sum(1),
+            np.einsum("ntc,ntd->ncd", p, p),
+            h.sum(1),
+            (h * h).sum(1),
+            np.einsum("nt,ntc->nc", h, p),
+            votes,
+        )
 
 
 def stage_schedule(total: int, initial: int) -> list[int]:

@@ -204,17 +204,19 @@ def _as_model(model: Any) -> Any:
     raise TypeError(f"model must be a path or an AistemModel, got {type(model).__name__}")
 
 
-_PREDICTORS: dict[int, Any] = {}
+_PREDICTORS: dict[tuple[int, str], Any] = {}
 
 
-def _predictor(model: Any) -> Any:
+def _predictor(model: Any, precision: str = "float32") -> Any:
+    """The compiled MC-dropout sampler of ``model`` (cached: compiling costs seconds)."""
     from .mc_dropout import MCDropoutPredictor
 
-    key = id(model.keras_model)
+    key = (id(model.keras_model), precision)
     p = _PREDICTORS.get(key)
     if p is None or p.keras_model is not model.keras_model:
-        p = MCDropoutPredictor(model)
-        _PREDICTORS.clear()  # one cached predictor: models come and go in a daemon
+        p = MCDropoutPredictor(model, precision=precision)
+        if any(k[0] != key[0] for k in _PREDICTORS):
+            _PREDICTORS.clear()  # models come and go in a daemon: keep only the current one's samplers
         _PREDICTORS[key] = p
     return p
 
@@ -232,6 +234,7 @@ def analyze(
     model: Any = None,
     seed: int | None = None,
     adaptive: bool | AdaptiveSettings = False,
+    precision: str = "float32",
     progress: Callable[[int, int], None] | None = None,
 ) -> AnalysisResult:
     """Classify every window of an image and measure its uncertainty (AI-STEM).
@@ -291,11 +294,11 @@ def analyze(
     report = (lambda k: progress(k, n)) if progress else None
     if adaptive:
         settings = adaptive if isinstance(adaptive, AdaptiveSettings) else AdaptiveSettings()
-        stats = _predictor(m).run_adaptive(
+        stats = _predictor(m, precision).run_adaptive(
             descriptors, samples, grid_shape=grid.shape, settings=settings, threshold=threshold, seed=seed, progress=report
         )
     else:
-        stats = _predictor(m).run(descriptors, samples, seed=seed, progress=report)
+        stats = _predictor(m, precision).run(descriptors, samples, seed=seed, progress=report)
     t2 = time.perf_counter()
     maps = uncertainty_maps(stats)
     gr, gc = grid.shape

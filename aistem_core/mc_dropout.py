@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .backend import asnumpy
 from .adaptive import AdaptiveSettings, MomentStats, settled, stage_schedule
+from .backend import asnumpy
 from .uncertainty import MCStats
 
 __all__ = ["MCDropoutPredictor"]
@@ -38,21 +38,34 @@ class MCDropoutPredictor:
     shared_masks : bool
         Draw each call's dropout masks once for all its windows (see :meth:`_dropout`); False draws
         a mask per window and sample (the straightforward version).
+    precision : str
+        Compute dtype of the layers: ``float32``, or ``bfloat16``/``float16`` (mixed precision: weights kept in
+        float32, convolutions in the reduced type; ``bfloat16`` uses AVX512-BF16 on CPUs that have it).
     """
 
     def __init__(
-        self, model: Any, *, windows_per_call: int = 32, samples_per_call: int = 32, shared_masks: bool = True
+        self,
+        model: Any,
+        *,
+        windows_per_call: int = 32,
+        samples_per_call: int = 32,
+        shared_masks: bool = True,
+        precision: str = "float32",
     ) -> None:
         import keras
 
         self.keras_model = getattr(model, "keras_model", model)
+        if precision not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"precision must be float32, bfloat16 or float16, got {precision!r}")
+        self.precision = precision
+        compute_model = self.keras_model if precision == "float32" else _reduced_precision_copy(self.keras_model, precision)
         self._fns: dict[tuple[int, bool], Callable[..., Any]] = {}
         self.windows_per_call = int(windows_per_call)
         self.shared_masks = bool(shared_masks)
         self.samples_per_call = int(samples_per_call)
         if self.windows_per_call < 1 or self.samples_per_call < 1:
             raise ValueError("windows_per_call and samples_per_call must be ≥ 1")
-        layers = list(self.keras_model.layers)
+        layers = list(compute_model.layers)
         first = next((i for i, la in enumerate(layers) if isinstance(la, keras.layers.Dropout)), len(layers))
         self._head = layers[:first]
         self._tail = layers[first:]
@@ -176,6 +189,7 @@ class MCDropoutPredictor:
         if backend == "tensorflow":
             import tensorflow as tf
 
+            tf.get_logger().setLevel("ERROR")  # one trace per (samples, moments) shape is expected, not a problem
             fn = tf.function(lambda x, seed: self._forward(x, s, seed, moments), reduce_retracing=True)
         elif backend == "torch":
             import torch
@@ -331,3 +345,19 @@ class MCDropoutPredictor:
             if moments:
                 sums += [np.zeros((0, c, c)), np.zeros(0), np.zeros((0, c))]
         return sums
+
+
+def _reduced_precision_copy(keras_model: Any, precision: str) -> Any:
+    """The same network with a mixed-precision compute dtype and the same (float32) weights."""
+    import keras
+
+    policy = f"mixed_{precision}"
+
+    def clone(layer: Any) -> Any:
+        cfg = layer.get_config()
+        cfg["dtype"] = policy
+        return layer.__class__.from_config(cfg)
+
+    copy = keras.models.clone_model(keras_model, clone_function=clone)
+    copy.set_weights(keras_model.get_weights())
+    return copy

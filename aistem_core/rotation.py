@@ -19,12 +19,15 @@ weighted sum of the Fourier amplitudes at the rotated reflections::
 with ``t`` a Hann taper and ``m`` the taper-weighted mean.  The angle is the
 maximiser of S over one symmetry period:
 
-1. coarse: S on a grid of ``coarse_step`` (2°) from the zero-padded FFT
-   amplitude, sampled bilinearly (all windows of a class share the sample
-   positions: one gather);
+1. coarse: S at 90 angles per symmetry period (1° for 4-fold) from the
+   2×-zero-padded FFT amplitude, sampled bilinearly;
 2. fine: S evaluated *exactly* (a small non-uniform DFT, two matrix
    products per window) at 5 angles around the coarse maximum, then twice at
-   3 angles around the parabolic vertex, each time with a parabolic vertex.
+   3 angles, each time moving to the vertex of the parabola through the scores.
+
+All bulk windows are measured in one batch whatever their class, each with
+its class's reflections and period, so the cost per frame is a handful of
+array operations (no loop over windows or classes).
 
 The exact evaluation removes the bias of interpolating a sampled spectrum
 (which is 0.5–2° on 12 Å windows), so the error is set by noise alone.
@@ -255,15 +258,15 @@ def _tapered(windows: Any, xp: ModuleType) -> Any:
 
 
 def _rotate(peaks: Any, theta_deg: Any, xp: ModuleType) -> tuple[Any, Any]:
-    """Rotated reflections: q_row, q_col of shape (*theta.shape, K) for peaks (K, 2) and angles θ [°]."""
+    """Rotated reflections of every window: peaks (n, K, 2), angles θ (n, A) [°] → q_row, q_col (n, A, K)."""
     t = xp.deg2rad(theta_deg)[..., None]
     c, s = xp.cos(t), xp.sin(t)
-    qr, qc = peaks[:, 0], peaks[:, 1]
+    qr, qc = peaks[:, None, :, 0], peaks[:, None, :, 1]
     return qr * c - qc * s, qr * s + qc * c
 
 
 def _bilinear_rfft(amp: Any, rows: Any, cols: Any, xp: ModuleType) -> Any:
-    """Sample a half spectrum ``amp`` (n, P, P//2+1) at fractional bins (rows, cols) of shape (M,) → (n, M).
+    """Sample half spectra ``amp`` (n, P, P//2+1) at per-window fractional bins (rows, cols) of shape (n, M) → (n, M).
 
     Points with a negative column are read at their Friedel mate (−row, −col).
     """
@@ -280,16 +283,17 @@ def _bilinear_rfft(amp: Any, rows: Any, cols: Any, xp: ModuleType) -> Any:
     c0 = xp.minimum(c0f.astype(xp.int64), wc - 1)
     c1 = xp.minimum(c0 + 1, wc - 1)
     flat = amp.reshape(amp.shape[0], -1)
+
+    def at(r: Any, c: Any) -> Any:
+        return xp.take_along_axis(flat, r * wc + c, axis=1)
+
     return (
-        flat[:, r0 * wc + c0] * ((1 - fr) * (1 - fc))
-        + flat[:, r1 * wc + c0] * (fr * (1 - fc))
-        + flat[:, r0 * wc + c1] * ((1 - fr) * fc)
-        + flat[:, r1 * wc + c1] * (fr * fc)
+        at(r0, c0) * ((1 - fr) * (1 - fc)) + at(r1, c0) * (fr * (1 - fc)) + at(r0, c1) * ((1 - fr) * fc) + at(r1, c1) * (fr * fc)
     )
 
 
 def _amplitude_at(xt: Any, qr: Any, qc: Any, xp: ModuleType) -> Any:
-    """Exact Fourier amplitude |X(q)| of tapered windows at per-window points.
+    """Exact Fourier amplitude |X(q)| of tapered windows at per-window points (a non-uniform DFT).
 
     Parameters
     ----------
@@ -324,6 +328,76 @@ def _vertex(cm: Any, c0: Any, cp: Any, xp: ModuleType) -> Any:
     return xp.clip(off, -1, 1)
 
 
+#: Coarse angles per symmetry period (1° for 4-fold, 0.67° for 6-fold, 2° for 2-fold).
+COARSE_STEPS = 90
+
+
+def _usable_weights(peaks: np.ndarray, weights: np.ndarray, pixel_size: float, h: int, w: int) -> np.ndarray:
+    """Weights with reflections zeroed that lie beyond 0.45 cycles/px (near Nyquist) or within 2.5 bins of DC."""
+    qpx = np.hypot(peaks[..., 0], peaks[..., 1]) * pixel_size
+    ok = (weights > 0) & (qpx < 0.45) & (qpx * min(h, w) >= 2.5)
+    out = np.where(ok, weights, 0.0)
+    top = out.max(axis=-1, keepdims=True)
+    return (out / np.where(top > 0, top, 1)).astype(np.float32)
+
+
+def _measure(xt: Any, g: Any, wk: Any, period: Any, xp: ModuleType, *, pad: int = 2) -> tuple[Any, Any]:
+    """The measurement on tapered windows with per-window references.
+
+    Parameters
+    ----------
+    xt : (n, h, w) float32
+        Tapered windows.
+    g : (n, K, 2) float32
+        Reference reflections [cycles/px] of each window's class.
+    wk : (n, K) float32
+        Their weights (0: unused).
+    period : (n,) float32
+        Symmetry period [°].
+
+    Returns
+    -------
+    angles : (n,) float32 in [0, period)
+    contrast : (n,) float32
+        max S / mean S over the coarse angles.
+    """
+    n, h, w = xt.shape
+    # 1. coarse: bilinear samples of the zero-padded FFT amplitude at COARSE_STEPS angles per period
+    size = pad * max(h, w)
+    fft = fft_module(xp)
+    spec = fft.rfft2(xt, s=(size, size), axes=(1, 2))
+    amp = xp.sqrt(spec.real * spec.real + spec.imag * spec.imag).astype(xp.float32)
+    step = period / xp.float32(COARSE_STEPS)  # (n,)
+    thetas = xp.arange(COARSE_STEPS, dtype=xp.float32)[None, :] * step[:, None]  # (n, J)
+    qr, qc = _rotate(g, thetas, xp)  # (n, J, K)
+    k = g.shape[1]
+    vals = _bilinear_rfft(amp, (qr * size).reshape(n, -1), (qc * size).reshape(n, -1), xp).reshape(n, COARSE_STEPS, k)
+    score = (vals * wk[:, None, :]).sum(axis=2)  # (n, J)
+    best = xp.argmax(score, axis=1)
+    theta = best.astype(xp.float32) * step
+    mean = score.mean(axis=1)
+    contrast = score.max(axis=1) / xp.where(mean > 0, mean, 1)
+
+    def exact(offsets: Any) -> Any:  # S at theta + offsets, offsets (n, O) → (n, O)
+        r, c = _rotate(g, theta[:, None] + offsets, xp)  # (n, O, K)
+        a = _amplitude_at(xt, r.reshape(n, -1), c.reshape(n, -1), xp).reshape(n, -1, k)
+        return (a * wk[:, None, :]).sum(axis=2)
+
+    # 2. fine: exact amplitudes at 5 angles over ±step, then twice at 3 angles, each time the parabola's vertex
+    rows = xp.arange(n)
+    offs = step[:, None] * xp.asarray(np.linspace(-1.0, 1.0, 5).astype(np.float32))[None, :]
+    s5 = exact(offs)
+    j = xp.clip(xp.argmax(s5, axis=1), 1, 3)
+    half = step / 2
+    theta = theta + offs[rows, j] + half * _vertex(s5[rows, j - 1], s5[rows, j], s5[rows, j + 1], xp)
+    for d in (half / 4, half / 16):
+        s3 = exact(d[:, None] * xp.asarray(np.array([-1.0, 0.0, 1.0], np.float32))[None, :])
+        theta = theta + d * _vertex(s3[:, 0], s3[:, 1], s3[:, 2], xp)
+    angles = xp.mod(theta, period).astype(xp.float32)
+    angles = xp.where(angles >= period, xp.float32(0), angles)  # float32 rounding of mod
+    return angles, contrast.astype(xp.float32)
+
+
 def measure_rotation(
     windows: Any,
     peaks: Any,
@@ -331,7 +405,6 @@ def measure_rotation(
     fold: int,
     *,
     pixel_size: float,
-    coarse_step: float = 2.0,
     pad: int = 2,
     return_score: bool = False,
 ) -> Any:
@@ -349,8 +422,6 @@ def measure_rotation(
         Rotational symmetry order; angles are returned in [0, 360/fold) [°].
     pixel_size : float
         [Å/px] of the windows.
-    coarse_step : float
-        Angle step of the coarse search [°].
     pad : int
         Zero-padding factor of the coarse FFT.
     return_score : bool
@@ -359,7 +430,7 @@ def measure_rotation(
     Returns
     -------
     angles : ndarray of shape (N,), float32
-        [°] in [0, 360/fold); NaN for a window without signal or when no reflection is usable.
+        [°] in [0, 360/fold); NaN for a window without signal or when fewer than two reflections are usable.
     score : ndarray of shape (N,), float32
         Only with ``return_score``.
     """
@@ -370,57 +441,20 @@ def measure_rotation(
     if not (pixel_size and pixel_size > 0):
         raise ValueError(f"pixel size must be a positive number of Å/px, got {pixel_size!r}")
     n, h, w = x.shape
-    period = 360.0 / int(fold)
-    nan = xp.full(n, xp.nan, dtype=xp.float32)
     g = np.asarray(peaks, np.float64).reshape(-1, 2)
-    wk = np.asarray(weights, np.float64).reshape(-1)
-    qpx = np.hypot(g[:, 0], g[:, 1]) * pixel_size  # [cycles/px]
-    usable = (wk > 0) & (qpx < 0.45) & (qpx * min(h, w) >= 2.5)  # below Nyquist, clear of the DC peak
-    if n == 0 or usable.sum() < 2:
+    wk = _usable_weights(g, np.asarray(weights, np.float64).reshape(-1), pixel_size, h, w)
+    nan = xp.full(n, xp.nan, dtype=xp.float32)
+    if n == 0 or (wk > 0).sum() < 2:
         return (nan, nan.copy()) if return_score else nan
-    g_px = xp.asarray((g[usable] * pixel_size).astype(np.float32))  # [cycles/px]
-    wk_x = xp.asarray((wk[usable] / wk[usable].max()).astype(np.float32))
-
     xt = _tapered(x, xp)
-    # 1. coarse search on the zero-padded FFT amplitude
-    size = pad * max(h, w)
-    fft = fft_module(xp)
-    spec = fft.rfft2(xt, s=(size, size), axes=(1, 2))
-    amp = xp.sqrt(spec.real * spec.real + spec.imag * spec.imag).astype(xp.float32)
-    nsteps = max(3, math.ceil(period / coarse_step))
-    step = period / nsteps
-    thetas = xp.arange(nsteps, dtype=xp.float32) * xp.float32(step)
-    qr, qc = _rotate(g_px, thetas, xp)  # (J, K) cycles/px
-    vals = _bilinear_rfft(amp, (qr * size).ravel(), (qc * size).ravel(), xp).reshape(n, nsteps, -1)
-    score_c = vals @ wk_x  # (n, J)
-    best = xp.argmax(score_c, axis=1)
-    theta = best.astype(xp.float32) * xp.float32(step)
-    mean_c = score_c.mean(axis=1)
-    contrast = score_c.max(axis=1) / xp.where(mean_c > 0, mean_c, 1)
-
-    def exact(offsets: Any) -> Any:  # S at theta[:, None] + offsets, (n, len(offsets))
-        t = theta[:, None] + offsets[None, :]
-        r, c = _rotate(g_px, t, xp)  # (n, O, K)
-        k = r.shape[-1]
-        a = _amplitude_at(xt, r.reshape(n, -1), c.reshape(n, -1), xp).reshape(n, -1, k)
-        return a @ wk_x
-
-    # 2. fine: exact amplitudes at 5 angles over ±step, then twice at 3 angles
-    offs = xp.asarray(np.linspace(-step, step, 5).astype(np.float32))
-    s5 = exact(offs)
-    j = xp.clip(xp.argmax(s5, axis=1), 1, 3)
-    rows = xp.arange(n)
-    half = step / 2
-    theta = theta + offs[j] + xp.float32(half) * _vertex(s5[rows, j - 1], s5[rows, j], s5[rows, j + 1], xp)
-    for d in (half / 4, half / 16):
-        s3 = exact(xp.asarray(np.array([-d, 0.0, d], np.float32)))
-        theta = theta + xp.float32(d) * _vertex(s3[:, 0], s3[:, 1], s3[:, 2], xp)
-    angles = xp.mod(theta, xp.float32(period)).astype(xp.float32)
-    angles = xp.where(angles >= period, xp.float32(0), angles)  # float32 rounding of mod
+    g_x = xp.broadcast_to(xp.asarray((g * pixel_size).astype(np.float32))[None], (n, *g.shape))
+    wk_x = xp.broadcast_to(xp.asarray(wk)[None], (n, wk.size))
+    period = xp.full(n, 360.0 / int(fold), dtype=xp.float32)
+    angles, contrast = _measure(xt, g_x, wk_x, period, xp, pad=pad)
     signal = (xt * xt).sum(axis=(1, 2)) > 0
     angles = xp.where(signal, angles, nan)
     if return_score:
-        return angles, xp.where(signal, contrast, nan).astype(xp.float32)
+        return angles, xp.where(signal, contrast, nan)
     return angles
 
 
@@ -432,9 +466,12 @@ def lattice_rotation(
     *,
     pixel_size: float,
     references: RotationReferences | str | Path | None = None,
-    chunk: int = 256,
+    chunk: int = 512,
 ) -> Any:
     """Lattice rotation of every bulk window relative to its predicted class's reference.
+
+    All bulk windows are measured together whatever their class (each with its
+    own class's reflections and symmetry), ``chunk`` at a time.
 
     Parameters
     ----------
@@ -451,7 +488,7 @@ def lattice_rotation(
     references : RotationReferences, path or None
         Reference reflections; None: the shipped ``rotation_references.json``.
     chunk : int
-        Windows per batch (bounds the memory: ~0.3 MB per window).
+        Windows per batch (bounds the memory: about 0.5 MB per 100×100 px window).
 
     Returns
     -------
@@ -464,25 +501,48 @@ def lattice_rotation(
     x = xp.asarray(windows)
     if x.ndim != 3:
         raise ValueError(f"windows must have shape (N, h, w), got {tuple(x.shape)}")
-    n = x.shape[0]
+    if not (pixel_size and pixel_size > 0):
+        raise ValueError(f"pixel size must be a positive number of Å/px, got {pixel_size!r}")
+    n, h, w = x.shape
     cls = asnumpy(classes).reshape(-1).astype(np.int64)
     itf = asnumpy(interface).reshape(-1).astype(bool)
     if cls.shape[0] != n or itf.shape[0] != n:
         raise ValueError(f"classes ({cls.shape[0]}) and interface ({itf.shape[0]}) must have one entry per window ({n})")
+    bad = cls[~itf][(cls[~itf] < 0) | (cls[~itf] >= len(class_names))]
+    if bad.size:
+        raise ValueError(f"class index {int(bad[0])} is outside the {len(class_names)} class names")
     refs = _as_references(references)
-    out = xp.full(n, xp.nan, dtype=xp.float32)
-    for c in np.unique(cls[~itf]):
-        if not 0 <= c < len(class_names):
-            raise ValueError(f"class index {c} is outside the {len(class_names)} class names")
-        ref = refs.reference(class_names[c])
+    # per-class tables in the model's class order: reflections [cycles/px], usable weights, period [°]
+    c = len(class_names)
+    kmax = max(1, refs.peaks.shape[1])
+    g_tab = np.zeros((c, kmax, 2), np.float32)
+    w_tab = np.zeros((c, kmax), np.float32)
+    p_tab = np.full(c, 180.0, np.float32)
+    known = np.zeros(c, bool)
+    for i, name in enumerate(class_names):
+        ref = refs.reference(name)
         if ref is None:
             continue
         peaks, weights, fold = ref
-        idx = np.flatnonzero((cls == c) & ~itf)
-        for s in range(0, idx.size, chunk):
-            sel = idx[s : s + chunk]
-            sel_x = xp.asarray(sel)
-            out[sel_x] = measure_rotation(x[sel_x], peaks, weights, fold, pixel_size=pixel_size)
+        wk = _usable_weights(peaks.astype(np.float64), weights.astype(np.float64), pixel_size, h, w)
+        if (wk > 0).sum() < 2:
+            continue
+        g_tab[i, : len(wk)] = peaks * pixel_size
+        w_tab[i, : len(wk)] = wk
+        p_tab[i] = 360.0 / fold
+        known[i] = True
+    out = xp.full(n, xp.nan, dtype=xp.float32)
+    idx = np.flatnonzero(~itf & known[np.clip(cls, 0, c - 1)])
+    if idx.size == 0:
+        return out
+    g_x, w_x, p_x = xp.asarray(g_tab), xp.asarray(w_tab), xp.asarray(p_tab)
+    for s in range(0, idx.size, chunk):
+        sel = xp.asarray(idx[s : s + chunk])
+        cs = xp.asarray(cls[idx[s : s + chunk]])
+        xt = _tapered(x[sel], xp)
+        angles, _ = _measure(xt, g_x[cs], w_x[cs], p_x[cs], xp)
+        signal = (xt * xt).sum(axis=(1, 2)) > 0
+        out[sel] = xp.where(signal, angles, xp.float32(xp.nan))
     return out
 
 
@@ -495,12 +555,12 @@ def lattice_rotation_map(
     *,
     pixel_size: float,
     references: RotationReferences | str | Path | None = None,
-    chunk: int = 256,
+    chunk: int = 512,
 ) -> np.ndarray:
     """Lattice-rotation map of an analysed image: :func:`lattice_rotation` over its window grid.
 
-    Windows are cut from the image block by block (``chunk`` grid windows at a
-    time); only bulk windows are measured.
+    Windows are cut from the image ``chunk`` grid positions at a time; only
+    bulk windows are measured.
 
     Parameters
     ----------
@@ -534,9 +594,8 @@ def lattice_rotation_map(
         if itf[start:stop].all():
             continue
         block = extract_windows(image, grid, start, stop)
-        out[start:stop] = asnumpy(
-            lattice_rotation(
-                block, cls[start:stop], itf[start:stop], class_names, pixel_size=pixel_size, references=refs, chunk=chunk
-            )
+        rot = lattice_rotation(
+            block, cls[start:stop], itf[start:stop], class_names, pixel_size=pixel_size, references=refs, chunk=chunk
         )
+        out[start:stop] = asnumpy(rot)
     return out.reshape(grid.shape)

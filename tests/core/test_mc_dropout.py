@@ -98,3 +98,12 @@ def test_shared_masks_leave_the_mi_map_unchanged(reference_model):
         stats = MCDropoutPredictor(reference_model, shared_masks=shared).run(d, 100, seed=4)
         mi.append(uncertainty_maps(stats)["mutual_information"])
     assert np.corrcoef(mi[0], mi[1])[0, 1] >= 0.99
+
+
+def test_bfloat16_precision_agrees_with_float32(small_model):
+    d = np.random.default_rng(5).random((32, 64, 64)).astype(np.float32)
+    full = MCDropoutPredictor(small_model).run(d, 10, seed=2)
+    half = MCDropoutPredictor(small_model, precision="bfloat16").run(d, 10, seed=2)
+    np.testing.assert_allclose(half.prob_sum / 10, full.prob_sum / 10, atol=0.02)
+    with pytest.raises(ValueError, match="precision"):
+        MCDropoutPredictor(small_model, precision="int8")
