@@ -304,7 +304,7 @@ def iter_results(
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVHWM, 256)
     sock.setsockopt(zmq.RECONNECT_IVL, 100)
-    sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
     try:
         _curve_client(sock, curve_secret_key, curve_server_key)
         for kind in kinds:

@@ -216,7 +216,8 @@ def unpack(raw: Any, *, max_bytes: int | None = None) -> dict[str, Any]:
     try:
         h = msgpack.unpackb(buf, raw=False, strict_map_key=False)
     except Exception as exc:  # msgpack raises several unrelated types on garbage
-        raise ProtocolError("not-msgpack", f"header is not msgpack: {type(exc).__name__}: {exc}") from exc
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise ProtocolError("not-msgpack", f"header is not msgpack ({detail})") from exc
     if not isinstance(h, dict):
         raise ProtocolError("bad-header", f"header must be a msgpack map, got {type(h).__name__}")
     return h

@@ -73,7 +73,7 @@ class Recorder:
         s.setsockopt(zmq.RCVHWM, 1000)
         s.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message_bytes)
         s.setsockopt(zmq.RECONNECT_IVL, 100)
-        s.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+        s.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
         if server_key:
             from .curve import make_client
 

@@ -382,7 +382,7 @@ class Daemon:
             sock.setsockopt(zmq.RCVHWM, s.frames_hwm)
             sock.setsockopt(zmq.MAXMSGSIZE, s.limits.max_message_bytes)
             sock.setsockopt(zmq.RECONNECT_IVL, 100)
-            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
             sock.setsockopt(zmq.HEARTBEAT_IVL, 2000)  # notice a vanished acquisition PC, then reconnect
             sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 6000)
             if s.curve.enabled and s.curve.frames_public_key:
