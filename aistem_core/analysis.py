@@ -128,7 +128,7 @@ class AnalysisResult:
             samples=self.samples,
             model_name=self.model_name,
             model_hash=self.model_hash,
-            **({"samples_used": self.samples_used} if self.samples_used is not None else {}),
+            **({"samples_used": self.samples_used} if self.samples_used is not None else {}),  # type: ignore[arg-type]
         )
         return path
 

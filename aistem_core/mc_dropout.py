@@ -86,7 +86,7 @@ class MCDropoutPredictor:
         p = self._forward_samples(x, s, seed)
         ent = -ops.sum(p * ops.log2(ops.maximum(p, 1e-30)), axis=-1)
         votes = ops.sum(ops.one_hot(ops.argmax(p, axis=-1), self.n_classes, dtype="int32"), axis=1)
-        out = (ops.sum(p, axis=1), ops.sum(ent, axis=1), votes)
+        out: tuple[Any, ...] = (ops.sum(p, axis=1), ops.sum(ent, axis=1), votes)
         if moments:
             out += (
                 ops.einsum("bsc,bsd->bcd", p, p),
@@ -200,7 +200,7 @@ class MCDropoutPredictor:
 
         else:  # jax / numpy: eager (correct, slower); the GPU path may jit it
             fn = lambda x, seed: self._forward(x, s, None, moments)  # noqa: E731
-        self._fns[s] = fn
+        self._fns[(s, moments)] = fn
         return fn
 
     def reseed(self, seed: int | None) -> None:
@@ -326,14 +326,14 @@ class MCDropoutPredictor:
             block = asnumpy(descriptors[idx]).astype(np.float32, copy=False)
             k = len(idx)
             if k < bw:
-                block = np.concatenate([block, np.zeros((bw - k,) + block.shape[1:], np.float32)])
+                block = np.concatenate([block, np.zeros((bw - k, *block.shape[1:]), np.float32)])
             x = ops.convert_to_tensor(block[..., None])
             done = 0
             while done < s:
                 step = min(self.samples_per_call, s - done)
                 outs = [np.asarray(ops.convert_to_numpy(o))[:k] for o in self._compiled(step, moments)(x, self._next_seed())]
                 if sums is None:
-                    sums = [np.zeros((len(index),) + o.shape[1:], np.float64 if o.dtype.kind == "f" else o.dtype) for o in outs]
+                    sums = [np.zeros((len(index), *o.shape[1:]), np.float64 if o.dtype.kind == "f" else o.dtype) for o in outs]
                 for acc, o in zip(sums, outs, strict=True):
                     acc[start : start + k] += o
                 done += step

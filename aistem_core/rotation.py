@@ -320,6 +320,73 @@ def _amplitude_at(xt: Any, qr: Any, qc: Any, xp: ModuleType) -> Any:
     return xp.sqrt(re * re + im * im)
 
 
+#: Oversampling of the row spectra used for the fine stage (with 4-tap cubic interpolation: ≤ 1e-3 relative error).
+ROW_OVERSAMPLING = 8
+
+
+def _row_spectra(xt: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
+    """Spectra of every row of the tapered windows, oversampled ``ROW_OVERSAMPLING`` times.
+
+    Returns
+    -------
+    spec : (n, h, L) complex64, L = ROW_OVERSAMPLING·w/2 + 1
+        Entry j is Σ_c xt[r, c] exp(−2πi q c) at q = j / (ROW_OVERSAMPLING · w) [cycles/px].
+    re, im : (n, L, h) float32
+        Its real and imaginary parts with the rows last (contiguous), for gathers.
+    """
+    fft = fft_module(xp)
+    spec = fft.rfft(xt, n=ROW_OVERSAMPLING * xt.shape[2], axis=2).astype(xp.complex64, copy=False)
+    t = spec.transpose(0, 2, 1)
+    return spec, xp.ascontiguousarray(t.real), xp.ascontiguousarray(t.imag)
+
+
+def _amplitude_from_rows(re_t: Any, im_t: Any, nfft: int, qr: Any, qc: Any, xp: ModuleType) -> Any:
+    """Fourier amplitude |X(q)| at per-window points, from the oversampled row spectra.
+
+    The row spectra are interpolated to q_c with 4-tap Lagrange (cubic)
+    weights (relative error ≤ 1e-3 at 8× oversampling), then summed over the
+    rows with exp(−2πi q_r r): a non-uniform DFT with no matrix products (no
+    BLAS threads; gathers of contiguous rows and elementwise work only).
+
+    Parameters
+    ----------
+    re_t, im_t : (n, L, h) float32
+        :func:`_row_spectra`'s transposed parts.
+    nfft : int
+        The row FFT length (``ROW_OVERSAMPLING × w``).
+    qr, qc : (n, M) float32
+        Frequencies [cycles/px] along rows and columns.
+
+    Returns
+    -------
+    (n, M) float32
+    """
+    n, length, h = re_t.shape
+    neg = qc < 0  # read the Friedel mate: |X(−q)| = |X(q)| for a real window
+    qr = xp.where(neg, -qr, qr)
+    qc = xp.abs(qc)
+    u = qc * xp.float32(nfft)  # position on the row-spectrum grid [bins]
+    j0f = xp.floor(u)
+    t = (u - j0f).astype(xp.float32)
+    j0 = j0f.astype(xp.int64)
+    coef = xp.stack(
+        [-t * (t - 1) * (t - 2) / 6, (t + 1) * (t - 1) * (t - 2) / 2, -(t + 1) * t * (t - 2) / 2, (t + 1) * t * (t - 1) / 6],
+        axis=2,
+    )  # (n, M, 4), taps at j0 − 1 … j0 + 2
+    j = j0[:, :, None] + xp.arange(-1, 3)[None, None, :]
+    sign = xp.where(j < 0, xp.float32(-1), xp.float32(1))  # q_c < 0 along a row: the complex conjugate of −q_c
+    j = xp.minimum(xp.abs(j), length - 1)
+    win = xp.arange(n)[:, None, None]
+    a_re = (re_t[win, j] * coef[..., None]).sum(axis=2)  # (n, M, h)
+    a_im = (im_t[win, j] * (coef * sign)[..., None]).sum(axis=2)
+    rr = xp.arange(h, dtype=xp.float32)
+    phase = xp.float32(2.0 * math.pi) * qr[:, :, None] * rr[None, None, :]  # (n, M, h)
+    c, s = xp.cos(phase), xp.sin(phase)
+    x_re = (a_re * c + a_im * s).sum(axis=2)
+    x_im = (a_im * c - a_re * s).sum(axis=2)
+    return xp.sqrt(x_re * x_re + x_im * x_im)
+
+
 def _vertex(cm: Any, c0: Any, cp: Any, xp: ModuleType) -> Any:
     """Offset of the parabola's vertex through (−1, cm), (0, c0), (1, cp), clipped to [−1, 1]."""
     den = cm - 2 * c0 + cp
@@ -365,8 +432,12 @@ def _measure(xt: Any, g: Any, wk: Any, period: Any, xp: ModuleType, *, pad: int 
     # 1. coarse: bilinear samples of the zero-padded FFT amplitude at COARSE_STEPS angles per period
     size = pad * max(h, w)
     fft = fft_module(xp)
-    spec = fft.rfft2(xt, s=(size, size), axes=(1, 2))
-    amp = xp.sqrt(spec.real * spec.real + spec.imag * spec.imag).astype(xp.float32)
+    rspec, re_t, im_t = _row_spectra(xt, xp)
+    if w == size // pad and ROW_OVERSAMPLING % pad == 0:  # the padded 2-D spectrum from the row spectra
+        spec = fft.fft(rspec[:, :, :: ROW_OVERSAMPLING // pad], n=size, axis=1)
+    else:
+        spec = fft.rfft2(xt, s=(size, size), axes=(1, 2))
+    amp = xp.abs(spec).astype(xp.float32)
     step = period / xp.float32(COARSE_STEPS)  # (n,)
     thetas = xp.arange(COARSE_STEPS, dtype=xp.float32)[None, :] * step[:, None]  # (n, J)
     qr, qc = _rotate(g, thetas, xp)  # (n, J, K)
@@ -380,7 +451,7 @@ def _measure(xt: Any, g: Any, wk: Any, period: Any, xp: ModuleType, *, pad: int 
 
     def exact(offsets: Any) -> Any:  # S at theta + offsets, offsets (n, O) → (n, O)
         r, c = _rotate(g, theta[:, None] + offsets, xp)  # (n, O, K)
-        a = _amplitude_at(xt, r.reshape(n, -1), c.reshape(n, -1), xp).reshape(n, -1, k)
+        a = _amplitude_from_rows(re_t, im_t, ROW_OVERSAMPLING * w, r.reshape(n, -1), c.reshape(n, -1), xp).reshape(n, -1, k)
         return (a * wk[:, None, :]).sum(axis=2)
 
     # 2. fine: exact amplitudes at 5 angles over ±step, then twice at 3 angles, each time the parabola's vertex
