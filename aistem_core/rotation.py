@@ -21,9 +21,10 @@ maximiser of S over one symmetry period:
 
 1. coarse: S at 90 angles per symmetry period (1° for 4-fold) from the
    2×-zero-padded FFT amplitude, sampled bilinearly;
-2. fine: S evaluated *exactly* (a small non-uniform DFT, two matrix
-   products per window) at 5 angles around the coarse maximum, then twice at
-   3 angles, each time moving to the vertex of the parabola through the scores.
+2. fine: S evaluated *exactly* (a non-uniform DFT: the rows' 8×-oversampled
+   spectra, interpolated with 6-tap Lagrange weights, summed over the rows) at
+   5 angles 1° apart around the coarse maximum (twice), then at ±0.25° and
+   ±0.0625°, each time moving to the vertex of the parabola through the scores.
 
 All bulk windows are measured in one batch whatever their class, each with
 its class's reflections and period, so the cost per frame is a handful of
@@ -320,7 +321,7 @@ def _amplitude_at(xt: Any, qr: Any, qc: Any, xp: ModuleType) -> Any:
     return xp.sqrt(re * re + im * im)
 
 
-#: Oversampling of the row spectra used for the fine stage (with 4-tap cubic interpolation: ≤ 1e-3 relative error).
+#: Oversampling of the row spectra used for the fine stage.
 ROW_OVERSAMPLING = 8
 
 
@@ -340,11 +341,25 @@ def _row_spectra(xt: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
     return spec, xp.ascontiguousarray(t.real), xp.ascontiguousarray(t.imag)
 
 
+#: Tap offsets of the Lagrange interpolation of the row spectra (quintic: relative error ~1e-5 at 8× oversampling).
+_TAPS = (-2, -1, 0, 1, 2, 3)
+
+
+def _lagrange(t: Any, i: int) -> Any:
+    """Lagrange weight of tap ``_TAPS[i]`` at fractional position ``t`` ∈ [0, 1)."""
+    w = None
+    for j, o in enumerate(_TAPS):
+        if j != i:
+            f = (t - o) / float(_TAPS[i] - o)
+            w = f if w is None else w * f
+    return w
+
+
 def _amplitude_from_rows(re_t: Any, im_t: Any, nfft: int, qr: Any, qc: Any, xp: ModuleType) -> Any:
     """Fourier amplitude |X(q)| at per-window points, from the oversampled row spectra.
 
-    The row spectra are interpolated to q_c with 4-tap Lagrange (cubic)
-    weights (relative error ≤ 1e-3 at 8× oversampling), then summed over the
+    The row spectra are interpolated to q_c with 6-tap Lagrange (quintic)
+    weights (relative error ~1e-5 at 8× oversampling), then summed over the
     rows with exp(−2πi q_r r): a non-uniform DFT with no matrix products (no
     BLAS threads; gathers of contiguous rows and elementwise work only).
 
@@ -369,11 +384,8 @@ def _amplitude_from_rows(re_t: Any, im_t: Any, nfft: int, qr: Any, qc: Any, xp: 
     j0f = xp.floor(u)
     t = (u - j0f).astype(xp.float32)
     j0 = j0f.astype(xp.int64)
-    coef = xp.stack(
-        [-t * (t - 1) * (t - 2) / 6, (t + 1) * (t - 1) * (t - 2) / 2, -(t + 1) * t * (t - 2) / 2, (t + 1) * t * (t - 1) / 6],
-        axis=2,
-    )  # (n, M, 4), taps at j0 − 1 … j0 + 2
-    j = j0[:, :, None] + xp.arange(-1, 3)[None, None, :]
+    coef = xp.stack([_lagrange(t, i) for i in range(len(_TAPS))], axis=2)  # (n, M, taps) at j0 + _TAPS
+    j = j0[:, :, None] + xp.asarray(np.asarray(_TAPS))[None, None, :]
     sign = xp.where(j < 0, xp.float32(-1), xp.float32(1))  # q_c < 0 along a row: the complex conjugate of −q_c
     j = xp.minimum(xp.abs(j), length - 1)
     win = xp.arange(n)[:, None, None]
@@ -397,6 +409,8 @@ def _vertex(cm: Any, c0: Any, cp: Any, xp: ModuleType) -> Any:
 
 #: Coarse angles per symmetry period (1° for 4-fold, 0.67° for 6-fold, 2° for 2-fold).
 COARSE_STEPS = 90
+#: Half-width of the first fine search [°] (done twice: corrects coarse errors up to twice this).
+FINE_SPAN = 2.0
 
 
 def _usable_weights(peaks: np.ndarray, weights: np.ndarray, pixel_size: float, h: int, w: int) -> np.ndarray:
@@ -454,16 +468,18 @@ def _measure(xt: Any, g: Any, wk: Any, period: Any, xp: ModuleType, *, pad: int 
         a = _amplitude_from_rows(re_t, im_t, ROW_OVERSAMPLING * w, r.reshape(n, -1), c.reshape(n, -1), xp).reshape(n, -1, k)
         return (a * wk[:, None, :]).sum(axis=2)
 
-    # 2. fine: exact amplitudes at 5 angles over ±step, then twice at 3 angles, each time the parabola's vertex
+    # 2. fine: exact amplitudes at 5 angles 1° apart, twice (the coarse maximum can be a few degrees off where S is
+    #    flat), then at ±0.25° and ±0.0625°; each time move to the vertex of the parabola through the best three
     rows = xp.arange(n)
-    offs = step[:, None] * xp.asarray(np.linspace(-1.0, 1.0, 5).astype(np.float32))[None, :]
-    s5 = exact(offs)
-    j = xp.clip(xp.argmax(s5, axis=1), 1, 3)
-    half = step / 2
-    theta = theta + offs[rows, j] + half * _vertex(s5[rows, j - 1], s5[rows, j], s5[rows, j + 1], xp)
-    for d in (half / 4, half / 16):
-        s3 = exact(d[:, None] * xp.asarray(np.array([-1.0, 0.0, 1.0], np.float32))[None, :])
-        theta = theta + d * _vertex(s3[:, 0], s3[:, 1], s3[:, 2], xp)
+    offs = xp.asarray(np.linspace(-FINE_SPAN, FINE_SPAN, 5).astype(np.float32))[None, :] * xp.ones((n, 1), xp.float32)
+    spacing = FINE_SPAN / 2
+    for _ in range(2):
+        s5 = exact(offs)
+        j = xp.clip(xp.argmax(s5, axis=1), 1, 3)
+        theta = theta + offs[rows, j] + xp.float32(spacing) * _vertex(s5[rows, j - 1], s5[rows, j], s5[rows, j + 1], xp)
+    for d in (spacing / 4, spacing / 16):
+        s3 = exact(xp.asarray(np.array([[-d, 0.0, d]], np.float32)) * xp.ones((n, 1), xp.float32))
+        theta = theta + xp.float32(d) * _vertex(s3[:, 0], s3[:, 1], s3[:, 2], xp)
     angles = xp.mod(theta, period).astype(xp.float32)
     angles = xp.where(angles >= period, xp.float32(0), angles)  # float32 rounding of mod
     return angles, contrast.astype(xp.float32)
