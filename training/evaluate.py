@@ -499,7 +499,7 @@ def polycrystal_scene(seed: int = 0, **kwargs: Any) -> Scene:
     return _wrap(make_polycrystal(seed=seed, **kwargs), "polycrystal")
 
 
-def bicrystal_scene(class_name: str, misorientation: float = 30.0, boundary_angle: float = 90.0, seed: int = 0) -> Scene:
+def bicrystal_scene(class_name: str, misorientation: float = 30.0, boundary_angle: float = 0.0, seed: int = 0) -> Scene:
     """A simulated bicrystal of one class: two grains misoriented by ``misorientation`` [°]."""
     from .scenes import make_bicrystal
 
@@ -598,7 +598,7 @@ def run_evaluation(
     bicrystals: bool = True,
     classes: list[str] | None = None,
     misorientation: float = 30.0,
-    boundary_angle: float = 90.0,
+    boundary_angle: float = 0.0,
     quiet: bool = False,
     echo: Any = print,
 ) -> dict[str, Any]:

@@ -212,8 +212,11 @@ def run_search(
     mongo : str, optional
         ``mongo://host:port/db/jobs``: distribute the trials with hyperopt's MongoTrials.
     """
+    import logging
+
     from hyperopt import fmin, tpe
 
+    logging.getLogger("hyperopt").setLevel(logging.WARNING)  # one line per trial is ours; hyperopt's INFO is noise
     settings = settings or SearchSettings()
     settings.validate()
     (settings.train or TrainSettings()).validate()
