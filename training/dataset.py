@@ -244,6 +244,9 @@ def _assemble(plan: DatasetPlan, folder: Path, out: Path, seconds: float) -> Non
             a["dataset_version"] = DATASET_VERSION
             a["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
             a["seconds"] = float(seconds)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; the dataset is not
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
