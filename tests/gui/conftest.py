@@ -84,8 +84,16 @@ class Publisher:
         self.ctx = zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.PUB)
         self.sock.setsockopt(zmq.LINGER, 0)
-        if port:
-            self.sock.bind(f"tcp://127.0.0.1:{port}")
+        if port:  # rebinding a port just closed: ZeroMQ releases it asynchronously
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    self.sock.bind(f"tcp://127.0.0.1:{port}")
+                    break
+                except zmq.ZMQError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
             self.port = port
         else:
             self.port = self.sock.bind_to_random_port("tcp://127.0.0.1")
