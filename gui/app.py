@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["ensure_display", "run_view"]
+
+log = logging.getLogger(__name__)
 
 
 def ensure_display() -> str:
@@ -75,13 +78,13 @@ def run_view(
     Returns
     -------
     dict
-        ``ok`` (False on timeout), ``timed_out``, ``screenshot`` (path or None), ``results``, ``frames``, ``errors``,
-        ``rejected``, ``not_drawn``, ``series``, ``last_index``, ``model``, ``samples``, ``class_fractions`` (over all
-        final results: class name → fraction of windows, present classes only), ``last_class_fractions``,
-        ``interface_fraction`` (mean over final results, the daemon's threshold), ``interface_fraction_displayed``
-        (newest result at the display ``threshold``), ``threshold`` [bit], ``frames_per_second`` (result rate),
-        ``latency_ms`` (result arrival − acquisition timestamp, mean of the last results), ``dropped``,
-        ``daemon_status``, ``last_error``, ``elapsed_s``.
+        ``ok`` (False on timeout or Ctrl-C), ``timed_out``, ``interrupted`` (Ctrl-C), ``screenshot`` (path or None),
+        ``results``, ``frames``, ``errors``, ``rejected``, ``not_drawn``, ``series``, ``last_index``, ``model``,
+        ``samples``, ``class_fractions`` (over all final results: class name → fraction of windows, present classes
+        only), ``last_class_fractions``, ``interface_fraction`` (mean over final results, the daemon's threshold),
+        ``interface_fraction_displayed`` (newest result at the display ``threshold``), ``threshold`` [bit],
+        ``frames_per_second`` (result rate), ``latency_ms`` (result arrival − acquisition timestamp, mean of the
+        last results), ``dropped``, ``daemon_status``, ``last_error``, ``elapsed_s``.
     """
     if after < 1:
         raise ValueError(f"after must be ≥ 1, got {after}")
@@ -96,7 +99,7 @@ def run_view(
 
     app = QtWidgets.QApplication.instance() or pg.mkQApp("AI-STEM live")
     t0 = time.time()
-    state: dict[str, Any] = {"timed_out": False, "screenshot": None}
+    state: dict[str, Any] = {"timed_out": False, "screenshot": None, "interrupted": False}
     receiver = Receiver(results, frames, curve=curve).start()
     window: ViewerWindow | None = None
     loop = QtCore.QEventLoop()
@@ -142,11 +145,18 @@ def run_view(
         if timeout is not None:
             QtCore.QTimer.singleShot(int(timeout * 1000), give_up)
         if threading.current_thread() is threading.main_thread():
-            old_handler = signal.signal(signal.SIGINT, lambda *_: loop.quit())
+
+            def on_sigint(*_: Any) -> None:
+                state["interrupted"] = True
+                loop.quit()
+
+            old_handler = signal.signal(signal.SIGINT, on_sigint)
+        log.info("viewing results from %s and frames from %s; close the window or press Ctrl-C to stop", results, frames)
         wake = QtCore.QTimer()  # lets Python run its signal handlers (Ctrl-C) while Qt waits
         wake.start(200)
-        wake.timeout.connect(lambda: None)
-        loop.exec()
+        wake.timeout.connect(lambda: loop.quit() if state["interrupted"] else None)  # a Ctrl-C before exec()
+        if not state["interrupted"]:
+            loop.exec()
         wake.stop()
         window.tick()
         out = _summary(receiver, window, state, t0)
@@ -193,8 +203,9 @@ def _summary(receiver: Any, window: Any, state: dict[str, Any], t0: float) -> di
         if isinstance(d, int):
             dropped = max(dropped or 0, d)
     return {
-        "ok": not state["timed_out"],
+        "ok": not state["timed_out"] and not state["interrupted"],
         "timed_out": state["timed_out"],
+        "interrupted": state["interrupted"],
         "screenshot": state["screenshot"],
         "results": c["results"],
         "frames": c["frames"],

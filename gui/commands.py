@@ -195,6 +195,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_TIMEOUT
+    if out.get("interrupted"):
+        print("aistem view: interrupted", file=sys.stderr)
+        return 130
     if out.get("screenshot"):
         print(f"screenshot: {out['screenshot']}")
     if out.get("summary"):

@@ -256,3 +256,30 @@ def test_frame_buffer_is_bounded_in_bytes(publisher):
         assert len(rec._frames) == 5 and rec._frame_bytes == 5 * 256 * 256 * 2
         newest = rec.snapshot().newest_frame
         assert rec.frame_for(newest.key) is newest
+
+
+def test_ctrl_c_stops_the_viewer(tmp_path):
+    import signal
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    p = subprocess.Popen(
+        [*AISTEM, "view", "--results", "tcp://127.0.0.1:9", "--no-frames", "--summary", str(tmp_path / "s.json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        ready = ""
+        while "press Ctrl-C to stop" not in ready:  # the window is up and Ctrl-C is ours
+            line = p.stderr.readline()
+            assert line, f"viewer ended before it was ready: {ready}"
+            ready += line
+        p.send_signal(signal.SIGINT)
+        _out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 130 and "interrupted" in err
+    assert json.loads((tmp_path / "s.json").read_text())["interrupted"] is True
