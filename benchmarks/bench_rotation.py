@@ -77,17 +77,16 @@ def throughput(args: argparse.Namespace) -> None:
     t_rot = _best(lambda: rotation(single, bulk), args.repeat)
     t_mix = _best(lambda: rotation(mixed, bulk), args.repeat)
     t_half = _best(lambda: rotation(mixed, half), args.repeat)
-    print(
-        f"image {args.size}×{args.size} px, window {args.window_px} px, stride {args.stride_px} px: {n} windows; device {args.device}"
-    )
-    print(f"descriptors:               {n / t_desc:8,.0f} windows/s ({t_desc * 1e3:6.0f} ms per frame)")
-    print(
-        f"rotation, one class:       {n / t_rot:8,.0f} windows/s ({t_rot * 1e3:6.0f} ms per frame, {t_rot / n * 1e6:.0f} µs/window)"
-    )
-    print(
-        f"rotation, mixed classes:   {n / t_mix:8,.0f} windows/s ({t_mix * 1e3:6.0f} ms per frame, {t_mix / n * 1e6:.0f} µs/window)"
-    )
-    print(f"rotation, half interface:  {n / t_half:8,.0f} windows/s ({t_half * 1e3:6.0f} ms per frame)")
+    print(f"image {args.size}×{args.size} px, window {args.window_px} px, stride {args.stride_px} px: {n} windows")
+    print(f"device {args.device}; best of {args.repeat} (wall clock)")
+
+    def line(label: str, t: float) -> None:
+        print(f"{label:27s}{n / t:8,.0f} windows/s ({t * 1e3:6.0f} ms per frame, {t / n * 1e6:5.0f} µs/window)")
+
+    line("descriptors:", t_desc)
+    line("rotation, one class:", t_rot)
+    line("rotation, mixed classes:", t_mix)
+    line("rotation, half interface:", t_half)
     if args.model and args.infer_windows > 0:
         from aistem.core.mc_dropout import MCDropoutPredictor
         from aistem.core.model import load_model
@@ -134,6 +133,12 @@ def _descriptor_angles(windows: np.ndarray, peaks: np.ndarray, weights: np.ndarr
     return np.mod((j + np.clip(off, -1, 1)) * 0.25, period)
 
 
+def _row(name: str, err: np.ndarray, derr: np.ndarray) -> str:
+    new = f"median {np.median(err):.3f}  max {err.max():.3f}"
+    old = f"median {np.median(derr):.2f}  max {derr.max():.2f}"
+    return f"  {name:14s} {new}   | descriptor read-out {old}"
+
+
 def accuracy(args: argparse.Namespace) -> None:
     from aistem.training.augment import affine_crop, minmax
     from aistem.training.rotation_refs import simulate_class_image
@@ -162,15 +167,11 @@ def accuracy(args: argparse.Namespace) -> None:
             derr = np.abs(circular_difference(_descriptor_angles(wins, peaks, weights, fold), angles, period))
             all_new.append(err)
             all_desc.append(derr)
-            rows.append(
-                f"  {name:14s} median {np.median(err):.3f}  max {err.max():.3f}   | descriptor read-out median {np.median(derr):.2f}  max {derr.max():.2f}"
-            )
+            rows.append(_row(name, err, derr))
         e, de = np.concatenate(all_new), np.concatenate(all_desc)
         print(f"noise σ = {noise} (image in [0, 1]):")
         print("\n".join(rows))
-        print(
-            f"  ALL            median {np.median(e):.3f}  max {e.max():.3f}   | descriptor read-out median {np.median(de):.2f}  max {de.max():.2f}"
-        )
+        print(_row("ALL", e, de))
 
 
 def main() -> None:
