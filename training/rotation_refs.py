@@ -1,9 +1,11 @@
 """Reference Bragg reflections of every class, for the lattice-rotation measurement.
 
 The references come from the project's own simulated HAADF images of each
-class (:func:`aistem.training.crystals.build_cell` +
-:func:`aistem.training.haadf.simulate_haadf`), at the orientation the training
-images have before augmentation (rotation 0).  A simulated image is one period
+class (:func:`aistem.training.base.simulate_class`, the periodic cells the
+training data are cut from), at the orientation the training images have
+before augmentation (rotation 0).  Rebuild them whenever the simulation's
+geometry changes (``tests/training/test_rotation_refs.py`` checks that the
+shipped file matches the simulator).  A simulated image is one period
 of a periodic cell, so its discrete Fourier transform has the Bragg
 reflections exactly on frequency bins: each reflection's position
 (q_row, q_col) [Å⁻¹] and amplitude are read off directly, no fitting.
@@ -39,16 +41,18 @@ MIN_AMPLITUDE = 0.02
 
 
 def simulate_class_image(
-    class_name: str, *, size: float = 40.0, thickness: float = 40.0, settings: object | None = None
+    class_name: str, *, size: float = 80.0, thickness: float = 80.0, settings: object | None = None
 ) -> tuple[np.ndarray, tuple[float, float]]:
-    """One period of the simulated HAADF image of a class, at rotation 0.
+    """One period of the simulated HAADF image of a class, at rotation 0, as the training data sees it.
+
+    Uses :func:`aistem.training.base.simulate_class` (cached).
 
     Parameters
     ----------
     class_name : str
         One of :data:`aistem.training.crystals.CLASS_NAMES`.
     size, thickness : float
-        Lateral size and thickness of the cell [Å].
+        Lateral size and thickness of the cell [Å] (the training defaults: 80 Å).
     settings : aistem.training.haadf.SimulationSettings, optional
         Simulation settings (default: the project's convolution HAADF at 0.12 Å).
 
@@ -59,10 +63,10 @@ def simulate_class_image(
     pixel_size : (float, float)
         (row, col) pixel size [Å/px].
     """
-    from aistem.training.crystals import build_cell
-    from aistem.training.haadf import SimulationSettings, simulate_haadf
+    from aistem.training.base import simulate_class
+    from aistem.training.haadf import SimulationSettings
 
-    sim = simulate_haadf(build_cell(class_name, size=size, thickness=thickness), settings or SimulationSettings())
+    sim = simulate_class(class_name, cell_size=size, thickness=thickness, settings=settings or SimulationSettings())
     return np.asarray(sim.image, np.float32), (float(sim.pixel_size[0]), float(sim.pixel_size[1]))
 
 
@@ -122,8 +126,8 @@ def reference_from_image(
 def build_references(
     class_names: Sequence[str] | None = None,
     *,
-    size: float = 40.0,
-    thickness: float = 40.0,
+    size: float = 80.0,
+    thickness: float = 80.0,
     max_peaks: int = MAX_PEAKS,
     q_max: float = Q_MAX,
     progress: Callable[[str], None] | None = None,
@@ -180,8 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Simulate each class once and write its reference Bragg reflections for the lattice-rotation map.",
     )
     ap.add_argument("--out", default=str(DEFAULT_REFERENCES), help=f"output .json file (default: {DEFAULT_REFERENCES})")
-    ap.add_argument("--size", type=float, default=40.0, help="lateral cell size [Å] (default 40)")
-    ap.add_argument("--thickness", type=float, default=40.0, help="cell thickness [Å] (default 40)")
+    ap.add_argument("--size", type=float, default=80.0, help="lateral cell size [Å] (default 80)")
+    ap.add_argument("--thickness", type=float, default=80.0, help="cell thickness [Å] (default 80)")
     ap.add_argument("--max-peaks", type=int, default=MAX_PEAKS, help=f"reflections per class (default {MAX_PEAKS})")
     ap.add_argument("--q-max", type=float, default=Q_MAX, help=f"largest spatial frequency [1/Å] (default {Q_MAX})")
     args = ap.parse_args(argv)
