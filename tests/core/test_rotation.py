@@ -216,39 +216,69 @@ def test_blank_windows_and_bad_input():
     assert np.isnan(got).all()
 
 
-def bicrystal(image, ps, rng, misorientation, base=10.0, shape=(300, 300), noise=0.1):
-    """Two grains of one class meeting at a vertical boundary in the middle.
+def scene_bicrystal(name: str, misorientation: float, rotation: float = 10.0, shape=(300, 300), noise: float = 0.1):
+    """The simulation helper's bicrystal (grain 1 left, grain 2 right), with noise; returns image and info."""
+    from aistem.training.scenes import make_bicrystal
 
-    The left grain is turned by ``base``°, the right one by ``base + misorientation``°.
-    """
-    from aistem.training.augment import affine_crop, minmax
+    image, _, info = make_bicrystal(name, misorientation, 0.0, shape=shape, rotation_deg=rotation, seed=2)
+    rng = np.random.default_rng(11)
+    return (image + noise * rng.standard_normal(image.shape)).astype(np.float32), info
 
-    left = minmax(affine_crop(image, ps, shape, PX, rotation=base, centre=(3.0, -4.0)))
-    right = minmax(affine_crop(image, ps, shape, PX, rotation=base + misorientation, centre=(7.0, -1.0)))
-    img = left.copy()
-    img[:, shape[1] // 2 :] = right[:, shape[1] // 2 :]
-    return (img + noise * rng.standard_normal(shape)).astype(np.float32)
+
+def grain_medians(rot: np.ndarray, grains: np.ndarray, period: float) -> list[float]:
+    """Circular median angle [°] of every grain's windows."""
+    out = []
+    for g in np.unique(grains[grains >= 0]):
+        a = rot[grains == g]
+        ref = float(a[0])
+        out.append(ref + float(np.median(circular_difference(a, ref, period))))
+    return out
+
+
+def window_grains(grain_map: np.ndarray, grid) -> np.ndarray:
+    """Grain of each window when the window lies in one grain, else −1; shape grid.shape."""
+    o = grid.origins.reshape(-1, 2)
+    w = grid.window_px
+    out = np.array([np.unique(grain_map[r : r + w, c : c + w]) for r, c in o], dtype=object)
+    return np.array([int(u[0]) if len(u) == 1 else -1 for u in out]).reshape(grid.shape)
 
 
 @pytest.mark.parametrize(("name", "misorientation"), [("FCC_Cu_100", 23.0), ("HCP_Ti_0001", 17.5), ("BCC_Fe_110", 61.0)])
-def test_bicrystal_grains_differ_by_the_misorientation(class_images, name, misorientation):
-    rng = np.random.default_rng(11)
-    image = bicrystal(*class_images[name], rng, misorientation)
+def test_bicrystal_grains_differ_by_the_misorientation(name, misorientation):
+    """The simulation helper's bicrystal, true classes, windows straddling the boundary as interface (issue 7)."""
+    image, info = scene_bicrystal(name, misorientation)
     grid = window_grid(image.shape, WIN, 20)
-    centres = grid.centres[..., 1]
+    grains = window_grains(np.asarray(info["grain_map"]), grid)
     classes = np.full(grid.shape, PAPER_CLASS_NAMES.index(name))
-    interface = np.abs(centres - image.shape[1] / 2) < WIN / 2  # windows that straddle the boundary
+    interface = grains < 0
     rot = lattice_rotation_map(image, grid, classes, interface, PAPER_CLASS_NAMES, pixel_size=PX)
     assert rot.shape == grid.shape and rot.dtype == np.float32
     assert np.isnan(rot[interface]).all() and not np.isnan(rot[~interface]).any()
     period = 360.0 / rotation_fold(name)
-    left = rot[~interface & (centres < image.shape[1] / 2)]
-    right = rot[~interface & (centres > image.shape[1] / 2)]
-    ref = float(left[0])
-    med_left = ref + float(np.median(circular_difference(left, ref, period)))
-    med_right = ref + float(np.median(circular_difference(right, ref, period)))
-    assert abs(circular_difference(med_right - med_left, misorientation, period)) <= 1.0
-    assert abs(circular_difference(med_left, 10.0, period)) <= 1.0
+    first, second = grain_medians(rot, grains, period)
+    assert abs(circular_difference(second - first, misorientation, period)) <= 1.0
+    # absolute angles too: the references and the scenes share the simulation's rotation-0 orientation
+    truth = info["rotations_deg"]
+    assert abs(circular_difference(first, truth[0], period)) <= 1.0
+    assert abs(circular_difference(second, truth[1], period)) <= 1.0
+
+
+@pytest.mark.slow
+def test_bicrystal_end_to_end_with_the_papers_model(reference_model):
+    """analyze (predicted classes, MI interface) then the rotation map: the grains differ by the misorientation."""
+    from aistem.core import analyze
+
+    image, info = scene_bicrystal("FCC_Cu_100", 25.0, rotation=5.0, shape=(360, 360), noise=0.05)
+    result = analyze(image, PX, stride=1.5 * 8, samples=20, model=reference_model, seed=0)
+    grid = window_grid(image.shape, result.window_px, result.stride_px)
+    rot = lattice_rotation_map(image, grid, result.classes, result.interface, result.class_names, pixel_size=PX)
+    assert np.isnan(rot[result.interface]).all()
+    grains = window_grains(np.asarray(info["grain_map"]), grid)
+    fcc = result.classes == result.class_names.index("FCC_Cu_100")
+    ok = ~result.interface & fcc & (grains >= 0)
+    assert ok.mean() > 0.5  # most windows are bulk FCC_Cu_100
+    first, second = grain_medians(np.where(ok, rot, np.nan)[ok], grains[ok], 90.0)
+    assert abs(circular_difference(second - first, 25.0, 90.0)) <= 1.0
 
 
 @pytest.mark.parametrize("device", ["cpu", GPU])
