@@ -152,14 +152,10 @@ def _report(summary: dict, out: Path) -> None:  # type: ignore[type-arg]
     print(f"demo: {summary.get('results')} results from series {summary.get('series')!r}, model {summary.get('model')}")
     print(f"demo: classes {top or 'none'}")
     itf = summary.get("interface_fraction")
-    print(
-        f"demo: interface (MI > {summary.get('threshold')} bit): {itf:.1%} of windows"
-        if itf is not None
-        else "demo: no interface figure"
-    )
-    print(
-        f"demo: {summary.get('frames_per_second')} results/s, latency {summary.get('latency_ms')} ms, dropped {summary.get('dropped')}"
-    )
+    if itf is not None:
+        print(f"demo: interface (MI > {summary.get('threshold')} bit): {itf:.1%} of windows")
+    fps, latency, dropped = summary.get("frames_per_second"), summary.get("latency_ms"), summary.get("dropped")
+    print(f"demo: {fps} results/s, latency {latency} ms, frames dropped (live mode) {dropped}")
     if summary.get("screenshot"):
         print(f"demo: screenshot {summary['screenshot']}")
     print(f"demo: summary {out / 'summary.json'}")
