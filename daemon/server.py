@@ -229,7 +229,7 @@ class Daemon:
         if self._auth is not None:
             self._auth.stop()
         if self._own_context:
-            self._ctx.term()
+            self._ctx.destroy(linger=0)  # every thread has closed its socket; this only guards against a leak
         self.finished.set()
         if self._started:
             c = self._counts
@@ -335,6 +335,7 @@ class Daemon:
 
     def _publisher_loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
         s = self.settings
+        sock: zmq.Socket | None = None
         try:
             sock = self._ctx.socket(zmq.PUB)
             sock.setsockopt(zmq.SNDHWM, s.results_hwm)
@@ -346,6 +347,8 @@ class Daemon:
             sock.bind(s.results)
             self.results_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         except Exception as exc:
+            if sock is not None:
+                sock.close(0)
             errors.append(RuntimeError(f"cannot bind the result socket to {s.results}: {exc}"))
             ready.set()
             return
@@ -376,6 +379,7 @@ class Daemon:
     # -- receiver ------------------------------------------------------------------------------------------------
     def _receiver_loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
         s = self.settings
+        sock: zmq.Socket | None = None
         try:
             sock = self._ctx.socket(zmq.SUB if s.socket == "sub" else zmq.PULL)
             sock.setsockopt(zmq.LINGER, 0)
@@ -393,6 +397,8 @@ class Daemon:
                 sock.setsockopt(zmq.SUBSCRIBE, b"")  # everything: malformed messages get an error too
             sock.connect(s.frames)
         except Exception as exc:
+            if sock is not None:
+                sock.close(0)
             errors.append(RuntimeError(f"cannot connect the frame socket to {s.frames}: {exc}"))
             ready.set()
             return
@@ -445,6 +451,7 @@ class Daemon:
     # -- control -------------------------------------------------------------------------------------------------
     def _control_loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
         s = self.settings
+        sock: zmq.Socket | None = None
         try:
             sock = self._ctx.socket(zmq.REP)
             sock.setsockopt(zmq.LINGER, 0)
@@ -456,6 +463,8 @@ class Daemon:
             sock.bind(s.control)
             self.control_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         except Exception as exc:
+            if sock is not None:
+                sock.close(0)
             errors.append(RuntimeError(f"cannot bind the control socket to {s.control}: {exc}"))
             ready.set()
             return

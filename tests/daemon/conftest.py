@@ -6,6 +6,7 @@ frame takes well under a second on two cores.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import subprocess
 import sys
@@ -28,6 +29,17 @@ PIXEL_SIZE = 0.12
 SHAPE = (256, 256)
 FAST = {"window": 12.0, "stride": 6.0, "samples": 4, "seed": 0, "threshold": 0.1}
 ROOT = Path(__file__).resolve().parents[2]
+
+
+TEST_TIME_LIMIT = 240  # [s] a test still running after this is a hang: dump every thread's stack and exit
+
+
+@pytest.fixture(autouse=True)
+def hang_guard() -> Iterator[None]:
+    """Turn a hang (a socket waiting forever) into a loud failure instead of a stuck test run."""
+    faulthandler.dump_traceback_later(TEST_TIME_LIMIT, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 def fast_settings(frames: str, **changes: Any) -> DaemonSettings:
