@@ -1,0 +1,208 @@
+"""End-to-end daemon benchmark: latency (frame sent → result received) and sustained frames/s in live mode.
+
+Starts ``aistem serve`` in a subprocess (the shipped model unless ``--model``), publishes 512×512 uint16 frames
+(the shipped sample series, else a synthetic bicrystal) from this process over real ZeroMQ sockets on 127.0.0.1
+and subscribes to the results.
+
+* latency: one frame at a time (the next is sent when the previous result is back): median and p95 of
+  sent → received, with the daemon's own breakdown (queued, descriptor, inference) and its overhead
+  (end-to-end minus descriptor minus inference: decoding, queueing, encoding, publishing, both socket hops);
+* throughput: frames sent at ``--rate`` (faster than the analysis) for ``--seconds`` in live mode: results/s,
+  and frames dropped.
+
+Run: .venv/bin/python benchmarks/bench_daemon.py [--stride 6 --samples 10] [--latency-frames 10 --seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from aistem.daemon.client import FramePublisher, request  # noqa: E402
+from aistem.daemon.protocol import decode_message  # noqa: E402
+
+
+def free_endpoint() -> str:
+    s = zmq.Context.instance().socket(zmq.REP)
+    port = s.bind_to_random_port("tcp://127.0.0.1")
+    s.close(0)
+    return f"tcp://127.0.0.1:{port}"
+
+
+def frames_512() -> tuple[np.ndarray, float, str]:
+    from aistem.daemon.replay import load_series, sample_series_path
+
+    p = sample_series_path()
+    if p is not None:
+        s = load_series([p])[0]
+        return s.frames, s.pixel_size, "shipped sample series (8 × 512×512 uint16)"
+    from aistem.daemon.sim import synthetic_series
+
+    return synthetic_series(8, (512, 512)), 0.12, "synthetic bicrystal (8 × 512×512 uint16)"
+
+
+class Collector:
+    """SUB on the daemon's results; records (index, receive time, header) per result."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.got: dict[int, tuple[float, dict]] = {}
+        self.cond = threading.Condition()
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+        self.t = threading.Thread(target=self._run, args=(endpoint,), daemon=True)
+        self.t.start()
+        self.ready.wait(5)
+
+    def _run(self, endpoint: str) -> None:
+        s = zmq.Context.instance().socket(zmq.SUB)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.RCVHWM, 10000)
+        s.setsockopt(zmq.SUBSCRIBE, b"result")
+        s.connect(endpoint)
+        self.ready.set()
+        while not self.stop.is_set():
+            if s.poll(50):
+                parts = s.recv_multipart(copy=False)
+                t = time.time()
+                m = decode_message(parts)
+                with self.cond:
+                    self.got[int(m.index)] = (t, m.header)
+                    self.cond.notify_all()
+        s.close(0)
+
+    def wait(self, index: int, timeout: float) -> tuple[float, dict] | None:
+        end = time.monotonic() + timeout
+        with self.cond:
+            while index not in self.got:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+            return self.got[index]
+
+
+def start_daemon(args: argparse.Namespace, frames_ep: str) -> tuple[subprocess.Popen, str, str]:
+    results, control = free_endpoint(), free_endpoint()
+    cmd = [sys.executable, "-m", "aistem.cli", "serve", "--frames", frames_ep, "--results", results, "--control", control]
+    cmd += ["--window", str(args.window), "--stride", str(args.stride), "--samples", str(args.samples), "--mode", "live"]
+    cmd += ["--status-interval", "1", "--log-level", "WARNING"]
+    if args.model:
+        cmd += ["--model", args.model]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    end = time.monotonic() + 180
+    while time.monotonic() < end:
+        try:
+            request("status", control, timeout=1)
+            return proc, results, control
+        except TimeoutError:
+            if proc.poll() is not None:
+                raise RuntimeError("the daemon exited") from None
+    proc.kill()
+    raise RuntimeError("the daemon did not start")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--window", type=float, default=12.0, help="window [Å]")
+    ap.add_argument("--stride", type=float, default=6.0, help="stride [Å]")
+    ap.add_argument("--samples", type=int, default=10, help="MC samples per window")
+    ap.add_argument("--model", default=None, help="model file (default: the shipped model)")
+    ap.add_argument("--latency-frames", type=int, default=10, help="frames for the latency measurement")
+    ap.add_argument("--seconds", type=float, default=60.0, help="duration of the live-mode throughput run [s]")
+    ap.add_argument("--rate", type=float, default=20.0, help="send rate of the throughput run [frames/s]")
+    args = ap.parse_args()
+
+    frames, px, what = frames_512()
+    pub = FramePublisher("tcp://127.0.0.1:*", "pub")
+    proc, results_ep, control = start_daemon(args, pub.endpoint)
+    col = Collector(results_ep)
+    try:
+        st = request("status", control)["status"]
+        model = st["model"]
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; no GPU")
+        print(f"model {model['name']} ({model['hash']}); frames: {what}, {px} Å/px")
+        print(f"settings: window {args.window} Å, stride {args.stride} Å, T = {args.samples}")
+        # warm-up (connection, first tf.function trace), not counted
+        idx = 0
+        warm_end = time.monotonic() + 60
+        while time.monotonic() < warm_end:
+            pub.send(frames[idx % len(frames)], pixel_size=px, series="bench", index=idx)
+            if col.wait(idx, 30) is not None:
+                idx += 1
+                break
+            idx += 1
+        grid = None
+        lat, parts = [], []
+        for _ in range(args.latency_frames):
+            t0 = time.time()
+            pub.send(frames[idx % len(frames)], pixel_size=px, series="bench", index=idx)
+            got = col.wait(idx, 600)
+            if got is None:
+                raise RuntimeError(f"no result for frame {idx}")
+            t1, h = got
+            lat.append((t1 - t0) * 1e3)
+            tm = h["timing"]
+            parts.append((tm["queued"], tm["descriptor"], tm["inference"], tm["total"]))
+            grid = h["grid"]
+            idx += 1
+        lat_a = np.asarray(lat)
+        p = np.asarray(parts)
+        overhead = lat_a - p[:, 1] - p[:, 2]
+        print(f"grid {grid[0]}×{grid[1]} = {grid[0] * grid[1]} windows")
+        print(
+            f"latency (sent → received), {len(lat)} frames one at a time: median {np.median(lat_a):.0f} ms, "
+            f"p95 {np.percentile(lat_a, 95):.0f} ms"
+        )
+        print(
+            f"  daemon breakdown (median): queued {np.median(p[:, 0]):.1f} ms, descriptor {np.median(p[:, 1]):.0f} ms, "
+            f"inference {np.median(p[:, 2]):.0f} ms; overhead (end-to-end − descriptor − inference) median "
+            f"{np.median(overhead):.1f} ms, p95 {np.percentile(overhead, 95):.1f} ms"
+        )
+        # sustained live-mode throughput
+        before = request("status", control)["status"]
+        n_before = len(col.got)
+        t_end = time.perf_counter() + args.seconds
+        period = 1.0 / args.rate
+        t_next = time.perf_counter()
+        sent = 0
+        while time.perf_counter() < t_end:
+            pub.send(frames[idx % len(frames)], pixel_size=px, series="bench", index=idx)
+            idx += 1
+            sent += 1
+            t_next += period
+            time.sleep(max(0.0, t_next - time.perf_counter()))
+        elapsed = args.seconds
+        time.sleep(0.5)
+        after = request("status", control)["status"]
+        done = len(col.got) - n_before
+        dropped = after["frames_dropped"] - before["frames_dropped"]
+        print(
+            f"live mode, {sent} frames sent at {args.rate:g} frames/s for {elapsed:.0f} s: {done / elapsed:.2f} results/s "
+            f"({after['frames_processed'] - before['frames_processed']} analysed, {dropped} dropped and counted, "
+            f"mean latency {after['mean_latency_ms']:.0f} ms)"
+        )
+    finally:
+        request("stop", control, drain=False)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        col.stop.set()
+        pub.close()
+
+
+if __name__ == "__main__":
+    main()
