@@ -20,6 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+from .crystals import lateral_pair
+
 __all__ = [
     "PeriodicImage",
     "affine_crop",
@@ -63,8 +65,8 @@ class PeriodicImage:
         img = np.asarray(image, dtype=np.float64)
         if img.ndim != 2 or min(img.shape) < 2:
             raise ValueError(f"expected a 2-D image, got shape {img.shape}")
-        ps = (float(pixel_size), float(pixel_size)) if np.isscalar(pixel_size) else tuple(float(p) for p in pixel_size)  # type: ignore[union-attr]
-        if len(ps) != 2 or not all(p > 0 for p in ps):
+        ps = lateral_pair(pixel_size, "pixel size")
+        if not all(p > 0 for p in ps):
             raise ValueError(f"pixel size must be positive [Å/px], got {pixel_size!r}")
         self.pixel_size: tuple[float, float] = (ps[0], ps[1])
         self.shape: tuple[int, int] = (img.shape[0], img.shape[1])

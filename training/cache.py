@@ -73,7 +73,9 @@ def cached_image(
         try:
             with np.load(path, allow_pickle=False) as z:
                 if str(z["key"]) == text:
-                    return SimulatedImage(z["image"].astype(np.float32), (float(z["pixel_size"][0]), float(z["pixel_size"][1]))), True
+                    return SimulatedImage(
+                        z["image"].astype(np.float32), (float(z["pixel_size"][0]), float(z["pixel_size"][1]))
+                    ), True
         except (OSError, ValueError, KeyError):
             pass  # unreadable or partial file: simulate again and overwrite it
     sim = compute()

@@ -136,7 +136,9 @@ def _add_common(p: argparse.ArgumentParser, *, cell_size: bool = True) -> None:
     g.add_argument("--sampling", type=_positive_float, metavar="Å", help="grid spacing of the simulation [Å] (default 0.12)")
     if cell_size:
         g.add_argument("--cell-size", type=_positive_float, metavar="Å", help="lateral size of the simulated periodic cells [Å]")
-    g.add_argument("--thickness", type=_positive_float, metavar="Å", help="thickness of the simulated cells along the beam [Å] (default 80)")
+    g.add_argument(
+        "--thickness", type=_positive_float, metavar="Å", help="thickness of the simulated cells along the beam [Å] (default 80)"
+    )
     g.add_argument(
         "--method", choices=("convolution", "multislice"), help="convolution approach (fast, default) or multislice (slow)"
     )
@@ -281,7 +283,8 @@ def _run_series(args: argparse.Namespace) -> int:
             use_cache=not args.no_cache,
         )
         path = save_series(out, frames, labels, info)
-        _say(f"series of {frames.shape[0]} frames {frames.shape[1]}×{frames.shape[2]} px (uint16) → {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        size_mb = path.stat().st_size / 1e6
+        _say(f"series of {frames.shape[0]} frames {frames.shape[1]}×{frames.shape[2]} px (uint16) → {path} ({size_mb:.1f} MB)")
         return 0
     except (ValueError, OSError, argparse.ArgumentTypeError) as exc:
         return _fail(args, str(exc))
@@ -313,10 +316,16 @@ def register_simulate(subparsers: Any) -> argparse.ArgumentParser:
         "FFT-HAADF descriptors and write one HDF5 file. Interrupt with Ctrl-C and run the same command again to resume.",
     )
     ds.add_argument("--out", metavar="PATH", help="HDF5 file (*.h5) or folder (gets train.h5) (default ./train.h5)")
-    ds.add_argument("--classes", nargs="+", type=_class_name, metavar="CLASS", help=f"classes (default all ten: {' '.join(CLASS_NAMES)})")
-    ds.add_argument("--lattice-deltas", nargs="+", type=_finite_float, metavar="Å", help="lattice-constant changes [Å] (default -0.1 0 0.1)")
+    ds.add_argument(
+        "--classes", nargs="+", type=_class_name, metavar="CLASS", help=f"classes (default all ten: {' '.join(CLASS_NAMES)})"
+    )
+    ds.add_argument(
+        "--lattice-deltas", nargs="+", type=_finite_float, metavar="Å", help="lattice-constant changes [Å] (default -0.1 0 0.1)"
+    )
     ds.add_argument("--rotation-step", type=_positive_float, metavar="DEG", help="rotation step [°] over 0–90° (default 5)")
-    ds.add_argument("--shear-step", type=_positive_float, metavar="SHEAR", help="shear step (dimensionless) over ±0.05 (default 0.01)")
+    ds.add_argument(
+        "--shear-step", type=_positive_float, metavar="SHEAR", help="shear step (dimensionless) over ±0.05 (default 0.01)"
+    )
     ds.add_argument("--store-windows", action="store_const", const=True, help="also store the 12 Å windows (float16)")
     ds.add_argument("--workers", type=_positive_int, metavar="N", help="FFT threads for the descriptors (default 1)")
     ds.add_argument("--max-units", type=_positive_int, metavar="N", help="stop after N base images (run again to resume)")
@@ -327,7 +336,13 @@ def register_simulate(subparsers: Any) -> argparse.ArgumentParser:
     ds.set_defaults(func=_run_dataset, seed=None)
     ds.set_defaults(
         _table_overrides={
-            "dataset": [("classes", "classes"), ("lattice_deltas", "lattice_deltas"), ("store_windows", "store_windows"), ("workers", "workers"), ("seed", "seed")],
+            "dataset": [
+                ("classes", "classes"),
+                ("lattice_deltas", "lattice_deltas"),
+                ("store_windows", "store_windows"),
+                ("workers", "workers"),
+                ("seed", "seed"),
+            ],
             "augment": [("rotation_step", "rotation_step"), ("shear_step", "shear_step")],
         }
     )
@@ -345,8 +360,12 @@ def register_simulate(subparsers: Any) -> argparse.ArgumentParser:
     pc.add_argument("--out", required=True, metavar="DIR", help="output folder")
     pc.add_argument("--name", default="polycrystal", help="file name stem (default polycrystal)")
     pc.add_argument("--grain-size", type=_positive_float, metavar="Å", help="side of each square grain [Å] (default 40)")
-    pc.add_argument("--grains", nargs=4, type=_grain_name, metavar="CLASS", help="four grains in reading order (a class or 'amorphous')")
-    pc.add_argument("--rotations", nargs=4, type=_finite_float, metavar="DEG", help="in-plane rotation of each grain [°], counter-clockwise")
+    pc.add_argument(
+        "--grains", nargs=4, type=_grain_name, metavar="CLASS", help="four grains in reading order (a class or 'amorphous')"
+    )
+    pc.add_argument(
+        "--rotations", nargs=4, type=_finite_float, metavar="DEG", help="in-plane rotation of each grain [°], counter-clockwise"
+    )
     pc.add_argument("--boundary-width", type=_nonneg_float, metavar="Å", help="width of the boundary label band [Å] (default 2)")
     _add_common(pc)
     pc.set_defaults(func=_run_polycrystal)
@@ -365,10 +384,17 @@ def register_simulate(subparsers: Any) -> argparse.ArgumentParser:
     )
     bi.add_argument("--out", required=True, metavar="DIR", help="output folder")
     bi.add_argument("--name", default="bicrystal", help="file name stem (default bicrystal)")
-    bi.add_argument("--class", dest="class_name", type=_class_name, metavar="CLASS", help="class of both grains (default FCC_Cu_111)")
-    bi.add_argument("--misorientation", type=_finite_float, metavar="DEG", help="rotation of grain 2 against grain 1 [°] (default 30)")
     bi.add_argument(
-        "--boundary-angle", type=_finite_float, metavar="DEG", help="boundary direction, counter-clockwise from vertical [°] (default 0)"
+        "--class", dest="class_name", type=_class_name, metavar="CLASS", help="class of both grains (default FCC_Cu_111)"
+    )
+    bi.add_argument(
+        "--misorientation", type=_finite_float, metavar="DEG", help="rotation of grain 2 against grain 1 [°] (default 30)"
+    )
+    bi.add_argument(
+        "--boundary-angle",
+        type=_finite_float,
+        metavar="DEG",
+        help="boundary direction, counter-clockwise from vertical [°] (default 0)",
     )
     bi.add_argument("--rotation", type=_finite_float, metavar="DEG", help="rotation of grain 1 [°] (default 0)")
     bi.add_argument("--size", nargs=2, type=_positive_int, metavar=("ROWS", "COLS"), help="image size [px] (default 512 512)")
@@ -398,13 +424,21 @@ def register_simulate(subparsers: Any) -> argparse.ArgumentParser:
     se.add_argument("--out", metavar="PATH", help="file (*.npz) or folder (gets sample_series.npz)")
     se.add_argument("--frames", type=_positive_int, metavar="N", help="number of frames (default 8)")
     se.add_argument("--size", nargs=2, type=_positive_int, metavar=("ROWS", "COLS"), help="frame size [px] (default 512 512)")
-    se.add_argument("--class", dest="class_name", type=_class_name, metavar="CLASS", help="class of both grains (default FCC_Cu_111)")
+    se.add_argument(
+        "--class", dest="class_name", type=_class_name, metavar="CLASS", help="class of both grains (default FCC_Cu_111)"
+    )
     se.add_argument("--misorientation", type=_finite_float, metavar="DEG", help="rotation between the grains [°] (default 30)")
-    se.add_argument("--boundary-angle", type=_finite_float, metavar="DEG", help="boundary direction from vertical [°] (default 20)")
+    se.add_argument(
+        "--boundary-angle", type=_finite_float, metavar="DEG", help="boundary direction from vertical [°] (default 20)"
+    )
     se.add_argument("--rotation", type=_finite_float, metavar="DEG", help="rotation of grain 1 [°] (default 10)")
-    se.add_argument("--drift", nargs=2, type=_finite_float, metavar=("ROWS", "COLS"), help="mean drift per frame [px] (default 0.8 1.2)")
+    se.add_argument(
+        "--drift", nargs=2, type=_finite_float, metavar=("ROWS", "COLS"), help="mean drift per frame [px] (default 0.8 1.2)"
+    )
     se.add_argument("--drift-jitter", type=_nonneg_float, metavar="PX", help="random-walk part of the drift [px] (default 0.3)")
-    se.add_argument("--line-jitter", type=_nonneg_float, metavar="PX", help="scan-line jitter along the columns [px] (default 0.3)")
+    se.add_argument(
+        "--line-jitter", type=_nonneg_float, metavar="PX", help="scan-line jitter along the columns [px] (default 0.3)"
+    )
     se.add_argument("--dose", type=_positive_float, metavar="COUNTS", help="counts at the brightest intensity (default 200)")
     se.add_argument("--background", type=_nonneg_float, metavar="COUNTS", help="constant background [counts] (default 100)")
     se.add_argument("--read-noise", type=_nonneg_float, metavar="COUNTS", help="Gaussian read noise [counts] (default 3)")

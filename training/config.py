@@ -32,9 +32,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any], where: str = "") -> dict[
     return out
 
 
-def load_simulate_config(
-    path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None
-) -> dict[str, Any]:
+def load_simulate_config(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The simulator settings: defaults, then the TOML file ``path``, then ``overrides``.
 
     Parameters

@@ -10,6 +10,7 @@ image rows, its second axis (y) the image columns (abTEM's array order, see
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ __all__ = [
     "build_cell",
     "check_class_name",
     "class_index",
+    "lateral_pair",
     "unit_cell",
 ]
 
@@ -65,18 +67,18 @@ class CrystalClass:
     zone: str
 
 
-_FCC = {
+_FCC: dict[str, tuple[tuple[int, ...], ...]] = {
     "100": ((0, 1, 0), (0, 0, 1), (1, 0, 0)),
     "110": ((0, 0, 1), (1, -1, 0), (1, 1, 0)),
     "111": ((1, -1, 0), (1, 1, -2), (1, 1, 1)),
     "211": ((0, 1, -1), (-1, 1, 1), (2, 1, 1)),
 }
-_BCC = {
+_BCC: dict[str, tuple[tuple[int, ...], ...]] = {
     "100": ((0, 1, -1), (0, 1, 1), (1, 0, 0)),
     "110": _FCC["110"],
     "111": _FCC["111"],
 }
-_HCP = {
+_HCP: dict[str, tuple[tuple[int, ...], ...]] = {
     "0001": ((2, -1, -1, 0), (0, 1, -1, 0), (0, 0, 0, 1)),
     "10m10": ((0, 0, 0, 1), (1, -2, 1, 0), (1, 0, -1, 0)),
     "2m1m10": ((0, 1, -1, 0), (0, 0, 0, 1), (2, -1, -1, 0)),
@@ -101,6 +103,16 @@ AMORPHOUS_LABEL = 10
 BOUNDARY_LABEL = 11
 #: Legend of label maps: value → name (0–9 the classes).
 LABEL_NAMES: dict[int, str] = {**dict(enumerate(CLASS_NAMES)), AMORPHOUS_LABEL: "amorphous", BOUNDARY_LABEL: "boundary"}
+
+
+def lateral_pair(value: float | Sequence[float], name: str = "size") -> tuple[float, float]:
+    """A lateral size or pixel size given as one number or two, as a (float, float) pair."""
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value), float(value)
+    vals = [float(v) for v in value]
+    if len(vals) != 2:
+        raise ValueError(f"{name} must be one number or two, got {value!r}")
+    return vals[0], vals[1]
 
 
 def check_class_name(name: str) -> str:
@@ -185,7 +197,7 @@ def build_cell(
     -------
     ase.Atoms
     """
-    sx, sy = (float(size), float(size)) if np.isscalar(size) else (float(size[0]), float(size[1]))  # type: ignore[index]
+    sx, sy = lateral_pair(size)
     for name, v in (("size", sx), ("size", sy), ("thickness", thickness)):
         if not (np.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be a positive length in Å, got {v!r}")
@@ -235,11 +247,11 @@ def amorphous_cell(
     from ase import Atoms
     from scipy.spatial import cKDTree
 
-    sx, sy = (float(size), float(size)) if np.isscalar(size) else (float(size[0]), float(size[1]))  # type: ignore[index]
+    sx, sy = lateral_pair(size)
     box = np.array([sx, sy, float(thickness)])
     if not (np.all(np.isfinite(box)) and np.all(box > 2 * min_distance)):
         raise ValueError(f"amorphous cell sizes must be positive lengths in Å larger than {2 * min_distance} Å, got {box}")
-    target = int(round(density * float(np.prod(box))))
+    target = round(density * float(np.prod(box)))
     rng = np.random.default_rng(seed)
     pos = np.zeros((0, 3))
     batch = max(256, target // 8)

@@ -189,7 +189,8 @@ def _unit_arrays(
     desc = np.empty((n, size, size), np.float32)
     for s in range(0, n, 256):
         desc[s : s + 256] = fft_haadf_descriptor(windows[s : s + 256], threshold=thr, size=size, workers=int(d["workers"]))
-    out = {"descriptors": desc, "labels": np.full(n, label, np.int16), **{f"meta/{k}": v for k, v in meta.items()}}
+    out: dict[str, np.ndarray] = {"descriptors": desc, "labels": np.full(n, label, np.int16)}
+    out.update({f"meta/{k}": v for k, v in meta.items()})
     if d["store_windows"]:
         out["windows"] = windows.astype(np.float16)
     return out
@@ -199,7 +200,7 @@ def _save_unit(folder: Path, index: int, arrays: dict[str, np.ndarray]) -> None:
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp.npz")
     os.close(fd)
     try:
-        np.savez(tmp, **{k.replace("/", "__"): v for k, v in arrays.items()})
+        np.savez(tmp, **{k.replace("/", "__"): v for k, v in arrays.items()})  # type: ignore[arg-type]
         os.replace(tmp, folder / f"unit_{index:04d}.npz")
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -342,7 +343,9 @@ def generate_dataset(
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=plan.total, initial=len(done) * plan.recipe.per_base, unit="win", desc="simulate dataset", smoothing=0.05)
+        bar = tqdm(
+            total=plan.total, initial=len(done) * plan.recipe.per_base, unit="win", desc="simulate dataset", smoothing=0.05
+        )
     t0 = time.perf_counter()
     try:
         for count, i in enumerate(todo):
@@ -350,7 +353,9 @@ def generate_dataset(
                 break
             if bar is not None:
                 bar.set_postfix_str(f"{plan.units[i][0]} {plan.units[i][1]:+.2f} Å")
-            arrays = _unit_arrays(plan, i, cache_dir=cache_dir, use_cache=use_cache, tick=bar.update if bar else (lambda _n: None))
+            arrays = _unit_arrays(
+                plan, i, cache_dir=cache_dir, use_cache=use_cache, tick=bar.update if bar else (lambda _n: None)
+            )
             _save_unit(folder, i, arrays)
             seconds_now = seconds + time.perf_counter() - t0
             plan_file.write_text(

@@ -77,7 +77,7 @@ def _steps(start: float, stop: float, step: float, name: str) -> np.ndarray:
         raise ValueError(f"{name} step must be positive, got {step}")
     if stop < start:
         raise ValueError(f"{name}: stop {stop} is below start {start}")
-    n = int(math.floor((stop - start) / step + 1e-9)) + 1
+    n = math.floor((stop - start) / step + 1e-9) + 1
     return np.round(start + step * np.arange(n), 10).astype(float)
 
 
@@ -135,7 +135,9 @@ class AugmentRecipe:
         return cls(
             window_px=window_px,
             pixel_size=float(pixel_size),
-            rotations=tuple(_steps(float(a["rotation_start"]), float(a["rotation_stop"]), float(a["rotation_step"]), "rotation").tolist()),
+            rotations=tuple(
+                _steps(float(a["rotation_start"]), float(a["rotation_stop"]), float(a["rotation_step"]), "rotation").tolist()
+            ),
             shears=tuple(_steps(float(a["shear_start"]), float(a["shear_stop"]), float(a["shear_step"]), "shear").tolist()),
             noise_every_rotation=int(a["noise_every_rotation"]),
             noise_every_shear=int(a["noise_every_shear"]),
@@ -182,7 +184,7 @@ class AugmentRecipe:
             Translations and noise.
         """
         w = self.window_px
-        margin = int(math.ceil(4 * max(self.blur_sigmas))) if self.blur_sigmas else 0
+        margin = math.ceil(4 * max(self.blur_sigmas)) if self.blur_sigmas else 0
         ey, ex = source.extent
         for ir, rot in enumerate(self.rotations):
             for js, shear in enumerate(self.shears):

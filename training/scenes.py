@@ -355,7 +355,9 @@ def make_polycrystal(
                     use_cache=use_cache,
                 )
             else:
-                sim = simulate_class(g, cell_size=cell_size, thickness=thickness, settings=st, cache_dir=cache_dir, use_cache=use_cache)
+                sim = simulate_class(
+                    g, cell_size=cell_size, thickness=thickness, settings=st, cache_dir=cache_dir, use_cache=use_cache
+                )
             sources[g] = PeriodicImage(sim.image, sim.pixel_size)
         src = sources[g]
         r0, c0 = (k // nc) * g_px, (k % nc) * g_px
@@ -442,7 +444,13 @@ def make_series(
     shape = _check_shape(shape)
     if int(frames) != frames or frames < 1:
         raise ValueError(f"frames must be a whole number ≥ 1, got {frames!r}")
-    for k, v in (("dose", dose), ("background", background), ("read_noise", read_noise), ("line_jitter_px", line_jitter_px), ("drift_jitter_px", drift_jitter_px)):
+    for k, v in (
+        ("dose", dose),
+        ("background", background),
+        ("read_noise", read_noise),
+        ("line_jitter_px", line_jitter_px),
+        ("drift_jitter_px", drift_jitter_px),
+    ):
         if not (np.isfinite(v) and v >= 0):
             raise ValueError(f"{k} must be ≥ 0, got {v!r}")
     if dose <= 0:
@@ -512,7 +520,9 @@ def _split_info(info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndar
     return meta, arrays
 
 
-def save_scene(out_dir: str | os.PathLike[str], name: str, image: np.ndarray, labels: np.ndarray, info: dict[str, Any]) -> dict[str, Path]:
+def save_scene(
+    out_dir: str | os.PathLike[str], name: str, image: np.ndarray, labels: np.ndarray, info: dict[str, Any]
+) -> dict[str, Path]:
     """Write ``<name>.npy`` (float32 image), ``<name>_truth.npz`` (``labels``, ``grain_map``) and ``<name>.json`` (info).
 
     Returns
@@ -525,7 +535,7 @@ def save_scene(out_dir: str | os.PathLike[str], name: str, image: np.ndarray, la
     meta, arrays = _split_info(info)
     paths = {"image": d / f"{name}.npy", "truth": d / f"{name}_truth.npz", "info": d / f"{name}.json"}
     np.save(paths["image"], np.asarray(image, np.float32))
-    np.savez_compressed(paths["truth"], labels=np.asarray(labels), **arrays)
+    np.savez_compressed(paths["truth"], labels=np.asarray(labels), **arrays)  # type: ignore[arg-type]
     meta = {**meta, "files": {k: p.name for k, p in paths.items()}}
     paths["info"].write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return paths
@@ -545,7 +555,11 @@ def load_scene(out_dir: str | os.PathLike[str], name: str) -> tuple[np.ndarray, 
 
 
 def save_series(path: str | os.PathLike[str], frames: np.ndarray, labels: np.ndarray, info: dict[str, Any]) -> Path:
-    """Write a series as one compressed ``.npz``: ``frames`` (uint16), ``labels``, ``grain_map``, ``pixel_size``, ``info`` (JSON)."""
+    """Write a series as one compressed ``.npz``.
+
+    Arrays: ``frames`` (uint16), ``labels`` (uint8), ``grain_map``, ``pixel_size`` [Å/px],
+    ``shift_px`` [px], and ``info`` (the rest of ``info`` as JSON).
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     meta, arrays = _split_info(info)
@@ -556,6 +570,6 @@ def save_series(path: str | os.PathLike[str], frames: np.ndarray, labels: np.nda
         pixel_size=np.float64(info["pixel_size"]),
         shift_px=np.asarray(info["shift_px"], np.float64),
         info=np.asarray(json.dumps(meta)),
-        **arrays,
+        **arrays,  # type: ignore[arg-type]
     )
     return p

@@ -71,7 +71,7 @@ def test_crops_of_a_periodic_image_have_no_border(rotation, shear):
 
 def test_resampling_changes_the_pixel_size():
     n = 100
-    r, c = np.mgrid[0:n, 0:n]
+    _r, c = np.mgrid[0:n, 0:n]
     lattice = np.cos(2 * np.pi * c / 20.0)  # period 20 px of 0.1 Å = 2 Å
     out = PeriodicImage(lattice, 0.1).render((1, 200), 0.125)
     f = np.abs(np.fft.rfft(out[0] - out[0].mean()))

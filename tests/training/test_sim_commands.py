@@ -27,7 +27,21 @@ def parser():
 
 def test_register_simulate_builds_all_subcommands():
     p = parser()
-    a = p.parse_args(["simulate", "scene", "bicrystal", "--out", "x", "--class", "FCC_Cu_111", "--misorientation", "30", "--boundary-angle", "0"])
+    a = p.parse_args(
+        [
+            "simulate",
+            "scene",
+            "bicrystal",
+            "--out",
+            "x",
+            "--class",
+            "FCC_Cu_111",
+            "--misorientation",
+            "30",
+            "--boundary-angle",
+            "0",
+        ]
+    )
     assert a.class_name == "FCC_Cu_111" and a.misorientation == 30.0 and a.boundary_angle == 0.0 and callable(a.func)
     a = p.parse_args(["simulate", "dataset", "--lattice-deltas", "-0.1", "0", "0.1"])
     assert a.lattice_deltas == [-0.1, 0.0, 0.1] and callable(a.func)
@@ -77,8 +91,23 @@ def test_dataset_dry_run_counts_the_default_set(tmp_path):
 
 def test_scene_and_series_commands_write_their_files(tmp_path):
     common = ["--cell-size", "16", "--thickness", "8", "--cache-dir", tmp_path / "cache"]
-    out = run("simulate", "scene", "bicrystal", "--out", tmp_path, "--class", "FCC_Cu_111", "--misorientation", "30",
-              "--boundary-angle", "0", "--size", "96", "128", *common)
+    out = run(
+        "simulate",
+        "scene",
+        "bicrystal",
+        "--out",
+        tmp_path,
+        "--class",
+        "FCC_Cu_111",
+        "--misorientation",
+        "30",
+        "--boundary-angle",
+        "0",
+        "--size",
+        "96",
+        "128",
+        *common,
+    )
     assert out.returncode == 0, out.stderr
     img = np.load(tmp_path / "bicrystal.npy")
     info = json.loads((tmp_path / "bicrystal.json").read_text())
