@@ -71,6 +71,7 @@ __all__ = [
     "lattice_rotation_map",
     "measure_rotation",
     "rotation_fold",
+    "rotation_fraction",
     "rotation_period",
 ]
 
@@ -109,6 +110,26 @@ def rotation_fold(class_name: str) -> int:
 def rotation_period(class_names: list[str] | tuple[str, ...]) -> np.ndarray:
     """Symmetry period of every class [°], ndarray of shape (C,), float32 (90, 60 or 180)."""
     return np.asarray([360.0 / rotation_fold(n) for n in class_names], dtype=np.float32)
+
+
+def rotation_fraction(angles: Any, classes: Any, class_names: list[str] | tuple[str, ...]) -> np.ndarray:
+    """Angles as a fraction of their class's symmetry period, in [0, 1): one cyclic colour scale for mixed classes.
+
+    Parameters
+    ----------
+    angles : ndarray, any shape
+        Rotations [°] (NaN kept).
+    classes : ndarray, same shape, int
+        Class index of each angle.
+    class_names : list of str
+
+    Returns
+    -------
+    ndarray, same shape, float32
+    """
+    a = np.asarray(asnumpy(angles), np.float32)
+    period = rotation_period(class_names)[np.asarray(asnumpy(classes), np.int64)]
+    return (np.mod(a, period) / period).astype(np.float32)
 
 
 def circular_difference(a: Any, b: Any, period: Any) -> Any:
@@ -586,8 +607,9 @@ def lattice_rotation(
         Raw image windows (the same windows that were classified), NumPy or CuPy.
     classes : ndarray of shape (N,), int
         Predicted class index of each window (into ``class_names``).
-    interface : ndarray of shape (N,), bool
+    interface : ndarray of shape (N,), bool, or None
         True for interface windows (MI above threshold): they get NaN and cost nothing.
+        None measures every window (e.g. to re-mask later at another MI threshold).
     class_names : list of str
         The model's class index → name.
     pixel_size : float
@@ -613,7 +635,7 @@ def lattice_rotation(
         raise ValueError(f"pixel size must be a positive number of Å/px, got {pixel_size!r}")
     n, h, w = x.shape
     cls = asnumpy(classes).reshape(-1).astype(np.int64)
-    itf = asnumpy(interface).reshape(-1).astype(bool)
+    itf = np.zeros(n, bool) if interface is None else asnumpy(interface).reshape(-1).astype(bool)
     if cls.shape[0] != n or itf.shape[0] != n:
         raise ValueError(f"classes ({cls.shape[0]}) and interface ({itf.shape[0]}) must have one entry per window ({n})")
     bad = cls[~itf][(cls[~itf] < 0) | (cls[~itf] >= len(class_names))]
@@ -679,8 +701,8 @@ def lattice_rotation_map(
         Its window grid.
     classes : ndarray of shape grid.shape, int
         Class map.
-    interface : ndarray of shape grid.shape, bool
-        Interface map.
+    interface : ndarray of shape grid.shape, bool, or None
+        Interface map (None: measure every window).
     class_names : list of str
     pixel_size : float
         [Å/px].
@@ -694,7 +716,7 @@ def lattice_rotation_map(
         Rotation [°]; NaN at interface windows.
     """
     cls = asnumpy(classes).reshape(-1)
-    itf = asnumpy(interface).reshape(-1).astype(bool)
+    itf = np.zeros(grid.size, bool) if interface is None else asnumpy(interface).reshape(-1).astype(bool)
     if cls.size != grid.size or itf.size != grid.size:
         raise ValueError(f"class and interface maps must have the grid's {grid.shape} entries")
     refs = _as_references(references)

@@ -25,6 +25,7 @@ from aistem.core.rotation import (
     lattice_rotation_map,
     measure_rotation,
     rotation_fold,
+    rotation_fraction,
     rotation_period,
 )
 from aistem.core.windows import window_grid
@@ -114,6 +115,13 @@ def test_symmetry_orders_of_the_paper_classes():
     np.testing.assert_array_equal(rotation_period(["FCC_Cu_100", "HCP_Ti_0001", "FCC_Cu_110"]), [90, 60, 180])
 
 
+def test_rotation_fraction_is_the_angle_over_its_period():
+    names = ["FCC_Cu_100", "HCP_Ti_0001", "FCC_Cu_110"]
+    got = rotation_fraction(np.array([45.0, 30.0, 179.0, np.nan]), np.array([0, 1, 2, 0]), names)
+    np.testing.assert_allclose(got[:3], [0.5, 0.5, 179 / 180], rtol=1e-6)
+    assert np.isnan(got[3]) and got.dtype == np.float32
+
+
 def test_circular_difference_wraps():
     got = circular_difference(np.array([89.9, 0.1, 45.0]), np.array([0.1, 89.9, 44.0]), 90.0)
     np.testing.assert_allclose(got, [-0.2, 0.2, 1.0], atol=1e-9)
@@ -196,6 +204,10 @@ def test_lattice_rotation_uses_each_windows_class_and_skips_interface(class_imag
     periods = rotation_period(picks)
     np.testing.assert_array_less(np.abs(circular_difference(got[:3], angles[:3] % periods[:3], periods[:3])), 0.5)
     assert np.isnan(got[3])
+    # interface=None measures every window
+    every = lattice_rotation(wins, classes, None, names, pixel_size=PX)
+    np.testing.assert_allclose(every[:3], got[:3], atol=1e-4)
+    assert np.isfinite(every[3])
     # a class the references do not know gives NaN, not an error
     got = lattice_rotation(wins[:1], np.array([0]), np.array([False]), ["unknown_class"], pixel_size=PX)
     assert np.isnan(got[0])
