@@ -125,6 +125,9 @@ class TrainSettings:
         Seed of the weight initialisation, the shuffling and the dropout masks.
     subset : float or int, optional
         Train on a stratified subset (fraction < 1 or a count) — for reduced runs.
+    max_minutes : float, optional
+        Time budget [min]: no new epoch starts once the next one would end past it
+        (the best checkpoint so far is kept, as when the run is interrupted with Ctrl-C).
     """
 
     epochs: int = 50
@@ -136,6 +139,7 @@ class TrainSettings:
     val_fraction: float = 0.2
     seed: int = 0
     subset: float | int | None = None
+    max_minutes: float | None = None
 
     def validate(self) -> None:
         """Raise ValueError for settings that cannot train."""
@@ -153,6 +157,8 @@ class TrainSettings:
             raise ValueError(f"validation fraction must be in (0, 1), got {self.val_fraction}")
         if self.patience < 1:
             raise ValueError(f"patience must be ≥ 1 epoch, got {self.patience}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
         if self.subset is not None and not self.subset > 0:
             raise ValueError(f"subset must be a positive fraction or count, got {self.subset}")
 
@@ -434,19 +440,28 @@ def train_model(
         keras.callbacks.CSVLogger(str(log_csv)),
         _EpochLine(settings.epochs, echo),
     ]
+    recorder = _Recorder(settings.max_minutes)
+    callbacks.append(recorder)
     t0 = time.perf_counter()
-    hist = model.fit(
-        x_tr,
-        y_tr,
-        validation_data=(x_va, y_va),
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        shuffle=True,
-        verbose=0,
-        callbacks=callbacks,
-    )
+    stopped = ""
+    try:
+        model.fit(
+            x_tr,
+            y_tr,
+            validation_data=(x_va, y_va),
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            shuffle=True,
+            verbose=0,
+            callbacks=callbacks,
+        )
+    except KeyboardInterrupt:  # Ctrl-C: keep the best checkpoint and finish its metadata and log
+        stopped = "interrupted"
+        if echo is not None:
+            echo("interrupted: finishing the model from the best checkpoint so far")
     seconds = time.perf_counter() - t0
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    stopped = stopped or recorder.stopped
+    history = recorder.history
     if checkpoint.best_epoch < 0:
         raise RuntimeError("training produced no finite validation metrics; no model was saved")
     b = checkpoint.best_epoch
@@ -459,6 +474,7 @@ def train_model(
         "epochs_run": len(history["loss"]),
         "min_val_loss": float(np.nanmin(history["val_loss"])),
         "seconds": round(seconds, 1),
+        "stopped": stopped or ("early stopping" if len(history["loss"]) < settings.epochs else "max epochs"),
     }
     # Re-save the best checkpoint with the final metrics and the full history in its metadata.
     checkpoint.finalize(metrics, history)
@@ -517,6 +533,29 @@ class _BestCheckpoint(keras.callbacks.Callback):
         tmp = self.path.with_name(self.path.stem + ".partial.keras")
         self.save(self.model, tmp, self._info(metrics, history))
         os.replace(tmp, self.path)
+
+
+class _Recorder(keras.callbacks.Callback):
+    """Keras callback: keep the per-epoch logs (they survive an interrupted ``fit``) and apply the time budget."""
+
+    def __init__(self, max_minutes: float | None) -> None:
+        super().__init__()
+        self.budget = None if max_minutes is None else 60.0 * max_minutes
+        self.history: dict[str, list[float]] = {}
+        self.stopped = ""
+        self.t0 = time.perf_counter()
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(float(v))
+        if self.budget is not None:
+            elapsed = time.perf_counter() - self.t0
+            if elapsed * (epoch + 2) / (epoch + 1) > self.budget:
+                self.stopped = "time budget"
+                self.model.stop_training = True
 
 
 class _EpochLine(keras.callbacks.Callback):

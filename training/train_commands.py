@@ -58,6 +58,10 @@ def _subset(v: float) -> float | int | None:
     return float(v) if v < 1 else int(v)
 
 
+def _minutes(v: float) -> float | None:
+    return None if v is None or v == 0 else float(v)
+
+
 def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner; default 50)")
     p.add_argument("--batch-size", type=int, help="descriptors per gradient step (default 64)")
@@ -65,6 +69,9 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=int, help="early stopping: epochs without a lower validation loss (default 5)")
     p.add_argument(
         "--subset", type=float, help="train on a stratified subset: a fraction < 1 or a number of descriptors (default: all)"
+    )
+    p.add_argument(
+        "--max-minutes", type=float, help="time budget per training [min]: stop after the last epoch that fits (default: none)"
     )
     p.add_argument("--config", help="TOML file overriding config/train.toml")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
@@ -147,6 +154,7 @@ def run_train(args: argparse.Namespace) -> int:
         val_fraction=cfg["val_fraction"],
         seed=_pick(args, "seed", cfg),
         subset=_subset(_pick(args, "subset", cfg)),
+        max_minutes=_minutes(_pick(args, "max_minutes", cfg)),
     )
     settings.validate()
     data = load_training_data(args.data)
@@ -181,6 +189,7 @@ def run_search_cmd(args: argparse.Namespace) -> int:
         val_fraction=tc["val_fraction"],
         seed=tc["seed"],
         subset=_subset(args.subset if args.subset is not None else sc["subset"]),
+        max_minutes=_minutes(_pick(args, "max_minutes", tc)),
     )
     settings = SearchSettings(
         max_evals=_pick(args, "max_evals", sc),
@@ -261,6 +270,8 @@ def register_evaluate(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--scene", help="polycrystal scene .npz (as written to --out) instead of simulating it")
     p.add_argument("--no-bicrystals", action="store_true", help="skip the bicrystal scenes (one per class)")
     p.add_argument("--classes", nargs="+", help="bicrystal classes to evaluate (default: all the model's classes)")
+    p.add_argument("--bicrystal-samples", type=int, help="MC samples per window on the bicrystals (default: --samples)")
+    p.add_argument("--bicrystal-stride", type=float, help="window step on the bicrystals [Å] (default: --stride)")
     p.add_argument("--config", help="TOML file overriding config/train.toml")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run_evaluate)
@@ -294,6 +305,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         scene_path=args.scene,
         bicrystals=not args.no_bicrystals,
         classes=args.classes,
+        bicrystal_samples=args.bicrystal_samples,
+        bicrystal_stride=args.bicrystal_stride,
         misorientation=cfg["bicrystal_misorientation"],
         boundary_angle=cfg["bicrystal_boundary_angle"],
         quiet=args.quiet,

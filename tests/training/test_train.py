@@ -151,3 +151,10 @@ def test_cli_train_errors_are_one_line(
     err = capsys.readouterr().err
     assert rc == 2
     assert err.startswith("aistem train: error:") and message in err and "Traceback" not in err
+
+
+def test_time_budget_stops_after_the_epoch_that_fits(toy_h5: Path, tmp_path: Path) -> None:
+    d = load_training_data(toy_h5, hash_file=False)
+    r = train_model(d, tmp_path / "m.keras", TrainSettings(epochs=50, batch_size=32, max_minutes=1e-4), echo=None)
+    assert r.metrics["epochs_run"] == 1 and r.metrics["stopped"] == "time budget"
+    assert len(r.history["loss"]) == 1 and (tmp_path / "m.keras").is_file()
