@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 #: Bumped whenever a change here changes the images (it is part of every cache key).
-HAADF_VERSION = 1
+HAADF_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,8 @@ class SimulationSettings:
     method : str
         ``"convolution"`` or ``"multislice"``.
     sampling : float
-        Grid spacing of the potential [Å] (the image's pixel size, up to the
-        rounding that fits a whole number of pixels in the cell).
+        Largest grid spacing of the potential [Å]; the image's pixel size is
+        ``extent / n`` with ``n`` the next FFT-friendly number of pixels (≤ ``sampling``).
     parametrization : str
         abTEM atomic-potential parametrization (``"kirkland"`` or ``"lobato"``).
     probe : ProbeSettings
@@ -170,11 +170,12 @@ def electron_wavelength(energy: float) -> float:
 
 @contextlib.contextmanager
 def _abtem_quiet() -> Iterator[Any]:
-    """abTEM on the CPU, synchronous dask, no progress bars (we show our own)."""
+    """abTEM on the CPU, synchronous dask, no progress bars (we show our own), no slow FFTW planning."""
     import abtem
     import dask
 
-    with abtem.config.set({"device": "cpu", "diagnostics.progress_bar": False}), dask.config.set(scheduler="synchronous"):
+    quiet = {"device": "cpu", "diagnostics.progress_bar": False, "fftw.planning_effort": "FFTW_ESTIMATE"}
+    with abtem.config.set(quiet), dask.config.set(scheduler="synchronous"):
         yield abtem
 
 
@@ -186,8 +187,11 @@ def _cell_extent(atoms: Atoms) -> tuple[float, float, float]:
 
 
 def _gpts(atoms: Atoms, sampling: float) -> tuple[int, int]:
+    """Grid points: at least ``extent / sampling``, rounded up to an FFT-friendly size (factors 2, 3, 5, 7)."""
+    from scipy.fft import next_fast_len
+
     ex, ey, _ = _cell_extent(atoms)
-    return max(2, math.ceil(ex / sampling - 1e-9)), max(2, math.ceil(ey / sampling - 1e-9))
+    return next_fast_len(max(2, math.ceil(ex / sampling - 1e-9))), next_fast_len(max(2, math.ceil(ey / sampling - 1e-9)))
 
 
 def projected_potential(atoms: Atoms, sampling: float = 0.12, parametrization: str = "kirkland") -> np.ndarray:
@@ -198,7 +202,8 @@ def projected_potential(atoms: Atoms, sampling: float = 0.12, parametrization: s
     atoms : ase.Atoms
         Orthogonal periodic cell; the beam runs along its third axis.
     sampling : float
-        Target grid spacing [Å]; the grid is ``ceil(extent / sampling)`` points per axis.
+        Largest grid spacing [Å]; the grid has at least ``extent / sampling`` points per
+        axis, rounded up to an FFT-friendly number (so the spacing is ≤ ``sampling``).
     parametrization : str
         ``"kirkland"`` or ``"lobato"``.
 

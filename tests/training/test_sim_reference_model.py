@@ -64,7 +64,7 @@ def test_paper_model_on_the_polycrystal_scene(model, cache):
     from aistem.training.scenes import make_polycrystal
 
     img, labels, _ = make_polycrystal(cache_dir=cache)
-    res = analyze(img, 0.12, stride_px=12, samples=20, model=model, seed=0)
+    res = analyze(img, 0.12, stride_px=20, samples=10, model=model, seed=0)
     w = res.window_px
     centres = res.origins_px + w // 2
     truth = labels[centres[..., 0], centres[..., 1]]
