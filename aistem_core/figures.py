@@ -45,7 +45,8 @@ def plot_result(result: AnalysisResult, image: np.ndarray | None, path: str | Pa
     names = result.class_names
     colors = class_colors(len(names))
     ext = grid_extent(result)
-    panels = 3 if image is not None else 2
+    has_rotation = result.lattice_rotation is not None and np.isfinite(result.lattice_rotation).any()
+    panels = (3 if image is not None else 2) + (1 if has_rotation else 0)
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 5.4), constrained_layout=True)
     axes = list(np.atleast_1d(axes))
     if image is not None:
@@ -90,6 +91,8 @@ def plot_result(result: AnalysisResult, image: np.ndarray | None, path: str | Pa
     ax.set_title(f"Mutual information [bit] (threshold {result.threshold:g})")
     fig.colorbar(im, ax=ax, shrink=0.8, label="MI [bit]")
     ax.set_axis_off()
+    if has_rotation:
+        _rotation_panel(fig, axes[2], result, ext, image)
     if title:
         fig.suptitle(title)
     if path is not None:
@@ -109,3 +112,38 @@ def _scale_bar(ax: Any, shape: tuple[int, ...], pixel_size: float) -> None:
     r, c = shape[0] * 0.93, shape[1] * 0.05
     ax.plot([c, c + bar_px], [r, r], color="white", linewidth=4)
     ax.text(c + bar_px / 2, r - shape[0] * 0.03, f"{bar_nm:g} nm", color="white", ha="center", va="bottom", fontsize=9)
+
+
+def _rotation_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float, float, float, float], image: Any) -> None:
+    """Local lattice rotation of bulk windows on a cyclic colour map; interface windows grey."""
+    import matplotlib
+
+    from .rotation import rotation_fraction, rotation_period
+
+    rot = result.lattice_rotation
+    assert rot is not None
+    bulk = np.isfinite(rot)
+    periods = np.unique(rotation_period(result.class_names)[result.classes[bulk]])
+    ax.imshow(np.where(bulk, np.nan, 0.5), cmap="gray", vmin=0, vmax=1, extent=ext, interpolation="nearest")
+    cmap = matplotlib.colormaps["twilight_shifted"].copy()
+    cmap.set_bad(alpha=0.0)
+    if len(periods) == 1:  # one symmetry period: show degrees
+        half = float(periods[0]) / 2
+        im = ax.imshow(rot, cmap=cmap, vmin=-half, vmax=half, extent=ext, interpolation="nearest")
+        label = f"rotation [°] (mod {2 * half:g}°)"
+    else:  # mixed periods: one cyclic scale as a fraction of each class's period
+        im = ax.imshow(
+            rotation_fraction(rot, result.classes, result.class_names),
+            cmap=cmap,
+            vmin=0,
+            vmax=1,
+            extent=ext,
+            interpolation="nearest",
+        )
+        label = "rotation / symmetry period"
+    if image is not None:
+        ax.set_xlim(-0.5, image.shape[1] - 0.5)
+        ax.set_ylim(image.shape[0] - 0.5, -0.5)
+    ax.set_title("Local lattice rotation (interface grey)")
+    fig.colorbar(im, ax=ax, shrink=0.8, label=label)
+    ax.set_axis_off()

@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if bar is not None:
         bar.close()
+    result.source = str(Path(args.image).resolve())
     fr = result.class_fractions()
     top = sorted(fr.items(), key=lambda kv: -kv[1])[:3]
     print(
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"  time: descriptors {result.timing['descriptor']:.0f} ms, inference {result.timing['inference']:.0f} ms; "
-        f"mean samples per window {result.mean_samples:.1f}"
+        f"rotation {result.timing.get('rotation', 0):.0f} ms; mean samples per window {result.mean_samples:.1f}"
     )
     if args.out:
         print(f"  maps: {result.save(args.out)}")
