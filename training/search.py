@@ -152,6 +152,8 @@ class TrialObjective:
                 print(f"trial: kernel {k}, dropout {d:.2f} → {path}", flush=True)
             result = train_model(self._data(), path, train, echo=echo, extra={"search": {"kernel_size": k, "dropout": d}})
             metrics = result.metrics
+            if metrics.get("stopped") == "interrupted":  # Ctrl-C stops the search too; the trial is redone on resume
+                raise KeyboardInterrupt
         elif not self.quiet:
             print(f"trial: kernel {k}, dropout {d:.2f}: already trained, reusing {path}", flush=True)
         record = {
@@ -183,7 +185,7 @@ def _reuse(path: Path, train: TrainSettings) -> dict[str, Any] | None:
         return None
     extra = meta.get("extra", {})
     metrics = extra.get("metrics", {})
-    if "min_val_loss" not in metrics:  # an interrupted trial: train again
+    if "min_val_loss" not in metrics or metrics.get("stopped") == "interrupted":  # an unfinished trial: train again
         return None
     if extra.get("hyperparameters") != asdict(train):
         return None
