@@ -181,7 +181,7 @@ def _run_dataset(args: argparse.Namespace) -> int:
         )
         _say(f"done in {time.perf_counter() - t0:.1f} s: {result}")
         return 0
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:
         return _fail(args, str(exc))
 
 

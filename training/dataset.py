@@ -29,6 +29,7 @@ Attributes: ``class_names`` (JSON list), ``units`` (JSON list of [class, delta])
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -37,7 +38,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -253,6 +254,30 @@ def _assemble(plan: DatasetPlan, folder: Path, out: Path, seconds: float) -> Non
         Path(tmp).unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """Hold ``<out>.lock`` (an advisory file lock) so two runs never write the same dataset."""
+    import fcntl
+
+    lock = out.with_name(out.name + ".lock")
+    with open(lock, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another run is writing {out} (lock file {lock}); wait for it to finish or stop it") from None
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
 def _existing_digest(out: Path) -> str | None:
     import h5py
 
@@ -305,6 +330,8 @@ def generate_dataset(
     ------
     FileExistsError
         If ``out`` holds a dataset made with other settings and ``overwrite`` is False.
+    RuntimeError
+        If another run is writing the same file.
     """
     say = log or (lambda _m: None)
     plan = plan_dataset(cfg)
@@ -313,6 +340,20 @@ def generate_dataset(
     out.parent.mkdir(parents=True, exist_ok=True)
     if not os.access(out.parent, os.W_OK):
         raise PermissionError(f"cannot write to {out.parent}")
+    with _exclusive(out):
+        return _generate(plan, out, overwrite, progress, cache_dir, use_cache, max_units, say)
+
+
+def _generate(
+    plan: DatasetPlan,
+    out: Path,
+    overwrite: bool,
+    progress: bool,
+    cache_dir: str | os.PathLike[str] | None,
+    use_cache: bool,
+    max_units: int | None,
+    say: Callable[[str], None],
+) -> Path:
     folder = out.with_name(out.name + ".partial")
     if out.exists() and not overwrite:
         if _existing_digest(out) == plan.digest:
@@ -332,7 +373,7 @@ def generate_dataset(
                 f"{folder} holds unfinished work with other settings; use --overwrite to discard it or change --out"
             )
     else:
-        plan_file.write_text(json.dumps({"digest": plan.digest, "units": plan.units, "per_base": plan.recipe.per_base}))
+        _write_json(plan_file, {"digest": plan.digest, "units": plan.units, "per_base": plan.recipe.per_base})
     done = [i for i in range(len(plan.units)) if (folder / f"unit_{i:04d}.npz").exists()]
     seconds = float(json.loads(plan_file.read_text()).get("seconds", 0.0))
     todo = [i for i in range(len(plan.units)) if i not in set(done)]
@@ -358,8 +399,8 @@ def generate_dataset(
             )
             _save_unit(folder, i, arrays)
             seconds_now = seconds + time.perf_counter() - t0
-            plan_file.write_text(
-                json.dumps({"digest": plan.digest, "units": plan.units, "per_base": plan.recipe.per_base, "seconds": seconds_now})
+            _write_json(
+                plan_file, {"digest": plan.digest, "units": plan.units, "per_base": plan.recipe.per_base, "seconds": seconds_now}
             )
     finally:
         if bar is not None:

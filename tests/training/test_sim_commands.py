@@ -122,3 +122,34 @@ def test_scene_and_series_commands_write_their_files(tmp_path):
 
     frames, sinfo = load_sample_series(tmp_path / "s.npz")
     assert frames.shape == (2, 64, 64) and frames.dtype == np.uint16 and sinfo["frames"] == 2
+
+
+@pytest.mark.slow
+def test_dataset_command_survives_ctrl_c_and_resumes(tmp_path):
+    """Ctrl-C mid-run: exit 130 with a message, finished base images kept; a parallel run is refused; a rerun resumes (~30 s)."""
+    import signal
+    import time
+
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(
+        '[simulation]\ncell_size = 16.0\nthickness = 8.0\n[dataset]\nclasses = ["FCC_Cu_100", "BCC_Fe_100", "HCP_Ti_0001"]\n'
+        "lattice_deltas = [-0.1, 0.0, 0.1]\n"
+    )
+    args = [*AISTEM, "simulate", "dataset", "--out", tmp_path / "t.h5", "--config", cfg, "--cache-dir", tmp_path / "c"]
+    args = [str(a) for a in args]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial = tmp_path / "t.h5.partial"
+    deadline = time.monotonic() + 120
+    while not list(partial.glob("unit_*.npz")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    other = run("simulate", "dataset", "--out", tmp_path / "t.h5", "--config", cfg, "--cache-dir", tmp_path / "c")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert other.returncode == 2 and "another run is writing" in other.stderr
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    kept = len(list(partial.glob("unit_*.npz")))
+    assert 1 <= kept < 9 and not (tmp_path / "t.h5.lock").exists() and not (tmp_path / "t.h5").exists()
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"resuming: {kept} of 9" in again.stderr
+    assert (tmp_path / "t.h5").is_file() and not partial.exists()
