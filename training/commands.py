@@ -165,6 +165,11 @@ def _run_dataset(args: argparse.Namespace) -> int:
         from .dataset import generate_dataset, plan_dataset
 
         plan = plan_dataset(cfg)
+        if cfg["simulation"]["method"] == "multislice":
+            _say(
+                f"warning: multislice on {cfg['simulation']['cell_size']} Å cells takes hours per base image; "
+                "it is meant for small validation cells (the convolution approach is the default)"
+            )
         if args.dry_run:
             _say(f"{len(plan.units)} base images × {plan.recipe.per_base} windows = {plan.total} descriptors → {out}")
             return 0
