@@ -369,7 +369,10 @@ class Daemon:
                 if time.monotonic() >= next_status:
                     next_status = time.monotonic() + s.status_interval
                     if not self._publisher_stop.is_set():
-                        sock.send_multipart(encode_status(self.status()))
+                        try:
+                            sock.send_multipart(encode_status(self.status()))
+                        except Exception:  # never let the status stop the results
+                            log.exception("status message failed")
                 if self._publisher_stop.is_set() and self._outbox.empty():
                     break
         finally:
@@ -408,7 +411,11 @@ class Daemon:
                 if not sock.poll(POLL_MS, zmq.POLLIN):
                     continue
                 parts = sock.recv_multipart(copy=False)
-                self._receive(parts)
+                try:
+                    self._receive(parts)
+                except Exception as exc:  # a bug must not stop the daemon from reading frames
+                    log.exception("frame handling failed")
+                    self._post(encode_error(f"internal error: {exc}", code="internal-error"))
         finally:
             sock.close(0)
             self._receiver_done.set()
@@ -438,7 +445,7 @@ class Daemon:
             log.warning("rejected frame (%s): %s: %s", where, exc.code, exc.reason)
             self._post(encode_error(exc.reason, code=exc.code, series=exc.series, index=exc.index))
             return
-        except ValueError as exc:  # e.g. a window of less than one pixel
+        except (ValueError, OverflowError) as exc:  # a pixel size so small that the window has no pixel count
             with self._lock:
                 self._counts["rejected"] += 1
             self._post(encode_error(str(exc), code="bad-value", series=frame.series, index=frame.index))

@@ -152,7 +152,7 @@ def publish_series(
         for s in series:
             offset = 0
             if rnd:
-                span = (max(s.indices) + 1) if s.indices else len(s)
+                span = (max(s.indices) - min(s.indices) + 1) if s.indices else len(s)
                 offset = rnd * span
             for k in range(len(s)):
                 if stop is not None and stop.is_set():

@@ -1,4 +1,4 @@
-"""One HDF5 file per series, appended to frame by frame and flushed after each, so a crash loses at most the frame in hand.
+"""One HDF5 file per series, appended to frame by frame and closed after each, so a crash loses at most the frame in hand.
 
 Layout of ``DIR/<series>.results.h5`` (``aistem serve --save``, ``aistem record``) and
 ``DIR/<series>.frames.h5`` (``aistem record``)::
@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import re
 import time
-from collections import OrderedDict
 from hashlib import sha1
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,6 @@ import numpy as np
 
 __all__ = ["FORMATS", "SeriesStore", "read_entries", "series_filename"]
 
-log = logging.getLogger(__name__)
 
 FORMATS = {"results": "aistem-results/1", "frames": "aistem-frames/1"}
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -56,7 +53,13 @@ def header_json(header: dict[str, Any]) -> str:
 
 
 class SeriesStore:
-    """Writes entries into one HDF5 file per series under ``directory``.
+    """Appends entries to one HDF5 file per series under ``directory``.
+
+    Each :meth:`append` opens the file, adds one entry and closes it: between
+    frames the file on disk is complete and consistent (a crash loses at most
+    the entry being written), other programs can read it, and the daemon's
+    memory does not grow with the number of entries (an HDF5 file kept open
+    grows its metadata cache by ~40 kB per entry).  Appending costs 1–2 ms.
 
     Parameters
     ----------
@@ -64,50 +67,21 @@ class SeriesStore:
         Created if needed.
     kind : str
         ``"results"`` or ``"frames"``: the file suffix and format.
-    max_open : int
-        Files kept open at once (least recently used are closed).
     """
 
-    def __init__(self, directory: str | Path, kind: str = "results", *, max_open: int = 8) -> None:
+    def __init__(self, directory: str | Path, kind: str = "results") -> None:
         if kind not in FORMATS:
             raise ValueError(f"kind must be one of {', '.join(FORMATS)}, got {kind!r}")
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.kind = kind
-        self.max_open = max(1, int(max_open))
-        self._files: OrderedDict[str, Any] = OrderedDict()
-        self._counts: dict[str, int] = {}
 
     def path(self, series: str) -> Path:
         """The file of ``series``."""
         return self.directory / series_filename(series, self.kind)
 
-    def _open(self, series: str) -> Any:
-        import h5py
-
-        f = self._files.get(series)
-        if f is not None:
-            self._files.move_to_end(series)
-            return f
-        while len(self._files) >= self.max_open:
-            _, old = self._files.popitem(last=False)
-            old.close()
-        p = self.path(series)
-        f = h5py.File(p, "a")
-        if "format" not in f.attrs:
-            f.attrs["format"] = FORMATS[self.kind]
-            f.attrs["series"] = series
-            f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        elif f.attrs["format"] != FORMATS[self.kind]:
-            f.close()
-            raise ValueError(f"{p} is not an {FORMATS[self.kind]} file (format {f.attrs['format']!r})")
-        entries = f.require_group("entries")
-        self._counts[series] = len(entries)
-        self._files[series] = f
-        return f
-
     def append(self, series: str, index: int, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
-        """Add one entry and flush it to disk.
+        """Add one entry; the file is closed (so flushed) when this returns.
 
         Parameters
         ----------
@@ -117,27 +91,33 @@ class SeriesStore:
         header : dict
             The wire header.
         arrays : dict of str to ndarray
+
+        Raises
+        ------
+        ValueError
+            If the series' file exists but is not of this kind.
         """
-        f = self._open(series)
-        n = self._counts[series]
-        g = f["entries"].create_group(f"{n:06d}")
-        g.attrs["index"] = int(index)
-        g.attrs["series"] = series
-        g.attrs["header"] = header_json(header)
-        for name, a in arrays.items():
-            g.create_dataset(name, data=np.asarray(a))
-        f.flush()
-        self._counts[series] = n + 1
-        return self.path(series)
+        import h5py
+
+        p = self.path(series)
+        with h5py.File(p, "a") as f:
+            if "format" not in f.attrs:
+                f.attrs["format"] = FORMATS[self.kind]
+                f.attrs["series"] = series
+                f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            elif f.attrs["format"] != FORMATS[self.kind]:
+                raise ValueError(f"{p} is not an {FORMATS[self.kind]} file (format {f.attrs['format']!r})")
+            entries = f.require_group("entries")
+            g = entries.create_group(f"{len(entries):06d}")
+            g.attrs["index"] = int(index)
+            g.attrs["series"] = series
+            g.attrs["header"] = header_json(header)
+            for name, a in arrays.items():
+                g.create_dataset(name, data=np.asarray(a))
+        return p
 
     def close(self) -> None:
-        """Close every open file."""
-        while self._files:
-            _, f = self._files.popitem()
-            try:
-                f.close()
-            except Exception:  # a file already broken by a crash of h5py must not stop the shutdown
-                log.exception("closing an HDF5 file failed")
+        """Nothing to do (files are closed after every entry); kept so a store can be used in ``with``."""
 
     def __enter__(self) -> SeriesStore:
         return self

@@ -100,6 +100,33 @@ def test_load_series_reads_npy_npz_tiff_and_recordings(tmp_path):
     assert b2.pixel_size == 0.2
 
 
+def test_publish_series_keeps_the_rate_and_loops_with_distinct_indices():
+    import zmq
+
+    from aistem.daemon.client import FramePublisher
+    from aistem.daemon.protocol import decode_frame
+    from aistem.daemon.sim import Series, publish_series
+
+    s = Series("loop", np.zeros((3, 8, 8), np.uint16), 0.1, indices=[5, 6, 7])
+    with FramePublisher("tcp://127.0.0.1:*", "push") as pub:
+        pull = zmq.Context.instance().socket(zmq.PULL)
+        pull.setsockopt(zmq.LINGER, 0)
+        pull.connect(pub.endpoint)
+        try:
+            t = time.perf_counter()
+            assert publish_series(pub, [s], rate=20, loop=True, count=7) == 7
+            dt = time.perf_counter() - t
+            got = []
+            while pull.poll(2000):
+                got.append(decode_frame(pull.recv_multipart()).index)
+                if len(got) == 7:
+                    break
+        finally:
+            pull.close(0)
+    assert got == [5, 6, 7, 8, 9, 10, 11]
+    assert 0.28 <= dt < 2.0  # 7 frames at 20 frames/s: 6 intervals of 50 ms
+
+
 def test_replay_command_to_daemon_every_result_matches_core(reference_model, tmp_path):
     """`aistem replay` (the shipped sample series when installed, else a synthetic one) → daemon → results = analyze."""
     from aistem.daemon.server import Daemon

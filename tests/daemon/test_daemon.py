@@ -13,7 +13,7 @@ import pytest
 
 from aistem.core import analyze
 from aistem.daemon.client import FramePublisher, close_publishers, iter_results, publish_frame, request
-from aistem.daemon.protocol import FRAME_PROTOCOL
+from aistem.daemon.protocol import FRAME_DTYPES, FRAME_PROTOCOL
 from aistem.daemon.storage import read_entries, series_filename
 
 from .conftest import FAST, PIXEL_SIZE, SHAPE, Listener, wait_connected
@@ -39,13 +39,18 @@ def good_header(**over):
     return {k: v for k, v in h.items() if v is not ...}
 
 
+def as_dtype(frame: np.ndarray, dtype: str) -> np.ndarray:
+    return (frame // 8).astype(dtype) if dtype == "uint8" else frame.astype(dtype)
+
+
 def test_every_result_arrives_and_matches_core_analyze(daemon, source, connected, frames, reference_model, save_dir):
-    for i, f in enumerate(frames):
+    sent = [as_dtype(f, FRAME_DTYPES[i % len(FRAME_DTYPES)]) for i, f in enumerate(frames)]  # every wire dtype
+    for i, f in enumerate(sent):
         source.send(f, "match", i)
     results = connected.results("match", len(frames), timeout=60)
     assert [r.index for r in results] == list(range(len(frames)))
     for r in results:
-        ref = analyze(frames[r.index], PIXEL_SIZE, model=reference_model, **FAST)
+        ref = analyze(sent[r.index], PIXEL_SIZE, model=reference_model, **FAST)
         np.testing.assert_array_equal(r.classes, ref.classes)
         np.testing.assert_allclose(r.probabilities, ref.probabilities, atol=1e-6)
         np.testing.assert_allclose(r.mutual_information, ref.mutual_information, atol=1e-6)
@@ -75,6 +80,7 @@ BAD_INPUTS = {
     "Inf pixels": ("inf", "non-finite"),
     "smaller than one window": ([b"frame", msgpack.packb(good_header(shape=[64, 300])), b"\x00" * 64 * 300 * 2], "too-small"),
     "absurd shape": ([b"frame", msgpack.packb(good_header(shape=[2**31, 2**31])), b"\x00" * 16], "too-large"),
+    "absurd pixel size": ([b"frame", msgpack.packb(good_header(pixel_size=1e-320)), None], "bad-value"),
     "non-msgpack garbage": ([b"frame", b"\xc1 not msgpack", b"\x00" * 16], "not-msgpack"),
     "two parts": ([b"frame", msgpack.packb(good_header())], "bad-parts"),
     "four parts": ([b"frame", msgpack.packb(good_header()), None, b"x"], "bad-parts"),
