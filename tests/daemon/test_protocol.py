@@ -338,3 +338,18 @@ def test_storage_appends_flushes_and_reads_back(tmp_path):
         with h5py.File(tmp_path / "other.h5", "w"):
             pass
         read_entries(tmp_path / "other.h5")
+
+
+def test_daemon_modules_import_no_keras_tensorflow_or_training():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, aistem.daemon, aistem.daemon.commands, aistem.daemon.server, aistem.daemon.replay, "
+        "aistem.daemon.record, aistem.daemon.sim, aistem.daemon.curve, aistem.daemon.storage;"
+        "bad=[m for m in sys.modules if m.split('.')[0] in ('keras','tensorflow','PySide6','abtem')"
+        " or m.startswith('aistem.training') or m.startswith('aistem.gui')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
