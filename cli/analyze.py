@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         seed=seed,
         adaptive=args.adaptive if args.adaptive is not None else cfg["adaptive"],
         precision=args.precision or cfg["precision"],
+        rotation=cfg["rotation"],
         progress=progress,
     )
     if bar is not None:

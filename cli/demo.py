@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
                 "0",
                 "--mode",
                 "live",
+                "--adaptive",
             ],
             stdout=serve_log,
             stderr=subprocess.STDOUT,

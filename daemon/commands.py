@@ -66,6 +66,13 @@ def _register_serve(sub: Any) -> None:
     p.add_argument("--stride", type=_positive_float, metavar="Å", help="step between windows [Å] (default 1.5)")
     p.add_argument("--samples", type=_positive_int, metavar="T", help="Monte-Carlo dropout samples per window (default 100)")
     p.add_argument("--threshold", type=float, metavar="BIT", help="MI threshold for interface [bit] (default 0.1)")
+    p.add_argument(
+        "--adaptive",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="adaptive MC sampling: settled windows stop early, --samples is the maximum (default from [analysis])",
+    )
+    p.add_argument("--precision", choices=("float32", "bfloat16"), help="compute dtype of the network (default float32)")
     p.add_argument("--seed", type=int, help="seed of the dropout masks, the same for every frame; -1: fresh masks (default)")
     p.add_argument("--model", metavar="FILE", help="model file (.keras or the paper's .h5); default: the shipped model")
     p.add_argument("--batch-size", type=_positive_int, metavar="N", help="windows per network call [windows] (default 32)")
@@ -93,7 +100,20 @@ def serve_settings(args: argparse.Namespace) -> Any:
 
     s = DaemonSettings.from_config(load_config(args.config))
     changes = {}
-    for key in ("frames", "socket", "mode", "results", "control", "window", "stride", "samples", "threshold", "seed"):
+    for key in (
+        "frames",
+        "socket",
+        "mode",
+        "results",
+        "control",
+        "window",
+        "stride",
+        "samples",
+        "threshold",
+        "seed",
+        "adaptive",
+        "precision",
+    ):
         v = getattr(args, key, None)
         if v is not None:
             changes[key] = v

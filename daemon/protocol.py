@@ -62,6 +62,7 @@ RESULT_ARRAYS: tuple[tuple[str, str, str], ...] = (
     ("predictive_entropy", "predictive_entropy", "float32"),
     ("variation_ratio", "variation_ratio", "float32"),
     ("samples_used", "samples_used", "int32"),
+    ("lattice_rotation", "lattice_rotation", "float32"),
 )
 REQUIRED_FRAME_KEYS: tuple[str, ...] = ("protocol", "series", "index", "shape", "dtype", "pixel_size", "timestamp")
 MAX_SERIES_CHARS = 256

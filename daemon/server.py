@@ -285,6 +285,9 @@ class Daemon:
                 threshold=a.threshold,
                 model=model,
                 seed=a.seed,
+                adaptive=a.adaptive,
+                precision=a.precision,
+                rotation=a.rotation,
             )
         except Exception as exc:
             with self._lock:
@@ -300,6 +303,7 @@ class Daemon:
             "queued": (t_start - frame.received_perf) * 1e3,
             "descriptor": float(result.timing.get("descriptor", 0.0)),
             "inference": float(result.timing.get("inference", 0.0)),
+            "analysis": float(result.timing.get("total", (t_done - t_start) * 1e3)),
             "total": (t_done - frame.received_perf) * 1e3,
         }
         header, arrays = build_result(

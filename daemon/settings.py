@@ -29,6 +29,12 @@ class AnalysisSettings:
         Mutual-information threshold for the interface [bit].
     seed : int or None
         Seed of the dropout masks, the same for every frame; None: fresh masks for every frame.
+    adaptive : bool
+        Adaptive MC sampling: settled windows stop early, ``samples`` is the maximum.
+    precision : str
+        Compute dtype of the network, ``float32`` or ``bfloat16``.
+    rotation : bool
+        Measure the local lattice rotation of bulk windows (array ``lattice_rotation``).
     """
 
     window: float = 12.0
@@ -36,6 +42,9 @@ class AnalysisSettings:
     samples: int = 100
     threshold: float = 0.1
     seed: int | None = None
+    adaptive: bool = False
+    precision: str = "float32"
+    rotation: bool = True
 
     def validate(self) -> AnalysisSettings:
         for name in ("window", "stride"):
@@ -49,6 +58,10 @@ class AnalysisSettings:
             raise ValueError(f"threshold must be a non-negative number of bits, got {t!r}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ValueError(f"seed must be a whole number (or -1 / nil for fresh masks), got {self.seed!r}")
+        if not isinstance(self.adaptive, bool) or not isinstance(self.rotation, bool):
+            raise ValueError("adaptive and rotation must be true or false")
+        if self.precision not in ("float32", "bfloat16"):
+            raise ValueError(f"precision must be float32 or bfloat16, got {self.precision!r}")
         self.window, self.stride, self.threshold = float(self.window), float(self.stride), float(self.threshold)
         return self
 
@@ -133,6 +146,9 @@ class DaemonSettings:
             samples=a["samples"],
             threshold=a["threshold"],
             seed=None if seed is None or seed < 0 else int(seed),
+            adaptive=bool(a.get("adaptive", False)),
+            precision=str(a.get("precision", "float32")),
+            rotation=bool(a.get("rotation", True)),
         )
         return cls(
             frames=d["frames"],

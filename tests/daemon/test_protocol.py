@@ -353,3 +353,19 @@ def test_daemon_modules_import_no_keras_tensorflow_or_training():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_lattice_rotation_and_adaptive_settings_travel():
+    """The rotation map is one of the result arrays; adaptive/precision are settings the daemon validates."""
+    import pytest
+
+    from aistem.config import load_config
+    from aistem.daemon.protocol import RESULT_ARRAYS
+    from aistem.daemon.settings import DaemonSettings
+
+    assert ("lattice_rotation", "lattice_rotation", "float32") in RESULT_ARRAYS
+    s = DaemonSettings.from_config(load_config())
+    assert s.analysis.rotation is True and s.analysis.adaptive is False
+    assert s.replace(adaptive=True, precision="bfloat16").analysis.precision == "bfloat16"
+    with pytest.raises(ValueError, match="precision"):
+        s.replace(precision="int4")
