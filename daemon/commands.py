@@ -100,20 +100,8 @@ def serve_settings(args: argparse.Namespace) -> Any:
 
     s = DaemonSettings.from_config(load_config(args.config))
     changes = {}
-    for key in (
-        "frames",
-        "socket",
-        "mode",
-        "results",
-        "control",
-        "window",
-        "stride",
-        "samples",
-        "threshold",
-        "seed",
-        "adaptive",
-        "precision",
-    ):
+    keys = ("frames", "socket", "mode", "results", "control", "window", "stride", "samples", "threshold", "seed")
+    for key in (*keys, "adaptive", "precision"):
         v = getattr(args, key, None)
         if v is not None:
             changes[key] = v

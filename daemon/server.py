@@ -55,7 +55,7 @@ __all__ = ["SETTABLE", "Daemon"]
 log = logging.getLogger(__name__)
 
 #: Keys a control ``set`` request may change.
-SETTABLE = ("window", "stride", "samples", "threshold", "mode", "seed", "batch_size")
+SETTABLE = ("window", "stride", "samples", "threshold", "mode", "seed", "batch_size", "adaptive", "precision", "rotation")
 OUTBOX_SIZE = 10000  # messages waiting for the publisher thread
 POLL_MS = 100  # every socket loop looks at its stop flag at least this often [ms]
 RESULT_LINGER_MS = 1000  # on exit, time given to the last messages to reach subscribers [ms]
@@ -567,6 +567,9 @@ class Daemon:
             "samples": s.analysis.samples,
             "threshold": s.analysis.threshold,
             "seed": s.analysis.seed,
+            "adaptive": s.analysis.adaptive,
+            "precision": s.analysis.precision,
+            "rotation": s.analysis.rotation,
             "mode": s.mode,
             "batch_size": s.batch_size,
         }

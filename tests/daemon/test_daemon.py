@@ -55,12 +55,14 @@ def test_every_result_arrives_and_matches_core_analyze(daemon, source, connected
         np.testing.assert_allclose(r.probabilities, ref.probabilities, atol=1e-6)
         np.testing.assert_allclose(r.mutual_information, ref.mutual_information, atol=1e-6)
         np.testing.assert_array_equal(r.interface, ref.interface.astype(np.uint8))
+        np.testing.assert_allclose(r.lattice_rotation, ref.lattice_rotation, atol=1e-4, equal_nan=True)
         h = r.header
         assert h["grid"] == [4, 4] and h["window_px"] == 100 and h["stride_px"] == 50 and h["samples"] == 4
         assert h["model"] == {"name": reference_model.name, "hash": reference_model.hash}
         assert h["class_names"] == list(reference_model.class_names) and h["pixel_size"] == PIXEL_SIZE
-        assert set(h["timing"]) == {"queued", "descriptor", "inference", "total"}
-        assert h["timing"]["total"] >= h["timing"]["inference"] > 0 and h["dropped"] == 0
+        tm = h["timing"]
+        assert set(tm) == {"queued", "descriptor", "inference", "analysis", "total"}
+        assert tm["total"] >= tm["analysis"] >= tm["inference"] + tm["descriptor"] and tm["inference"] > 0 and h["dropped"] == 0
     # the left grain is fcc Cu [100]: the paper's model says so
     assert (results[0].classes[:, 0] == reference_model.class_names.index("FCC_Cu_100")).all()
     # --save: every result, readable, equal to what was published
@@ -184,12 +186,13 @@ def test_status_messages_come_periodically(daemon, listener):
 
 def test_control_set_reload_and_bad_requests(daemon, source, connected, frames, reference_model_path):
     ep = daemon.control_endpoint
-    r = request("set", ep, samples=6, threshold=0.2)
-    assert r["ok"] and r["settings"]["samples"] == 6 and r["settings"]["threshold"] == 0.2
+    r = request("set", ep, samples=6, threshold=0.2, rotation=False)
+    assert r["ok"] and r["settings"]["samples"] == 6 and r["settings"]["threshold"] == 0.2 and not r["settings"]["rotation"]
     try:
         source.send(frames[2], "set", 0)
         res = connected.results("set", 1)[0]
         assert res.header["samples"] == 6 and res.header["threshold"] == 0.2
+        assert "lattice_rotation" not in res.arrays and "mutual_information" in res.arrays
         assert not request("set", ep, samples=0, window=20.0)["ok"]  # all or nothing
         assert request("status", ep)["status"]["settings"]["window"] == FAST["window"]
         bad = request("set", ep, colour="red")
@@ -202,7 +205,7 @@ def test_control_set_reload_and_bad_requests(daemon, source, connected, frames, 
         source.send(frames[3], "set", 1)
         assert connected.results("set", 2)[1].index == 1  # still analysing with the reloaded model
     finally:
-        request("set", ep, samples=FAST["samples"], threshold=FAST["threshold"])
+        request("set", ep, samples=FAST["samples"], threshold=FAST["threshold"], rotation=True)
 
 
 def test_garbage_control_request_gets_a_reply(daemon):
