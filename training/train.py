@@ -374,6 +374,7 @@ def train_model(
     *,
     echo: Callable[[str], None] | None = print,
     extra: dict[str, Any] | None = None,
+    init: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train one network and save the checkpoint of the best validation accuracy.
 
@@ -389,6 +390,9 @@ def train_model(
         Receives one progress line per epoch; None for silence.
     extra : dict, optional
         More metadata to store with the model (e.g. the search trial).
+    init : path, optional
+        Start from this model's weights (same architecture) instead of a random initialisation:
+        continues a training (the optimiser state starts afresh).
 
     Returns
     -------
@@ -411,6 +415,15 @@ def train_model(
     model = build_model(
         n_classes, kernel_size=settings.kernel_size, dropout=settings.dropout, input_size=data.x.shape[1], seed=settings.seed
     )
+    if init is not None:
+        from aistem.core import load_model
+
+        start = load_model(init)
+        if [w.shape for w in start.keras_model.get_weights()] != [w.shape for w in model.get_weights()]:
+            raise ValueError(f"--init {init}: its architecture differs from kernel {settings.kernel_size}, {n_classes} classes")
+        if list(start.class_names) != list(data.class_names):
+            raise ValueError(f"--init {init}: its classes differ from the training data's")
+        model.set_weights(start.keras_model.get_weights())
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
         loss="categorical_crossentropy",
@@ -430,6 +443,7 @@ def train_model(
         "hyperparameters": hyper,
         "architecture": {"filters": list(FILTERS), "dense": 128, "optimizer": "Adam", "loss": "categorical_crossentropy"},
         "software": _software(),
+        **({"initialised_from": {"file": Path(init).name, "sha256": file_sha256(init)}} if init is not None else {}),
         **(extra or {}),
     }
     log_csv, log_png = log_paths(out)

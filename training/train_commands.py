@@ -93,6 +93,7 @@ def register_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--kernel-size", type=int, help="conv kernel side [px] (default 3)")
     p.add_argument("--dropout", type=float, help="dropout rate in [0, 1) (default 0.07)")
     p.add_argument("--seed", type=int, help="seed of the initial weights, shuffling and dropout masks (default 0)")
+    p.add_argument("--init", help="start from this model's weights (.keras, same architecture): continue a training")
     _train_options(p)
     p.set_defaults(func=run_train)
     tsub = p.add_subparsers(dest="train_command", metavar="{search,select}")
@@ -165,7 +166,9 @@ def run_train(args: argparse.Namespace) -> int:
         f"≤{settings.epochs} epochs",
         flush=True,
     )
-    result = train_model(data, out, settings, echo=None if args.quiet else print)
+    if args.init and not Path(args.init).is_file():
+        raise FileNotFoundError(f"--init: model file not found: {args.init}")
+    result = train_model(data, out, settings, echo=None if args.quiet else print, init=args.init)
     m = result.metrics
     print(
         f"model: {result.model_path}  (best epoch {m['best_epoch']}/{m['epochs_run']}: "
