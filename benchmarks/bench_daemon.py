@@ -122,7 +122,7 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="model file (default: the shipped model)")
     ap.add_argument("--latency-frames", type=int, default=10, help="frames for the latency measurement")
     ap.add_argument("--seconds", type=float, default=60.0, help="duration of the live-mode throughput run [s]")
-    ap.add_argument("--rate", type=float, default=20.0, help="send rate of the throughput run [frames/s]")
+    ap.add_argument("--rate", type=float, default=20.0, help="send rate of the throughput run [frames/s]; 0: full speed")
     args = ap.parse_args()
 
     frames, px, what = frames_512()
@@ -179,24 +179,27 @@ def main() -> None:
         before = request("status", control)["status"]
         n_before = len(col.got)
         t_end = time.perf_counter() + args.seconds
-        period = 1.0 / args.rate
+        period = 1.0 / args.rate if args.rate > 0 else 0.0
         t_next = time.perf_counter()
         sent = 0
         while time.perf_counter() < t_end:
             pub.send(frames[idx % len(frames)], pixel_size=px, series="bench", index=idx)
             idx += 1
             sent += 1
-            t_next += period
-            time.sleep(max(0.0, t_next - time.perf_counter()))
+            if period:
+                t_next += period
+                time.sleep(max(0.0, t_next - time.perf_counter()))
         elapsed = args.seconds
         time.sleep(0.5)
         after = request("status", control)["status"]
         done = len(col.got) - n_before
         dropped = after["frames_dropped"] - before["frames_dropped"]
+        received = after["frames_received"] - before["frames_received"]
+        rate = f"{args.rate:g} frames/s" if args.rate > 0 else "full speed"
         print(
-            f"live mode, {sent} frames sent at {args.rate:g} frames/s for {elapsed:.0f} s: {done / elapsed:.2f} results/s "
-            f"({after['frames_processed'] - before['frames_processed']} analysed, {dropped} dropped and counted, "
-            f"mean latency {after['mean_latency_ms']:.0f} ms)"
+            f"live mode, {sent} frames sent at {rate} for {elapsed:.0f} s: {done / elapsed:.2f} results/s "
+            f"({after['frames_processed'] - before['frames_processed']} analysed, {dropped} dropped and counted; "
+            f"{received} received = {received / elapsed:.0f} frames/s drained; mean latency {after['mean_latency_ms']:.0f} ms)"
         )
     finally:
         request("stop", control, drain=False)
