@@ -219,7 +219,6 @@ def _replay(args: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             sent = publish_series(pub, series, rate=rate, loop=loop, count=args.count, stop=stop)
             dt = time.perf_counter() - t0
-            log.info("sent %d frame(s) in %.1f s", sent, dt)
             print(f"sent {sent} frame(s) in {dt:.1f} s")
     finally:
         _restore(old)
