@@ -122,6 +122,9 @@ def hover_text(
     if rot is not None:
         v = float(rot[i, j])
         parts.append("rotation —" if not np.isfinite(v) else f"rotation {v:+.1f}°")
+    used = result.arrays.get("samples_used")
+    if used is not None:
+        parts.append(f"{int(used[i, j])} of {result.samples} samples")  # adaptive sampling
     return " · ".join(parts)
 
 

@@ -236,6 +236,9 @@ class Status:
         """One line for the status bar, e.g. ``received 12, processed 11, dropped 0, queue 1, 140 ms, up 30 s``."""
         h = self.header
         parts: list[str] = []
+        state = h.get("state")
+        if isinstance(state, str) and state != "running":
+            parts.append(state)
         for label, names in (
             ("received", ("frames_received", "received")),
             ("processed", ("frames_processed", "processed")),

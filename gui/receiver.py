@@ -28,7 +28,9 @@ __all__ = ["Receiver", "Snapshot", "curve_keys"]
 
 log = logging.getLogger(__name__)
 
-RATE_WINDOW_S = 5.0  # frames/s is measured over the last few seconds
+RATE_WINDOW_S = 5.0  # a fast stream's rate is measured over the last few seconds …
+RATE_MIN_COUNT = 5  # … or over the last few arrivals, for a slow one (a daemon taking 10 s per frame)
+RATE_MAX_AGE_S = 120.0  # arrivals older than this never count
 
 
 @dataclass
@@ -243,11 +245,19 @@ class Receiver:
 
     @staticmethod
     def _rate(times: collections.deque[float], now: float) -> float:
-        recent = [t for t in times if now - t <= RATE_WINDOW_S]
+        """Arrivals per second: over the last RATE_WINDOW_S s, or the last RATE_MIN_COUNT arrivals if that is
+        longer; 0 once nothing has come for three mean intervals (at least RATE_WINDOW_S)."""
+        recent = [t for t in times if now - t <= RATE_MAX_AGE_S]
         if len(recent) < 2:
             return 0.0
-        span = max(now - recent[0], recent[-1] - recent[0], 1e-3)
-        return (len(recent) - 1) / span if now - recent[-1] < RATE_WINDOW_S else 0.0
+        in_window = [t for t in recent if now - t <= RATE_WINDOW_S]
+        use = in_window if len(in_window) >= RATE_MIN_COUNT else recent[-RATE_MIN_COUNT:]
+        if len(use) < 2:
+            return 0.0
+        interval = (use[-1] - use[0]) / (len(use) - 1)
+        if now - use[-1] > max(RATE_WINDOW_S, 3 * interval):
+            return 0.0
+        return 1.0 / max(interval, 1e-6)
 
     # -- the thread --------------------------------------------------------------------------------------------
 

@@ -513,7 +513,10 @@ class ViewerWindow(QtWidgets.QMainWindow):
         elif self.frame is not None:
             parts.append(f"{self.frame.series} #{self.frame.index} (no result yet)")
         parts.append(f"{s.results_per_s:.1f} frames/s")
-        parts.append("latency —" if s.latency_ms is None else f"latency {s.latency_ms:.0f} ms")
+        latency = "latency —" if s.latency_ms is None else f"latency {s.latency_ms:.0f} ms"
+        if r is not None and "analysis" in r.timing:
+            latency += f" (analysis {r.timing['analysis']:.0f} ms)"
+        parts.append(latency)
         dropped = r.dropped if r is not None else 0
         if s.status is not None:
             d = s.status.get("frames_dropped", "dropped")

@@ -72,6 +72,7 @@ def result_message(index: int, series: str = "bicrystal", **kw) -> list[bytes]:
         model={"name": "test-model", "hash": "0123456789abcdef"},
         timing={"queued": 1.0, "descriptor": 5.0, "inference": 20.0, "total": 26.0},
         dropped=0,
+        timestamp=time.time(),  # the frame's acquisition time, passed on as the daemon does
     )
     defaults.update(kw)
     return encode_result(series, index, arrays, **defaults)

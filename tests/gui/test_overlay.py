@@ -69,6 +69,9 @@ def test_hover_shows_lattice_rotation_when_sent():
     assert "rotation -3.2°" in hover_text(r, *r.window_centre(0, 0))
     j = int(np.nonzero(a["interface"][0])[0][0])
     assert "rotation —" in hover_text(r, *r.window_centre(0, j))
+    a["samples_used"] = np.full(a["classes"].shape, 6, np.int32)
+    r = decode(result_message(0, arrays=a))
+    assert hover_text(r, *r.window_centre(0, 0)).endswith("6 of 8 samples")
 
 
 def test_log_display_and_scale_bar():
@@ -79,3 +82,16 @@ def test_log_display_and_scale_bar():
     assert nice_scale_bar(256, 0.12) == pytest.approx((1.0, 10 / 0.12))  # 3.1 nm wide: 1 nm ≥ a sixth
     assert nice_scale_bar(2048, 0.5) == pytest.approx((20.0, 400.0))
     assert nice_scale_bar(256, None) is None
+
+
+def test_rate_of_fast_slow_and_stopped_streams():
+    import collections
+
+    from aistem.gui.receiver import Receiver
+
+    fast = collections.deque(100.0 + 0.05 * k for k in range(200))  # 20/s, last at 109.95
+    assert Receiver._rate(fast, 110.0) == pytest.approx(20.0, rel=0.02)
+    slow = collections.deque(100.0 + 11.0 * k for k in range(6))  # one result every 11 s, last at 155
+    assert Receiver._rate(slow, 160.0) == pytest.approx(1 / 11.0, rel=0.01)
+    assert Receiver._rate(slow, 155.0 + 34.0) == 0.0  # three intervals without anything: stopped
+    assert Receiver._rate(collections.deque([1.0]), 2.0) == 0.0

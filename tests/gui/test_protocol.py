@@ -91,6 +91,7 @@ def test_error_and_status():
     )
     assert isinstance(s, Status)
     text = s.text()
+    assert decode(encode_status(state="draining", frames_received=1)).text().startswith("draining, received 1")
     for needle in ("received 10", "processed 9", "dropped 1", "queue 2", "140 ms", "model m", "up 61 s"):
         assert needle in text
 
