@@ -565,15 +565,15 @@ def print_side_by_side(rows: list[tuple[str, SceneMetrics]], threshold: float = 
     """One column per model: bulk accuracy, MI AUC, median MI per window group."""
     labels = [label for label, _ in rows]
     w = max(14, *(len(s) for s in labels))
-    echo(f"  {'':<32}" + "".join(f"{s:>{w + 2}}" for s in labels))
+    echo(f"  {'':<38}" + "".join(f"{s:>{w + 2}}" for s in labels))
     for name, key, pct in (
         ("bulk windows correct", "bulk_accuracy", True),
         ("MI ROC AUC (defect vs bulk)", "mi_auc", False),
-        (f"median MI amorphous [bit] (>{threshold:g})", "median_amorphous_mi", False),
+        (f"median MI amorphous [bit] (thr. {threshold:g})", "median_amorphous_mi", False),
         ("median MI boundary [bit]", "median_boundary_mi", False),
         ("median MI bulk [bit]", "median_bulk_mi", False),
     ):
-        echo(f"  {name:<32}" + "".join(f"{_fmt(getattr(m, key), pct):>{w + 2}}" for _, m in rows))
+        echo(f"  {name:<38}" + "".join(f"{_fmt(getattr(m, key), pct):>{w + 2}}" for _, m in rows))
     m0 = rows[0][1]
     echo(
         f"  ({m0.n_windows} windows: {m0.n_bulk} bulk, {m0.n_boundary} boundary, {m0.n_amorphous} amorphous; "
@@ -597,6 +597,8 @@ def run_evaluation(
     scene_path: str | None = None,
     bicrystals: bool = True,
     classes: list[str] | None = None,
+    bicrystal_samples: int | None = None,
+    bicrystal_stride: float | None = None,
     misorientation: float = 30.0,
     boundary_angle: float = 0.0,
     quiet: bool = False,
@@ -672,14 +674,23 @@ def run_evaluation(
     if bicrystals:
         names = classes or list(models[0][1].class_names)
         brows: list[dict[str, Any]] = []
-        echo(f"bicrystals ({misorientation:g}° misorientation, boundary at {boundary_angle:g}°):")
+        bkw = dict(kw)
+        if bicrystal_samples is not None:
+            bkw["samples"] = bicrystal_samples
+        if bicrystal_stride is not None:
+            bkw["stride"] = bicrystal_stride
+        report["settings"]["bicrystals"] = {k: bkw[k] for k in ("samples", "stride")}
+        echo(
+            f"bicrystals ({misorientation:g}° misorientation, boundary at {boundary_angle:g}°; "
+            f"stride {bkw['stride']:g} Å, T={bkw['samples']}):"
+        )
         echo(f"  {'class':<16}" + "".join(f"{lab[:22]:>24}" for lab in labels) + "   (bulk correct / MI AUC)")
         for cname in names:
             bs = bicrystal_scene(cname, misorientation, boundary_angle, seed=seed)
             line = f"  {cname:<16}"
             panels = []
             for lab, (_, m) in zip(labels, models, strict=True):
-                met, res, truth = evaluate_scene(m, bs, **kw)
+                met, res, truth = evaluate_scene(m, bs, **bkw)
                 brows.append({"model_label": lab, **met.to_dict()})
                 panels.append((lab, res, truth, met))
                 line += f"{_fmt(met.bulk_accuracy, True):>14} / {_fmt(met.mi_auc):>7}"
