@@ -5,8 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.aistem-installed
 EXTRAS ?= tf,io,training,gui,dev
+# The paper's model, for `make evaluate` (compared side by side when the file is there).
+REFERENCE ?= ../shared/reference/ai4stem_optimal_model.h5
+# Extra options for the benchmark/evaluation targets, e.g. `make soak ARGS="--minutes 30 --csv /tmp/soak.csv"`.
+ARGS ?=
 
-.PHONY: setup demo test test-slow test-all lint bench clean
+.PHONY: setup demo test test-slow test-all lint bench bench-train bench-daemon soak evaluate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,7 +38,23 @@ lint: setup
 	$(VENV)/bin/mypy
 
 bench: setup
-	$(PY) benchmarks/bench_core.py
+	$(PY) benchmarks/bench_core.py $(ARGS)
+
+# Training throughput (descriptors/s per kernel size, minutes per epoch of the full set).
+bench-train: setup
+	$(PY) benchmarks/bench_train.py $(ARGS)
+
+# End-to-end daemon latency and live-mode throughput (~1-2 min with the defaults).
+bench-daemon: setup
+	$(PY) benchmarks/bench_daemon.py $(ARGS)
+
+# Daemon memory over a long run (12 min by default; `ARGS="--minutes 60"`).
+soak: setup
+	$(PY) benchmarks/soak_daemon.py $(ARGS)
+
+# The shipped model on the simulated polycrystal and bicrystals, next to the paper's model if it is there.
+evaluate: setup
+	$(VENV)/bin/aistem evaluate --out evaluation $(if $(wildcard $(REFERENCE)),--compare $(REFERENCE)) $(ARGS)
 
 clean:
-	rm -rf demo-out build *.egg-info
+	rm -rf demo-out evaluation build *.egg-info
