@@ -12,22 +12,49 @@ from .analysis import AnalysisResult
 __all__ = ["class_colors", "grid_extent", "plot_result"]
 
 
+# Grey reads as "no class" or background on a HAADF image, so the greys of tab10/tab20 are replaced:
+# tab10's index 7 (#7f7f7f) and tab20's 14, 15 (#7f7f7f, #c7c7c7). Chosen for the largest CIEDE2000 distance
+# from the other colours of the palette.
+_NOT_GREY_10 = {7: "#00ffbf"}
+_NOT_GREY_20 = {14: "#00ffbf", 15: "#2e4999"}
+
+
 def class_colors(n: int) -> np.ndarray:
-    """n distinct RGB colours (tab10, then tab20), ndarray of shape (n, 3) in [0, 1]."""
+    """n distinct RGB colours, ndarray of shape (n, 3) in [0, 1], none of them grey.
+
+    tab10 (tab20 above 10 classes, repeating above 20) with its grey entries replaced: with the ten classes of
+    the paper, index 7 (HCP_Ti_0001) is a bright mint green (#00ffbf) instead of tab10's grey.
+    """
     import matplotlib
+    from matplotlib.colors import to_rgb
 
-    base = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
-    return np.asarray([base(i % base.N)[:3] for i in range(n)])
+    name, replace = ("tab10", _NOT_GREY_10) if n <= 10 else ("tab20", _NOT_GREY_20)
+    base = matplotlib.colormaps[name]
+    rgb = [to_rgb(replace[i % base.N]) if i % base.N in replace else base(i % base.N)[:3] for i in range(n)]
+    return np.asarray(rgb, dtype=np.float64).reshape(n, 3)
 
 
-def grid_extent(result: AnalysisResult, image_shape: tuple[int, int] | None = None) -> tuple[float, float, float, float]:
-    """``imshow`` extent [px] (left, right, bottom, top) that centres each grid cell on its window."""
-    gr, gc = result.grid_shape
+def grid_extent(result: AnalysisResult) -> tuple[float, float, float, float]:
+    """``imshow`` extent (left, right, bottom, top) [px] that puts each grid cell on its window.
+
+    The coordinates are those of ``imshow(image)`` with its default extent: pixel (r, c) is centred on (r, c),
+    the image spans −0.5 … cols − 0.5. Window (i, j) covers the pixels from its top-left pixel
+    ``result.origins_px[i, j]`` to that + ``window_px`` − 1, so its centre is ``origin + (window_px − 1)/2``
+    (in pixel-edge coordinates, where the image spans 0 … cols: ``origin + window_px/2``). Grid cell (i, j) is
+    the stride × stride block centred on that window centre, so the extent runs from half a stride before the
+    first window centre to half a stride after the last, and honours a non-zero origin of the grid.
+    """
+    origins = np.asarray(result.origins_px, dtype=np.float64)
     half_w = (result.window_px - 1) / 2.0
-    s = result.stride_px
-    top = half_w - s / 2.0
-    left = half_w - s / 2.0
-    return (left - 0.5, left + gc * s - 0.5, top + gr * s - 0.5, top - 0.5)
+    half_s = result.stride_px / 2.0
+    row_first, col_first = origins[0, 0] + half_w
+    row_last, col_last = origins[-1, -1] + half_w
+    return (
+        float(col_first - half_s),
+        float(col_last + half_s),
+        float(row_last + half_s),
+        float(row_first - half_s),
+    )
 
 
 def plot_result(result: AnalysisResult, image: np.ndarray | None, path: str | Path | None = None, *, title: str = "") -> Any:
@@ -73,7 +100,7 @@ def plot_result(result: AnalysisResult, image: np.ndarray | None, path: str | Pa
             levels=[0.5],
             colors="k",
             linewidths=1.0,
-            extent=(ext[0], ext[1], ext[3], ext[2]),
+            extent=ext,  # as the imshow above: with origin="upper", row 0 lies at ext[3] (the top)
             origin="upper",
         )
     present = np.unique(result.classes)
