@@ -130,12 +130,17 @@ def run(args: argparse.Namespace) -> int:
             timeout=args.timeout if headless else None,
             summary=out / "summary.json",
         )
-        for proc, name in procs:
-            if proc.poll() is not None:
-                print(f"demo: the {name} ended early (exit {proc.returncode}); see {out / (name + '.log')}", file=sys.stderr)
+        interrupted = bool(summary.get("interrupted"))
+        if not interrupted:  # a Ctrl-C in the terminal reaches the daemon and replay too: that is not "early"
+            for proc, name in procs:
+                if proc.poll() is not None:
+                    print(f"demo: the {name} ended early (exit {proc.returncode}); see {out / (name + '.log')}", file=sys.stderr)
         summary["demo_wall_s"] = round(time.time() - t0, 1)
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         _report(summary, out)
+        if interrupted:  # Ctrl-C in the viewer (it catches SIGINT itself and returns): the shell's 128 + SIGINT
+            print("demo: interrupted; stopping what it started", file=sys.stderr)
+            return 130
         return 0 if summary.get("ok", False) or args.show else 1
     except KeyboardInterrupt:
         print("demo: interrupted; stopping what it started", file=sys.stderr)
