@@ -73,6 +73,22 @@ def _register_serve(sub: Any) -> None:
         help="adaptive MC sampling: settled windows stop early, --samples is the maximum (default from [analysis])",
     )
     p.add_argument("--precision", choices=("float32", "bfloat16"), help="compute dtype of the network (default float32)")
+    p.add_argument(
+        "--preview",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="live mode: publish a coarse preview of each frame (final: false) before the full result "
+        "(default from [daemon.preview], on)",
+    )
+    p.add_argument(
+        "--preview-step",
+        type=_positive_int,
+        metavar="N",
+        help="preview stride in units of --stride [windows]: every N-th window of the final grid (default 4)",
+    )
+    p.add_argument(
+        "--preview-samples", type=_positive_int, metavar="T", help="Monte-Carlo dropout samples per preview window (default 8)"
+    )
     p.add_argument("--seed", type=int, help="seed of the dropout masks, the same for every frame; -1: fresh masks (default)")
     p.add_argument("--model", metavar="FILE", help="model file (.keras or the paper's .h5); default: the shipped model")
     p.add_argument("--batch-size", type=_positive_int, metavar="N", help="windows per network call [windows] (default 32)")
@@ -105,7 +121,7 @@ def serve_settings(args: argparse.Namespace) -> Any:
         v = getattr(args, key, None)
         if v is not None:
             changes[key] = v
-    for key in ("model", "batch_size", "save", "status_interval", "queue_length"):
+    for key in ("model", "batch_size", "save", "status_interval", "queue_length", "preview", "preview_step", "preview_samples"):
         v = getattr(args, key, None)
         if v is not None:
             changes[key] = v

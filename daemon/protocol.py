@@ -4,7 +4,8 @@ Pure functions on lists of message parts (``bytes``-like); no sockets.  Every
 multipart message starts with a one-word topic:
 
 * ``[b"frame", header, pixels]`` — acquisition → daemon (``aistem-frame/1``);
-* ``[b"result", header, array_1, …, array_n]`` — daemon → viewers (``aistem-result/1``);
+* ``[b"result", header, array_1, …, array_n]`` — daemon → viewers (``aistem-result/1.1``: 1 plus the live
+  preview keys ``final``, ``stage``, ``stages``);
 * ``[b"error", header]`` and ``[b"status", header]`` — daemon → viewers.
 
 Headers are msgpack maps; arrays are raw little-endian C-order buffers whose
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 FRAME_PROTOCOL = "aistem-frame/1"
-RESULT_PROTOCOL = "aistem-result/1"
+RESULT_PROTOCOL = "aistem-result/1.1"  # 1.1: live previews (final: false, stage, stages); readable as 1
 ERROR_PROTOCOL = "aistem-error/1"
 STATUS_PROTOCOL = "aistem-status/1"
 
@@ -235,8 +236,8 @@ def _same_major(value: Any, expected: str) -> bool:
     if not isinstance(value, str):
         return False
     name, _, version = value.partition("/")
-    want_name, _, want_major = expected.partition("/")
-    return name == want_name and version.split(".")[0] == want_major
+    want_name, _, want_version = expected.partition("/")
+    return name == want_name and version.split(".")[0] == want_version.split(".")[0]
 
 
 # -- frames ------------------------------------------------------------------------------------------------------
@@ -428,6 +429,9 @@ def build_result(
     dropped: int,
     timestamp: float | None = None,
     seed: int | None = None,
+    final: bool = True,
+    stage: int = 1,
+    stages: int = 1,
     extra: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The header and arrays of a result message for an ``aistem.core.AnalysisResult``.
@@ -446,6 +450,11 @@ def build_result(
         The frame's acquisition time [Unix s], passed on.
     seed : int, optional
         Seed of the dropout masks (None: fresh per frame).
+    final : bool
+        False for a live preview that a later result of the same frame may replace (``docs/protocol.md`` §5).
+    stage, stages : int
+        This result's stage of the frame's analysis (1-based) and the number of stages planned (2 with a
+        preview, 1 without).
     extra : dict, optional
         More header keys.
 
@@ -482,7 +491,9 @@ def build_result(
         "dropped": int(dropped),
         "timestamp": None if timestamp is None else float(timestamp),
         "seed": seed,
-        "final": True,
+        "final": bool(final),
+        "stage": int(stage),
+        "stages": int(stages),
         "arrays": specs,
     }
     if extra:

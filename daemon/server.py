@@ -10,7 +10,10 @@ Four threads, each owning its own socket:
 * the **worker** (the thread that calls :meth:`Daemon.run`) takes frames from
   the queue, runs :func:`aistem.core.analyze` with the one model loaded at
   start, posts the result and, with ``--save``, appends it to the series' HDF5
-  file;
+  file. In live mode with the preview on (``[daemon.preview]``) it first posts a
+  coarse preview (``final: false``), then refines it to the configured analysis
+  (``final: true``) unless a newer frame is waiting — then the refinement is
+  abandoned (counted as superseded) and the newest frame is taken;
 * the **publisher** owns the bound PUB socket: it sends whatever is posted
   (results, errors, status) and a status message every ``status_interval``;
 * the **control** thread owns the bound REP socket and answers ``status``,
@@ -55,10 +58,38 @@ __all__ = ["SETTABLE", "Daemon"]
 log = logging.getLogger(__name__)
 
 #: Keys a control ``set`` request may change.
-SETTABLE = ("window", "stride", "samples", "threshold", "mode", "seed", "batch_size", "adaptive", "precision", "rotation")
+SETTABLE = (
+    "window",
+    "stride",
+    "samples",
+    "threshold",
+    "mode",
+    "seed",
+    "batch_size",
+    "adaptive",
+    "precision",
+    "rotation",
+    "preview",
+    "preview_step",
+    "preview_samples",
+)
 OUTBOX_SIZE = 10000  # messages waiting for the publisher thread
 POLL_MS = 100  # every socket loop looks at its stop flag at least this often [ms]
 RESULT_LINGER_MS = 1000  # on exit, time given to the last messages to reach subscribers [ms]
+
+
+def _bind_error(what: str, endpoint: str, option: str, exc: BaseException) -> RuntimeError:
+    """A one-line explanation of a failed bind (the port taken by another program, most often)."""
+    if isinstance(exc, zmq.ZMQError) and exc.errno == zmq.EADDRINUSE:
+        return RuntimeError(
+            f"cannot bind the {what} socket to {endpoint}: address already in use (another program, perhaps another "
+            f"aistem serve, holds the port; stop it or choose another endpoint with {option})"
+        )
+    return RuntimeError(f"cannot bind the {what} socket to {endpoint}: {exc}")
+
+
+class _Superseded(Exception):
+    """A newer frame is waiting: the refinement of the frame in hand is abandoned (its preview stays its result)."""
 
 
 class Daemon:
@@ -89,8 +120,17 @@ class Daemon:
         self.queue = FrameQueue(self.settings.mode, self.settings.queue_length)
         self._outbox: queue.Queue[list[Any]] = queue.Queue(maxsize=OUTBOX_SIZE)
         self._lock = threading.RLock()
-        self._counts = {"received": 0, "processed": 0, "rejected": 0, "failed": 0, "unsent": 0}
-        self._latencies: deque[float] = deque(maxlen=100)
+        self._counts = {
+            "received": 0,
+            "processed": 0,
+            "rejected": 0,
+            "failed": 0,
+            "unsent": 0,
+            "superseded": 0,
+            "previews": 0,
+        }
+        self._latencies: deque[float] = deque(maxlen=100)  # final results [ms]
+        self._preview_latencies: deque[float] = deque(maxlen=100)  # previews [ms]
         self._in_progress: dict[str, Any] | None = None
         self._started_at = time.time()
         self._stop = threading.Event()  # stop after the frame in hand
@@ -161,12 +201,12 @@ class Daemon:
         errors: list[BaseException] = []
         t = threading.Thread(target=target, args=(ready, errors), name=name, daemon=True)
         t.start()
+        self._threads.append(t)  # joined by _shutdown whatever happens next, so that no socket outlives the context
         if not ready.wait(30):
             raise RuntimeError(f"{name} thread did not start")
         if errors:
             t.join(5)
             raise errors[0]
-        self._threads.append(t)
 
     def run(self, *, install_signals: bool = True) -> int:
         """Serve until stopped (control ``stop``, :meth:`request_stop`, SIGINT or SIGTERM). Returns 0."""
@@ -234,9 +274,10 @@ class Daemon:
         if self._started:
             c = self._counts
             log.info(
-                "stopped: %d frames received, %d analysed, %d dropped, %d rejected, %d failed",
+                "stopped: %d frames received, %d analysed (%d refinements superseded), %d dropped, %d rejected, %d failed",
                 c["received"],
                 c["processed"],
+                c["superseded"],
                 self.queue.dropped,
                 c["rejected"],
                 c["failed"],
@@ -266,39 +307,116 @@ class Daemon:
         self._batch_applied = key
 
     def _process(self, frame: Frame) -> None:
-        from aistem.core import analyze
+        """Analyse one frame and publish its result(s).
 
+        Live mode with the preview on: stage 1 (coarse grid, few samples) is published with ``final: false``;
+        stage 2 (the configured analysis) follows with ``final: true`` unless a newer frame is waiting before or
+        arrives during it (then the refinement is abandoned and counted as superseded: the preview stays the
+        frame's result). Otherwise one stage, ``final: true``.
+        """
         with self._lock:
             a = dataclasses.replace(self.settings.analysis)
+            preview = dataclasses.replace(self.settings.preview)
+            mode = self.settings.mode
             batch_size = self.settings.batch_size
             model = self._model
-            self._in_progress = {"series": frame.series, "index": frame.index}
-        t_start = time.perf_counter()
+        plan = self._preview_plan(frame, a, preview) if mode == "live" else None
+        stages = 1 if plan is None else 2
         try:
             self._apply_batch_size(model, batch_size)
-            result = analyze(
-                frame.image,
-                frame.pixel_size,
-                window=a.window,
-                stride=a.stride,
-                samples=a.samples,
-                threshold=a.threshold,
-                model=model,
-                seed=a.seed,
-                adaptive=a.adaptive,
-                precision=a.precision,
-                rotation=a.rotation,
-            )
-        except Exception as exc:
-            with self._lock:
-                self._counts["failed"] += 1
-                self._in_progress = None
-            expected = isinstance(exc, ValueError)
-            (log.warning if expected else log.exception)("frame %s #%d not analysed: %s", frame.series, frame.index, exc)
-            code = "analysis-failed" if expected else "internal-error"
-            self._post(encode_error(f"analysis failed: {exc}", code=code, series=frame.series, index=frame.index))
+        except Exception:  # never fatal: the core keeps its default
+            log.exception("batch size not applied")
+        shown: tuple[dict[str, Any], dict[str, Any]] | None = None  # the preview published, while it is the frame's result
+        if plan is not None:
+            stride_px, samples = plan
+            self._set_in_progress(frame, 1, stages)
+            try:
+                result, t_start = self._analyse(frame, model, a, stride_px=stride_px, samples=samples, adaptive=False)
+            except Exception as exc:
+                self._failed(frame, exc)
+                return
+            shown = self._publish(frame, result, t_start, a.seed, stage=1, stages=stages)
+            if self._newer_frame_waiting():
+                self._superseded(frame, shown)
+                return
+        self._set_in_progress(frame, stages, stages)
+        abort = self._abort_if_newer if plan is not None else None
+        try:
+            result, t_start = self._analyse(frame, model, a, progress=abort)
+        except _Superseded:
+            self._superseded(frame, shown)
             return
+        except Exception as exc:
+            self._failed(frame, exc, preview=shown)
+            return
+        final = self._publish(frame, result, t_start, a.seed, stage=stages, stages=stages)
+        self._save(frame, *final)
+
+    def _preview_plan(self, frame: Frame, a: Any, preview: Any) -> tuple[int, int] | None:
+        """(stride [px], samples) of the preview of ``frame``, or None when there is none (off, or not cheaper)."""
+        if not preview.enabled:
+            return None
+        from aistem.core.windows import to_pixels
+
+        try:
+            w = to_pixels(a.window, frame.pixel_size, name="window")
+            s = to_pixels(a.stride, frame.pixel_size, name="stride")
+        except ValueError:
+            return None  # the full analysis reports it
+        rows, cols = frame.image.shape
+        samples = min(preview.samples, a.samples)
+        stride_px = s * preview.step
+
+        def windows(step: int) -> int:
+            return max(0, (rows - w) // step + 1) * max(0, (cols - w) // step + 1)
+
+        if windows(stride_px) * samples >= windows(s) * a.samples:
+            return None  # the preview would cost as much as the result itself
+        return stride_px, samples
+
+    def _newer_frame_waiting(self) -> bool:
+        """In live mode, a newer frame is waiting: the frame in hand's refinement gives way to it."""
+        return len(self.queue) > 0 and self.queue.mode == "live"
+
+    def _abort_if_newer(self, _done: int, _total: int) -> None:
+        """``analyze`` progress callback of a refinement: abandon it as soon as a newer frame waits."""
+        if self._newer_frame_waiting():
+            raise _Superseded
+
+    def _set_in_progress(self, frame: Frame, stage: int, stages: int) -> None:
+        with self._lock:
+            self._in_progress = {"series": frame.series, "index": frame.index, "stage": stage, "stages": stages}
+
+    def _analyse(self, frame: Frame, model: Any, a: Any, **override: Any) -> tuple[Any, float]:
+        """``aistem.core.analyze`` of ``frame`` with the settings ``a`` (``override``: stride_px, samples,
+        adaptive, progress). Returns (result, start time [perf_counter s])."""
+        from aistem.core import analyze
+
+        kw: dict[str, Any] = {
+            "window": a.window,
+            "stride": a.stride,
+            "samples": a.samples,
+            "threshold": a.threshold,
+            "model": model,
+            "seed": a.seed,
+            "adaptive": a.adaptive,
+            "precision": a.precision,
+            "rotation": a.rotation,
+        }
+        kw.update(override)
+        if "stride_px" in kw:  # the preview: the same window in px as the final grid, a multiple of its stride
+            from aistem.core.windows import to_pixels
+
+            kw["window_px"] = to_pixels(a.window, frame.pixel_size, name="window")
+        t_start = time.perf_counter()
+        return analyze(frame.image, frame.pixel_size, **kw), t_start
+
+    def _publish(
+        self, frame: Frame, result: Any, t_start: float, seed: int | None, *, stage: int, stages: int
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Post one result of ``frame``; returns its (header, arrays)."""
         t_done = time.perf_counter()
+        final = stage == stages
         timing = {
             "queued": (t_start - frame.received_perf) * 1e3,
             "descriptor": float(result.timing.get("descriptor", 0.0)),
@@ -313,21 +431,61 @@ class Daemon:
             timing=timing,
             dropped=self.queue.dropped,
             timestamp=frame.timestamp,
-            seed=a.seed,
+            seed=seed,
+            final=final,
+            stage=stage,
+            stages=stages,
             extra={"shape": list(frame.image.shape), "detector": frame.detector},
         )
         self._post(pack_result(header, arrays))
         with self._lock:
-            self._counts["processed"] += 1
-            self._latencies.append(timing["total"])
+            if stage == 1:
+                self._counts["processed"] += 1  # a frame counts once, with its first result
+            if final:
+                self._latencies.append(timing["total"])
+            else:
+                self._counts["previews"] += 1
+                self._preview_latencies.append(timing["total"])
             self._in_progress = None
-        log.debug("frame %s #%d: grid %s, %.0f ms", frame.series, frame.index, header["grid"], timing["total"])
-        if self._store is not None:
-            try:
-                self._store.append(frame.series, frame.index, {**header, "meta": frame.meta}, arrays)
-            except Exception as exc:  # a full disk must not stop the analysis
-                log.exception("saving frame %s #%d failed", frame.series, frame.index)
-                self._post(encode_error(f"saving failed: {exc}", code="storage-failed", series=frame.series, index=frame.index))
+        log.debug(
+            "frame %s #%d: %s, grid %s, %.0f ms",
+            frame.series,
+            frame.index,
+            "final" if final else f"preview {stage}/{stages}",
+            header["grid"],
+            timing["total"],
+        )
+        return header, arrays
+
+    def _superseded(self, frame: Frame, preview: tuple[dict[str, Any], dict[str, Any]] | None) -> None:
+        """A newer frame is waiting: the preview already published stays the result of ``frame``."""
+        with self._lock:
+            self._counts["superseded"] += 1
+            self._in_progress = None
+        log.debug("frame %s #%d: refinement superseded by a newer frame", frame.series, frame.index)
+        if preview is not None:
+            self._save(frame, *preview)
+
+    def _failed(self, frame: Frame, exc: Exception, preview: tuple[dict[str, Any], dict[str, Any]] | None = None) -> None:
+        with self._lock:
+            self._counts["failed"] += 1
+            self._in_progress = None
+        expected = isinstance(exc, ValueError)
+        (log.warning if expected else log.exception)("frame %s #%d not analysed: %s", frame.series, frame.index, exc)
+        code = "analysis-failed" if expected else "internal-error"
+        self._post(encode_error(f"analysis failed: {exc}", code=code, series=frame.series, index=frame.index))
+        if preview is not None:  # the refinement failed: the preview stays the frame's result
+            self._save(frame, *preview)
+
+    def _save(self, frame: Frame, header: dict[str, Any], arrays: dict[str, Any]) -> None:
+        """With ``--save``: append the frame's result (its final one, or its preview when that stays its result)."""
+        if self._store is None:
+            return
+        try:
+            self._store.append(frame.series, frame.index, {**header, "meta": frame.meta}, arrays)
+        except Exception as exc:  # a full disk must not stop the analysis
+            log.exception("saving frame %s #%d failed", frame.series, frame.index)
+            self._post(encode_error(f"saving failed: {exc}", code="storage-failed", series=frame.series, index=frame.index))
 
     # -- outbox and publisher ------------------------------------------------------------------------------------
     def _post(self, parts: list[Any]) -> None:
@@ -353,7 +511,7 @@ class Daemon:
         except Exception as exc:
             if sock is not None:
                 sock.close(0)
-            errors.append(RuntimeError(f"cannot bind the result socket to {s.results}: {exc}"))
+            errors.append(_bind_error("result", s.results, "--results", exc))
             ready.set()
             return
         ready.set()
@@ -476,7 +634,7 @@ class Daemon:
         except Exception as exc:
             if sock is not None:
                 sock.close(0)
-            errors.append(RuntimeError(f"cannot bind the control socket to {s.control}: {exc}"))
+            errors.append(_bind_error("control", s.control, "--control", exc))
             ready.set()
             return
         ready.set()
@@ -572,6 +730,9 @@ class Daemon:
             "rotation": s.analysis.rotation,
             "mode": s.mode,
             "batch_size": s.batch_size,
+            "preview": s.preview.enabled,
+            "preview_step": s.preview.step,
+            "preview_samples": s.preview.samples,
         }
 
     def status(self) -> dict[str, Any]:
@@ -579,6 +740,7 @@ class Daemon:
         with self._lock:
             c = dict(self._counts)
             lat = list(self._latencies)
+            plat = list(self._preview_latencies)
             in_progress = dict(self._in_progress) if self._in_progress else None
             settings = self.settings_dict()
         state = "stopping" if self._stop.is_set() else "draining" if self._drain.is_set() else "running"
@@ -589,10 +751,13 @@ class Daemon:
             "frames_dropped": self.queue.dropped,
             "frames_rejected": c["rejected"],
             "frames_failed": c["failed"],
+            "frames_superseded": c["superseded"],
+            "previews_published": c["previews"],
             "messages_unsent": c["unsent"],
             "queue_length": len(self.queue),
             "in_progress": in_progress,
             "mean_latency_ms": (sum(lat) / len(lat)) if lat else None,
+            "mean_preview_latency_ms": (sum(plat) / len(plat)) if plat else None,
             "model": self.model_dict(),
             "uptime_s": time.time() - self._started_at,
             "mode": self.settings.mode,

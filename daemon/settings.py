@@ -10,9 +10,11 @@ from typing import Any
 from .protocol import Limits
 from .queueing import MODES
 
-__all__ = ["SOCKET_KINDS", "AnalysisSettings", "CurveSettings", "DaemonSettings"]
+__all__ = ["PREVIEW_KEYS", "SOCKET_KINDS", "AnalysisSettings", "CurveSettings", "DaemonSettings", "PreviewSettings"]
 
 SOCKET_KINDS = ("sub", "pull")
+#: Control ``set`` / command-line names of the preview settings → :class:`PreviewSettings` field.
+PREVIEW_KEYS = {"preview": "enabled", "preview_step": "step", "preview_samples": "samples"}
 
 
 @dataclass
@@ -67,6 +69,40 @@ class AnalysisSettings:
 
 
 @dataclass
+class PreviewSettings:
+    """Live preview (progressive results): ``[daemon.preview]`` of the config; changeable at run time.
+
+    In live mode each frame is first analysed coarsely — every ``step``-th window of the final grid in each
+    direction (stride = ``step`` × the analysis stride, the same window), ``samples`` MC samples — and that
+    result is published with ``final: false``; the full analysis follows unless a newer frame is waiting.
+    Lossless mode never previews.
+
+    Attributes
+    ----------
+    enabled : bool
+        Publish a preview first (live mode only).
+    step : int
+        Preview stride in units of the analysis stride (≥ 1; 1 = the final grid, fewer samples only).
+    samples : int
+        MC samples per window of the preview (≥ 1; at most the analysis ``samples`` are used).
+    """
+
+    enabled: bool = True
+    step: int = 4
+    samples: int = 8
+
+    def validate(self) -> PreviewSettings:
+        if not isinstance(self.enabled, bool):
+            raise ValueError(f"preview must be true or false, got {self.enabled!r}")
+        for name in ("step", "samples"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                what = "windows of the analysis stride" if name == "step" else "Monte-Carlo samples"
+                raise ValueError(f"preview_{name} must be a whole number ≥ 1 ({what}), got {v!r}")
+        return self
+
+
+@dataclass
 class CurveSettings:
     """ZeroMQ CURVE: see ``[daemon.curve]`` in ``config/default.toml``.
 
@@ -116,6 +152,7 @@ class DaemonSettings:
     analysis : AnalysisSettings
     limits : Limits
     curve : CurveSettings
+    preview : PreviewSettings
     """
 
     frames: str = "tcp://127.0.0.1:5555"
@@ -133,6 +170,7 @@ class DaemonSettings:
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     limits: Limits = field(default_factory=Limits)
     curve: CurveSettings = field(default_factory=CurveSettings)
+    preview: PreviewSettings = field(default_factory=PreviewSettings)
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> DaemonSettings:
@@ -166,18 +204,22 @@ class DaemonSettings:
             analysis=analysis,
             limits=Limits(**d["limits"]),
             curve=CurveSettings(**d["curve"]),
+            preview=PreviewSettings(**d.get("preview", {})),
         ).validate()
 
     def replace(self, **changes: Any) -> DaemonSettings:
-        """A copy with top-level keys or analysis keys (window, stride, samples, threshold, seed) changed."""
+        """A copy with top-level keys, analysis keys (window, stride, samples, threshold, seed …) or preview keys
+        (``preview``, ``preview_step``, ``preview_samples``) changed."""
         analysis_keys = {f.name for f in dataclasses.fields(AnalysisSettings)}
         a = {k: v for k, v in changes.items() if k in analysis_keys}
-        top = {k: v for k, v in changes.items() if k not in analysis_keys}
+        p = {PREVIEW_KEYS[k]: v for k, v in changes.items() if k in PREVIEW_KEYS}
+        top = {k: v for k, v in changes.items() if k not in analysis_keys and k not in PREVIEW_KEYS}
         if "seed" in a and a["seed"] is not None and a["seed"] < 0:
             a["seed"] = None
         new = dataclasses.replace(self, **top)
         new.analysis = dataclasses.replace(self.analysis, **a)
         new.curve = dataclasses.replace(self.curve)
+        new.preview = dataclasses.replace(self.preview, **p)
         return new.validate()
 
     def validate(self) -> DaemonSettings:
@@ -205,4 +247,5 @@ class DaemonSettings:
         if self.curve.enabled and not self.curve.secret_key:
             raise ValueError("CURVE is enabled but [daemon.curve] secret_key names no certificate file")
         self.analysis.validate()
+        self.preview.validate()
         return self

@@ -127,7 +127,8 @@ def test_live_mode_drops_and_counts_under_overload(daemon, source, connected, fr
         st = request("status", daemon.control_endpoint)["status"]
         processed = st["frames_processed"] - before["frames_processed"]
         dropped = st["frames_dropped"] - before["frames_dropped"]
-        assert processed == len(results) and processed + dropped == n
+        # live mode previews each frame first (final: false): a frame analysed has one or two results
+        assert processed == len({r.index for r in results}) and processed + dropped == n
         assert dropped >= n // 2, (processed, dropped)
         assert [r.index for r in results] == sorted(r.index for r in results)
         assert last[0].header["dropped"] == st["frames_dropped"]
