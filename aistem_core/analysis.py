@@ -254,6 +254,7 @@ def analyze(
     adaptive: bool | AdaptiveSettings = False,
     precision: str = "float32",
     rotation: bool = True,
+    batch_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> AnalysisResult:
     """Classify every window of an image and measure its uncertainty (AI-STEM).
@@ -280,10 +281,24 @@ def analyze(
         Adaptive sampling: windows whose class and interface decision are
         settled stop early (``samples`` stays the upper bound). False: every
         window gets exactly ``samples`` (the paper's procedure).
+    precision : str
+        Compute dtype of the network: ``float32`` (default), ``bfloat16`` or ``float16``.
     rotation : bool
         Measure the local lattice rotation of bulk windows (``lattice_rotation``; about 1 ms per bulk window on a CPU).
+    batch_size : int, optional
+        Windows per network call of the MC-dropout sampler [windows]; each call evaluates this many windows ×
+        up to 32 samples. Larger batches use the CPU/GPU better and need more memory; the results are the same
+        up to the dropout masks drawn (masks are drawn per call, so a different batch size draws different
+        ones, even with the same ``seed``). None: the sampler's current setting (32 unless changed, e.g. by
+        ``aistem serve --batch-size``). Applies to this call only.
     progress : callable, optional
         ``progress(done, total)`` in windows.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range (``samples``, ``threshold``, ``batch_size``, window sizes) or the image is
+        not a finite 2-D array.
 
     Returns
     -------
@@ -294,6 +309,10 @@ def analyze(
         raise ValueError(f"samples must be a whole number ≥ 1, got {samples!r}")
     if not (np.isfinite(threshold) and threshold >= 0):
         raise ValueError(f"threshold must be a non-negative number of bits, got {threshold!r}")
+    if batch_size is not None and (
+        isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be a whole number of windows ≥ 1 (or None for the default), got {batch_size!r}")
     img = validate_image(image)
     w, s = resolve_windows(pixel_size, window=window, stride=stride, window_px=window_px, stride_px=stride_px)
     m = _as_model(model)
@@ -313,13 +332,20 @@ def analyze(
         descriptors[start : start + block.shape[0]] = fft_haadf_descriptor(block, threshold=thr, size=size, pixel_size=pixel_size)
     t1 = time.perf_counter()
     report = (lambda k: progress(k, n)) if progress else None
-    if adaptive:
-        settings = adaptive if isinstance(adaptive, AdaptiveSettings) else AdaptiveSettings()
-        stats = _predictor(m, precision).run_adaptive(
-            descriptors, samples, grid_shape=grid.shape, settings=settings, threshold=threshold, seed=seed, progress=report
-        )
-    else:
-        stats = _predictor(m, precision).run(descriptors, samples, seed=seed, progress=report)
+    predictor = _predictor(m, precision)
+    windows_per_call = predictor.windows_per_call
+    if batch_size is not None:
+        predictor.windows_per_call = int(batch_size)
+    try:
+        if adaptive:
+            settings = adaptive if isinstance(adaptive, AdaptiveSettings) else AdaptiveSettings()
+            stats = predictor.run_adaptive(
+                descriptors, samples, grid_shape=grid.shape, settings=settings, threshold=threshold, seed=seed, progress=report
+            )
+        else:
+            stats = predictor.run(descriptors, samples, seed=seed, progress=report)
+    finally:
+        predictor.windows_per_call = windows_per_call  # the cached sampler is shared: leave its setting as it was
     t2 = time.perf_counter()
     maps = uncertainty_maps(stats)
     gr, gc = grid.shape

@@ -138,3 +138,35 @@ def test_lattice_rotation_field_measures_both_grains(reference_model, bicrystal,
     np.testing.assert_array_equal(back.lattice_rotation, rot)
     low = r.with_threshold(0.0)
     assert np.isnan(low.lattice_rotation[low.interface]).all()
+
+
+@pytest.mark.parametrize("batch_size", [0, -3, 2.5, True, "8", np.float32(4)])
+def test_batch_size_must_be_a_positive_whole_number(small_model, batch_size):
+    with pytest.raises(ValueError, match="batch_size must be a whole number of windows"):
+        analyze(np.zeros((120, 120), np.float32), 0.12, model=small_model, batch_size=batch_size)
+
+
+def test_batch_size_sets_windows_per_call_for_this_call_only(small_model):
+    from aistem.core.analysis import _predictor
+
+    img = square_lattice((150, 150))  # window 100 px, stride 5 px → 11 × 11 = 121 windows
+    before = _predictor(small_model).windows_per_call
+    steps: list[int] = []
+    r = analyze(
+        img,
+        None,
+        window_px=100,
+        stride_px=5,
+        model=small_model,
+        samples=3,
+        seed=1,
+        batch_size=50,
+        progress=lambda d, n: steps.append(d),
+    )
+    assert steps == [50, 100, 121]  # progress is reported after each network call's block of windows
+    assert _predictor(small_model).windows_per_call == before  # the shared sampler is left as it was
+    np.testing.assert_allclose(r.probabilities.sum(axis=-1), 1.0, atol=1e-5)
+    # the same batch size as the default, with the same seed: the same masks, the same result
+    a = analyze(img, None, window_px=100, stride_px=5, model=small_model, samples=3, seed=1, batch_size=before)
+    b = analyze(img, None, window_px=100, stride_px=5, model=small_model, samples=3, seed=1)
+    np.testing.assert_array_equal(a.probabilities, b.probabilities)
