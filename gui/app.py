@@ -79,12 +79,14 @@ def run_view(
     -------
     dict
         ``ok`` (False on timeout or Ctrl-C), ``timed_out``, ``interrupted`` (Ctrl-C), ``screenshot`` (path or None),
-        ``results``, ``frames``, ``errors``, ``rejected``, ``not_drawn``, ``series``, ``last_index``, ``model``,
-        ``samples``, ``class_fractions`` (over all final results: class name → fraction of windows, present classes
-        only), ``last_class_fractions``, ``interface_fraction`` (mean over final results, the daemon's threshold),
-        ``interface_fraction_displayed`` (newest result at the display ``threshold``), ``threshold`` [bit],
-        ``frames_per_second`` (result rate), ``latency_ms`` (result arrival − acquisition timestamp, mean of the
-        last results), ``dropped``, ``daemon_status``, ``last_error``, ``elapsed_s``.
+        ``results`` (live previews included), ``final_results``, ``previews``, ``frames``, ``errors``, ``rejected``,
+        ``not_drawn``, ``series``, ``last_index``, ``model``, ``samples``, ``class_fractions`` (over all final
+        results: class name → fraction of windows, present classes only), ``last_class_fractions``,
+        ``interface_fraction`` (mean over final results, the daemon's threshold), ``interface_fraction_displayed``
+        (newest result at the display ``threshold``), ``threshold`` [bit], ``frames_per_second`` (result rate),
+        ``latency_ms`` (final result arrival − acquisition timestamp, mean of the last final results),
+        ``preview_latency_ms`` (the same for live previews; None without), ``dropped``, ``daemon_status``,
+        ``last_error``, ``elapsed_s``.
     """
     if after < 1:
         raise ValueError(f"after must be ≥ 1, got {after}")
@@ -208,6 +210,8 @@ def _summary(receiver: Any, window: Any, state: dict[str, Any], t0: float) -> di
         "interrupted": state["interrupted"],
         "screenshot": state["screenshot"],
         "results": c["results"],
+        "final_results": finals,
+        "previews": c.get("previews", 0),
         "frames": c["frames"],
         "errors": c["errors"],
         "rejected": c["rejected"],
@@ -223,6 +227,7 @@ def _summary(receiver: Any, window: Any, state: dict[str, Any], t0: float) -> di
         "threshold": window.threshold,
         "frames_per_second": fps,
         "latency_ms": None if s.latency_ms is None else round(s.latency_ms, 1),
+        "preview_latency_ms": None if s.preview_latency_ms is None else round(s.preview_latency_ms, 1),
         "dropped": dropped,
         "daemon_status": s.status.header if s.status is not None else None,
         "last_error": s.last_error,

@@ -93,7 +93,8 @@ def hover_text(
 ) -> str:
     """What the viewer shows for the point (row, col) [px, pixel-centre coordinates].
 
-    Pixel position (and value), then for the grid cell drawn there: class, the top three class probabilities,
+    Pixel position (and value), then for the grid cell drawn there (and whether the map is the final result or a
+    live preview): class, the top three class probabilities,
     mutual information [bit] (and whether it is above the display threshold), lattice rotation [°] if sent.
     """
     r, c = round(row), round(col)
@@ -109,7 +110,8 @@ def hover_text(
     i, j = cell
     ci = int(result.classes[i, j])
     name = result.class_names[ci] if ci < len(result.class_names) else f"class {ci}"
-    parts.append(f"window ({i}, {j})")
+    kind = result.kind() if result.final else f"{result.kind()} ({result.samples} samples)"
+    parts.append(f"window ({i}, {j}), {kind}")  # "final", or "preview 1/2": the grid and samples differ
     parts.append(name)
     if result.probabilities is not None:
         parts.append("p: " + ", ".join(f"{n} {p:.2f}" for n, p in top_classes(result.probabilities[i, j], result.class_names)))

@@ -35,6 +35,8 @@ __all__ = [
     "encode_frame",
     "encode_result",
     "encode_status",
+    "frame_order",
+    "preview_outdated",
 ]
 
 FRAME_PROTOCOL = "aistem-frame/1"
@@ -108,7 +110,8 @@ class Result:
     dropped : int
         Frames the daemon has dropped so far.
     final : bool
-        False for a progressive refinement that a later result for the same frame replaces.
+        False for a live preview (``aistem-result/1.1``): a coarser grid and fewer samples, drawn until the same
+        frame's final result (or a newer frame's result) replaces it. Absent in the header: True.
     arrays : dict of str to ndarray
         ``classes`` (uint8), ``probabilities`` (float32, rows × cols × classes), ``mutual_information``
         (float32 [bit]), ``interface`` (uint8), optionally ``lattice_rotation`` (float32 [°], NaN in the interface).
@@ -198,6 +201,44 @@ class Result:
         """Centre (row, col) of window (i, j) [px]."""
         half = (self.window_px - 1) / 2.0
         return (self.origins[0] + i * self.stride_px + half, self.origins[1] + j * self.stride_px + half)
+
+    @property
+    def stage(self) -> tuple[int, int]:
+        """(stage, stages) of the frame's analysis: (1, 2) for a preview, (2, 2) for its final; (1, 1) without."""
+        st, n = self.header.get("stage"), self.header.get("stages")
+        if isinstance(st, int) and isinstance(n, int) and 1 <= st <= n:
+            return (st, n)
+        return (1, 1) if self.final else (1, 2)
+
+    def kind(self) -> str:
+        """``"final"`` or ``"preview"`` (with its stage when the daemon sends one), for the status line and hover."""
+        if self.final:
+            return "final"
+        st, n = self.stage
+        return f"preview {st}/{n}"
+
+
+def frame_order(a: Result, b: Result) -> int:
+    """+1 if ``a``'s frame is newer than ``b``'s, −1 if older, 0 if the same frame or unknown.
+
+    By the frames' acquisition timestamps when both results carry one, else by the index within one series.
+    """
+    if a.key == b.key:
+        return 0
+    ta, tb = a.timestamp, b.timestamp
+    if ta is not None and tb is not None and ta != tb:
+        return 1 if ta > tb else -1
+    if a.series == b.series:
+        return 1 if a.index > b.index else -1
+    return 0
+
+
+def preview_outdated(preview: Result, final: Result | None) -> bool:
+    """True if ``preview`` (a non-final result) must not replace ``final`` on screen: ``final`` is the final result
+    of the same frame or of a newer one (:func:`frame_order`)."""
+    if final is None or preview.final or not final.final:
+        return False
+    return preview.key == final.key or frame_order(final, preview) > 0
 
 
 @dataclass

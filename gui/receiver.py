@@ -2,8 +2,12 @@
 
 A thread polls the sockets (``zmq.Poller`` with a timeout, so a stop request is seen within ~0.1 s), decodes
 every message, and keeps only what the display needs: the newest result, the recent frames (to pair a result with
-its own image) and counters. The window takes a :class:`Snapshot` at its redraw rate; results that arrive
-faster than it redraws are counted (``skipped``), never queued, so a fast stream cannot freeze the window.
+its own image) and counters. The window takes a :class:`Snapshot` at its redraw rate; results that arrive faster
+than it redraws are counted (``skipped``), never queued, so a fast stream cannot freeze the window.
+
+A live preview (``final: false``) is handed over like any result — it shows the frame's map until the final one
+arrives — except when the final result of the same or a newer frame is already here: then it is counted
+(``previews_ignored``) and dropped, so a late preview never hides a final map.
 
 SUB sockets *connect*, and ZeroMQ reconnects them by itself when the daemon restarts; a socket monitor tells the
 window whether each endpoint is connected right now.
@@ -22,7 +26,7 @@ import numpy as np
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from .protocol import DaemonError, Frame, ProtocolError, Result, Status, decode
+from .protocol import DaemonError, Frame, ProtocolError, Result, Status, decode, frame_order, preview_outdated
 
 __all__ = ["Receiver", "Snapshot", "curve_keys"]
 
@@ -48,11 +52,15 @@ class Snapshot:
     latest_result : Result or None
         Newest result received (new or not).
     counters : dict
-        results, frames, errors, rejected, skipped (results never drawn), and per-endpoint ``connected``.
+        results (previews included), final_results, previews, previews_ignored (arrived after the final result of
+        the same or a newer frame), frames, errors, rejected, skipped (results never drawn; a preview overtaken by
+        its own frame's final result is not counted), and per-endpoint ``connected``.
     results_per_s, frames_per_s : float
-        Arrival rates over the last few seconds.
+        Arrival rates over the last few seconds (results: frames with a result, a preview and its final count once).
     latency_ms : float or None
-        Mean (over the last results) of result arrival − frame acquisition timestamp.
+        Mean (over the last final results) of result arrival − frame acquisition timestamp.
+    preview_latency_ms : float or None
+        The same over the last previews (None when the daemon sends none).
     status : Status or None
         Newest daemon status.
     last_error : str or None
@@ -69,6 +77,7 @@ class Snapshot:
     results_per_s: float = 0.0
     frames_per_s: float = 0.0
     latency_ms: float | None = None
+    preview_latency_ms: float | None = None
     status: Status | None = None
     last_error: str | None = None
     idle_s: float = float("inf")
@@ -159,8 +168,20 @@ class Receiver:
         self._result_times: collections.deque[float] = collections.deque(maxlen=512)
         self._frame_times: collections.deque[float] = collections.deque(maxlen=512)
         self._latencies: collections.deque[float] = collections.deque(maxlen=50)
+        self._preview_latencies: collections.deque[float] = collections.deque(maxlen=50)
+        self._newest_final: Result | None = None  # the final result of the newest frame so far
+        self._last_result_key: tuple[str, int] | None = None
         self.connected = {k: False for k, v in self.endpoints.items() if v}
-        self.counters: dict[str, int] = {"results": 0, "frames": 0, "errors": 0, "rejected": 0, "skipped": 0, "final_results": 0}
+        self.counters: dict[str, int] = {
+            "results": 0,
+            "frames": 0,
+            "errors": 0,
+            "rejected": 0,
+            "skipped": 0,
+            "final_results": 0,
+            "previews": 0,
+            "previews_ignored": 0,
+        }
         self.class_counts: np.ndarray = np.zeros(0, np.int64)
         self.class_names: list[str] = []
         self.interface_sum = 0.0
@@ -222,6 +243,7 @@ class Receiver:
                 results_per_s=self._rate(self._result_times, now),
                 frames_per_s=self._rate(self._frame_times, now),
                 latency_ms=float(np.mean(self._latencies)) if self._latencies else None,
+                preview_latency_ms=float(np.mean(self._preview_latencies)) if self._preview_latencies else None,
                 status=self._status,
                 last_error=self._last_error,
                 idle_s=(now - self._last_message) if self._last_message else float("inf"),
@@ -378,11 +400,22 @@ class Receiver:
 
     def _on_result(self, res: Result, now: float) -> None:  # called with the lock held
         self.counters["results"] += 1
-        if self._pending_result is not None:
-            self.counters["skipped"] += 1
+        if not res.final:
+            self.counters["previews"] += 1
+            if preview_outdated(res, self._newest_final):
+                self.counters["previews_ignored"] += 1  # never hide the final map of this or a newer frame
+                self.results_event.notify_all()
+                return
+        elif self._newest_final is None or frame_order(res, self._newest_final) >= 0:
+            self._newest_final = res
+        pending = self._pending_result
+        if pending is not None and not (not pending.final and pending.key == res.key):
+            self.counters["skipped"] += 1  # a preview overtaken by its own refinement was not missed
         self._pending_result = res
         self._latest_result = res
-        self._result_times.append(now)
+        if res.key != self._last_result_key:  # a frame's preview and final count once in the rate
+            self._result_times.append(now)
+            self._last_result_key = res.key
         self.first_result_at = self.first_result_at or now
         self.last_result_at = now
         ts = res.timestamp
@@ -390,7 +423,7 @@ class Receiver:
             f = self._frames.get(res.key)
             ts = f.timestamp if f is not None else None
         if ts is not None:
-            self._latencies.append((now - ts) * 1000.0)
+            (self._latencies if res.final else self._preview_latencies).append((now - ts) * 1000.0)
         if res.final:
             self.counters["final_results"] += 1
             n = len(res.class_names)

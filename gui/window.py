@@ -18,7 +18,7 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from .overlay import class_lut, class_rgba, display_image, hover_text, interface_at, interface_segments, nice_scale_bar
-from .protocol import Frame, Result
+from .protocol import Frame, Result, preview_outdated
 from .qtfix import guard_refcount_bug
 from .receiver import Receiver, Snapshot
 
@@ -86,6 +86,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.frame: Frame | None = None
         self.frame_matches_result = False
         self.results_drawn = 0
+        self.previews_ignored = 0
         self.redraws = 0
         self.snapshot: Snapshot | None = None
         self._image_shape: tuple[int, int] | None = None
@@ -382,12 +383,20 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self._update_scale_bar(frame.pixel_size)
         self.wait_text.setVisible(False)
 
-    def show_result(self, result: Result, frame: Frame | None = None) -> None:
-        """Draw a result over its frame (or over the current image, or a blank canvas, when the frame is not here)."""
+    def show_result(self, result: Result, frame: Frame | None = None) -> bool:
+        """Draw a result over its frame (or over the current image, or a blank canvas, when the frame is not here).
+
+        A live preview replaces the map on screen — its own frame's earlier preview, or an older frame's result —
+        but never the final result of the same or a newer frame: then nothing is drawn and False is returned.
+        """
+        if preview_outdated(result, self.result):
+            self.previews_ignored += 1
+            return False
         self.result = result
         self._last_result_time = time.time()
         if frame is not None and frame.key == result.key:
-            self.show_frame(frame)
+            if frame is not self.frame:  # a refinement of the frame on screen: the image stays, with its contrast
+                self.show_frame(frame)
         elif (
             self._image_shape is None
             or self._image_shape[0] < result.covered_shape()[0]
@@ -411,6 +420,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.redraw_overlays()
         self.results_drawn += 1
         self.wait_text.setVisible(False)
+        return True
 
     def _set_overlays_visible(self, visible: bool) -> None:
         self._overlays_shown = visible
@@ -454,7 +464,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
             curve.setData(x=cols, y=rows, connect="pairs")
         self._update_legend(r)
         self._apply_visibility()
-        title = f"{r.series} #{r.index}" + ("" if r.final else " (refining)")
+        title = f"{r.series} #{r.index}" + ("" if r.final else f" — {r.kind()}, refining")
         self.plot.setTitle(title, color="w", size="10pt")
 
     def _update_legend(self, r: Result) -> None:
@@ -509,13 +519,15 @@ class ViewerWindow(QtWidgets.QMainWindow):
         r = self.result
         conn = s.counters.get("connected", {})
         if r is not None:
-            parts.append(f"{r.series} #{r.index}" + ("" if r.final else " (refining)"))
+            parts.append(f"{r.series} #{r.index} {r.kind()} ({r.grid[0]}×{r.grid[1]} windows)")
         elif self.frame is not None:
             parts.append(f"{self.frame.series} #{self.frame.index} (no result yet)")
         parts.append(f"{s.results_per_s:.1f} frames/s")
         latency = "latency —" if s.latency_ms is None else f"latency {s.latency_ms:.0f} ms"
         if r is not None and "analysis" in r.timing:
             latency += f" (analysis {r.timing['analysis']:.0f} ms)"
+        if s.preview_latency_ms is not None:
+            latency += f", preview {s.preview_latency_ms:.0f} ms"
         parts.append(latency)
         dropped = r.dropped if r is not None else 0
         if s.status is not None:
