@@ -7,6 +7,7 @@ Pure batched array code (NumPy or CuPy); imports no ZeroMQ, Qt or training code.
 """
 
 from .analysis import AnalysisResult, analyze
+from .mc_dropout import AnalysisCancelled
 from .model import AistemModel, ModelNotFoundError, load_model
 
-__all__ = ["AistemModel", "AnalysisResult", "ModelNotFoundError", "analyze", "load_model"]
+__all__ = ["AistemModel", "AnalysisCancelled", "AnalysisResult", "ModelNotFoundError", "analyze", "load_model"]

@@ -13,6 +13,7 @@ import numpy as np
 from .adaptive import AdaptiveSettings
 from .backend import get_array_module
 from .descriptor import fft_haadf_descriptor
+from .mc_dropout import AnalysisCancelled
 from .uncertainty import segment_interface, uncertainty_maps
 from .windows import WindowGrid, extract_windows, to_pixels, window_grid
 
@@ -256,6 +257,7 @@ def analyze(
     rotation: bool = True,
     batch_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> AnalysisResult:
     """Classify every window of an image and measure its uncertainty (AI-STEM).
 
@@ -293,12 +295,18 @@ def analyze(
         ``aistem serve --batch-size``). Applies to this call only.
     progress : callable, optional
         ``progress(done, total)`` in windows.
+    cancel : callable, optional
+        ``cancel()`` is asked after every network call of the MC sampling and before the rotation step; when it
+        returns True the analysis stops with :class:`aistem.core.AnalysisCancelled` (the streaming daemon abandons
+        a refinement this way when a newer frame arrives).
 
     Raises
     ------
     ValueError
         If an argument is out of range (``samples``, ``threshold``, ``batch_size``, window sizes) or the image is
         not a finite 2-D array.
+    AnalysisCancelled
+        If ``cancel()`` returned True.
 
     Returns
     -------
@@ -340,10 +348,17 @@ def analyze(
         if adaptive:
             settings = adaptive if isinstance(adaptive, AdaptiveSettings) else AdaptiveSettings()
             stats = predictor.run_adaptive(
-                descriptors, samples, grid_shape=grid.shape, settings=settings, threshold=threshold, seed=seed, progress=report
+                descriptors,
+                samples,
+                grid_shape=grid.shape,
+                settings=settings,
+                threshold=threshold,
+                seed=seed,
+                progress=report,
+                cancel=cancel,
             )
         else:
-            stats = predictor.run(descriptors, samples, seed=seed, progress=report)
+            stats = predictor.run(descriptors, samples, seed=seed, progress=report, cancel=cancel)
     finally:
         predictor.windows_per_call = windows_per_call  # the cached sampler is shared: leave its setting as it was
     t2 = time.perf_counter()
@@ -354,6 +369,8 @@ def analyze(
     interface = segment_interface(mi, threshold)
     t3 = time.perf_counter()
     rot = None
+    if rotation and cancel is not None and cancel():
+        raise AnalysisCancelled("analysis cancelled by the caller before the rotation step")
     if rotation:
         from .rotation import circular_difference, lattice_rotation_map, rotation_period
 

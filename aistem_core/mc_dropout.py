@@ -21,7 +21,11 @@ from .adaptive import AdaptiveSettings, MomentStats, settled, stage_schedule
 from .backend import asnumpy
 from .uncertainty import MCStats
 
-__all__ = ["MCDropoutPredictor"]
+__all__ = ["AnalysisCancelled", "MCDropoutPredictor"]
+
+
+class AnalysisCancelled(Exception):
+    """The caller's ``cancel()`` returned True: the MC sampling (and the analysis) stopped before the end."""
 
 
 class MCDropoutPredictor:
@@ -224,6 +228,7 @@ class MCDropoutPredictor:
         *,
         seed: int | None = None,
         progress: Callable[[int], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
     ) -> MCStats:
         """Draw ``samples`` MC-dropout predictions for every descriptor.
 
@@ -237,13 +242,17 @@ class MCDropoutPredictor:
             Seed of the dropout masks, for reproducible results.
         progress : callable, optional
             Called with the number of windows finished after each block of windows.
+        cancel : callable, optional
+            Called with no argument after every network call; True stops the sampling with
+            :class:`AnalysisCancelled` (a caller that no longer needs the result gives the CPU/GPU back within
+            one call: ``windows_per_call`` × ≤ ``samples_per_call`` networks).
         """
         if samples < 1:
             raise ValueError(f"samples must be ≥ 1, got {samples}")
         self._check(descriptors)
         self.reseed(seed)
         n = int(descriptors.shape[0])
-        ps, es, vs = self._run_blocks(descriptors, np.arange(n), samples, moments=False, progress=progress)
+        ps, es, vs = self._run_blocks(descriptors, np.arange(n), samples, moments=False, progress=progress, cancel=cancel)
         return MCStats(ps.astype(np.float32), es.astype(np.float32), vs.astype(np.int32), np.full(n, samples, np.int32))
 
     def run_adaptive(
@@ -256,6 +265,7 @@ class MCDropoutPredictor:
         threshold: float = 0.1,
         seed: int | None = None,
         progress: Callable[[int], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
     ) -> MCStats:
         """Adaptive MC sampling: stop windows whose class and interface decision are settled.
 
@@ -281,7 +291,7 @@ class MCDropoutPredictor:
         done_so_far = 0
         for target in stage_schedule(samples, settings.initial):
             s = target - done_so_far
-            parts = self._run_blocks(descriptors, active, s, moments=True)
+            parts = self._run_blocks(descriptors, active, s, moments=True, cancel=cancel)
             mom.n[active] += s
             mom.p[active] += parts[0]
             mom.h[active] += parts[1]
@@ -314,7 +324,14 @@ class MCDropoutPredictor:
             raise ValueError(f"descriptors must have shape (N, {self.input_size}, {self.input_size}), got {tuple(d.shape)}")
 
     def _run_blocks(
-        self, descriptors: Any, index: np.ndarray, s: int, *, moments: bool, progress: Callable[[int], None] | None = None
+        self,
+        descriptors: Any,
+        index: np.ndarray,
+        s: int,
+        *,
+        moments: bool,
+        progress: Callable[[int], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
     ) -> list[np.ndarray]:
         """Sums over ``s`` samples for the windows ``index``, in compiled blocks of windows and samples."""
         from keras import ops
@@ -337,6 +354,8 @@ class MCDropoutPredictor:
                 for acc, o in zip(sums, outs, strict=True):
                     acc[start : start + k] += o
                 done += step
+                if cancel is not None and cancel():
+                    raise AnalysisCancelled("MC-dropout sampling cancelled by the caller")
             if progress is not None:
                 progress(start + k)
         if sums is None:  # no windows

@@ -170,3 +170,27 @@ def test_batch_size_sets_windows_per_call_for_this_call_only(small_model):
     a = analyze(img, None, window_px=100, stride_px=5, model=small_model, samples=3, seed=1, batch_size=before)
     b = analyze(img, None, window_px=100, stride_px=5, model=small_model, samples=3, seed=1)
     np.testing.assert_array_equal(a.probabilities, b.probabilities)
+
+
+def test_cancel_stops_the_analysis_within_one_network_call(small_model):
+    """``cancel()`` is asked after every network call; True stops the analysis (the daemon's superseded refinement)."""
+    from aistem.core import AnalysisCancelled
+    from aistem.core.analysis import _predictor
+
+    img = square_lattice((150, 150))  # 121 windows: 3 blocks of 50 windows, T = 40 → 2 calls (32 + 8 samples) each
+    before = _predictor(small_model).windows_per_call
+    asked: list[int] = []
+
+    def cancel() -> bool:
+        asked.append(1)
+        return len(asked) >= 3
+
+    kw = dict(window_px=100, stride_px=5, model=small_model, samples=40, seed=1, batch_size=50)
+    with pytest.raises(AnalysisCancelled):
+        analyze(img, None, cancel=cancel, **kw)
+    assert len(asked) == 3  # stopped at the third call, in the middle of the second block
+    assert _predictor(small_model).windows_per_call == before
+    for adaptive in (False, True):  # never cancelled: the same result as without cancel
+        a = analyze(img, None, cancel=lambda: False, adaptive=adaptive, **kw)
+        b = analyze(img, None, adaptive=adaptive, **kw)
+        np.testing.assert_array_equal(a.probabilities, b.probabilities)
