@@ -88,10 +88,6 @@ def _bind_error(what: str, endpoint: str, option: str, exc: BaseException) -> Ru
     return RuntimeError(f"cannot bind the {what} socket to {endpoint}: {exc}")
 
 
-class _Superseded(Exception):
-    """A newer frame is waiting: the refinement of the frame in hand is abandoned (its preview stays its result)."""
-
-
 class Daemon:
     """The AI-STEM streaming service.
 
@@ -314,6 +310,8 @@ class Daemon:
         arrives during it (then the refinement is abandoned and counted as superseded: the preview stays the
         frame's result). Otherwise one stage, ``final: true``.
         """
+        from aistem.core import AnalysisCancelled
+
         with self._lock:
             a = dataclasses.replace(self.settings.analysis)
             preview = dataclasses.replace(self.settings.preview)
@@ -340,10 +338,12 @@ class Daemon:
                 self._superseded(frame, shown)
                 return
         self._set_in_progress(frame, stages, stages)
-        abort = self._abort_if_newer if plan is not None else None
         try:
-            result, t_start = self._analyse(frame, model, a, progress=abort)
-        except _Superseded:
+            if plan is None:
+                result, t_start = self._analyse(frame, model, a)
+            else:  # asked after every network call: a newer frame waits at most one call for the CPU/GPU
+                result, t_start = self._analyse(frame, model, a, cancel=self._newer_frame_waiting)
+        except AnalysisCancelled:
             self._superseded(frame, shown)
             return
         except Exception as exc:
@@ -378,18 +378,13 @@ class Daemon:
         """In live mode, a newer frame is waiting: the frame in hand's refinement gives way to it."""
         return len(self.queue) > 0 and self.queue.mode == "live"
 
-    def _abort_if_newer(self, _done: int, _total: int) -> None:
-        """``analyze`` progress callback of a refinement: abandon it as soon as a newer frame waits."""
-        if self._newer_frame_waiting():
-            raise _Superseded
-
     def _set_in_progress(self, frame: Frame, stage: int, stages: int) -> None:
         with self._lock:
             self._in_progress = {"series": frame.series, "index": frame.index, "stage": stage, "stages": stages}
 
     def _analyse(self, frame: Frame, model: Any, a: Any, **override: Any) -> tuple[Any, float]:
         """``aistem.core.analyze`` of ``frame`` with the settings ``a`` (``override``: stride_px, samples,
-        adaptive, progress). Returns (result, start time [perf_counter s])."""
+        adaptive, cancel). Returns (result, start time [perf_counter s])."""
         from aistem.core import analyze
 
         kw: dict[str, Any] = {

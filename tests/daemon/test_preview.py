@@ -249,9 +249,10 @@ def test_a_taken_control_port_closes_every_socket(reference_model, live_source):
             probe.bind(("127.0.0.1", 0))
             results = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
         d = Daemon(fast_settings(live_source.endpoint, results=results, control=taken), reference_model, context=ctx)
+        threads_before = set(threading.enumerate())
         with pytest.raises(RuntimeError, match="cannot bind the control socket .* address already in use .* --control"):
             d.start()
-    assert d.finished.is_set() and not [t for t in threading.enumerate() if t.name.startswith("aistem-")]
+    assert d.finished.is_set() and not [t for t in set(threading.enumerate()) - threads_before if t.is_alive()]
     done = threading.Event()
     threading.Thread(target=lambda: (ctx.term(), done.set()), daemon=True).start()
     assert done.wait(10), "ctx.term() hangs: a socket was left open"
