@@ -290,9 +290,15 @@ class Status:
             v = self.get(*names)
             if v is not None:
                 parts.append(f"{label} {v}")
+        sup = self.get("frames_superseded")
+        if isinstance(sup, int) and sup > 0:
+            parts.append(f"refinements superseded {sup}")  # live preview: frames left at their preview
         lat = self.get("mean_latency_ms", "latency_ms", "mean_latency")
         if isinstance(lat, (int, float)):
             parts.append(f"mean latency {lat:.0f} ms")
+        plat = self.get("mean_preview_latency_ms")
+        if isinstance(plat, (int, float)):
+            parts.append(f"preview {plat:.0f} ms")
         model = self.get("model")
         if isinstance(model, dict):
             model = model.get("name")

@@ -46,6 +46,10 @@ def test_which_preview_is_outdated():
     # no header keys of 1.1 (an older daemon): a result is final
     plain = decode(result_message(1))
     assert plain.final and plain.kind() == "final" and plain.stage == (1, 1)
+    # the daemon's status line tells how many refinements gave way to newer frames, and the preview latency
+    st = decode(status_message(frames_processed=9, frames_superseded=4, mean_latency_ms=9000.0, mean_preview_latency_ms=1500.0))
+    assert "refinements superseded 4" in st.text() and "preview 1500 ms" in st.text()
+    assert "superseded" not in decode(status_message(frames_processed=9, frames_superseded=0)).text()
 
 
 @pytest.fixture
