@@ -177,7 +177,7 @@ def test_cancel_stops_the_analysis_within_one_network_call(small_model):
     from aistem.core import AnalysisCancelled
     from aistem.core.analysis import _predictor
 
-    img = square_lattice((150, 150))  # 121 windows: 3 blocks of 50 windows, T = 40 → 2 calls (32 + 8 samples) each
+    img = square_lattice((150, 150))  # window 100 px, stride 10 px: 36 windows, 3 blocks of 16 windows
     before = _predictor(small_model).windows_per_call
     asked: list[int] = []
 
@@ -185,12 +185,20 @@ def test_cancel_stops_the_analysis_within_one_network_call(small_model):
         asked.append(1)
         return len(asked) >= 3
 
-    kw = dict(window_px=100, stride_px=5, model=small_model, samples=40, seed=1, batch_size=50)
+    kw = dict(window_px=100, stride_px=10, model=small_model, samples=16, seed=1, batch_size=16)
     with pytest.raises(AnalysisCancelled):
         analyze(img, None, cancel=cancel, **kw)
-    assert len(asked) == 3  # stopped at the third call, in the middle of the second block
+    assert len(asked) == 3  # stopped after the third call (one call of 16 windows × 16 samples per block)
     assert _predictor(small_model).windows_per_call == before
     for adaptive in (False, True):  # never cancelled: the same result as without cancel
         a = analyze(img, None, cancel=lambda: False, adaptive=adaptive, **kw)
         b = analyze(img, None, adaptive=adaptive, **kw)
         np.testing.assert_array_equal(a.probabilities, b.probabilities)
+    # smaller calls: asked more often (calls of 8 samples: 2 per block, + once before the rotation step)
+    calls: list[int] = []
+    c = analyze(img, None, cancel=lambda: bool(calls.append(1)), samples_per_call=8, **kw)
+    assert len(calls) == 3 * 2 + 1 and _predictor(small_model).samples_per_call == 32
+    np.testing.assert_allclose(c.probabilities.mean(axis=(0, 1)), b.probabilities.mean(axis=(0, 1)), atol=0.05)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="samples_per_call must be a whole number"):
+            analyze(img, None, samples_per_call=bad, **kw)
