@@ -84,10 +84,10 @@ def _register_serve(sub: Any) -> None:
         "--preview-step",
         type=_positive_int,
         metavar="N",
-        help="preview stride in units of --stride [windows]: every N-th window of the final grid (default 4)",
+        help="preview stride in units of --stride [windows]: every N-th window of the final grid (default 5)",
     )
     p.add_argument(
-        "--preview-samples", type=_positive_int, metavar="T", help="Monte-Carlo dropout samples per preview window (default 8)"
+        "--preview-samples", type=_positive_int, metavar="T", help="Monte-Carlo dropout samples per preview window (default 4)"
     )
     p.add_argument("--seed", type=int, help="seed of the dropout masks, the same for every frame; -1: fresh masks (default)")
     p.add_argument("--model", metavar="FILE", help="model file (.keras or the paper's .h5); default: the shipped model")

@@ -88,8 +88,8 @@ class PreviewSettings:
     """
 
     enabled: bool = True
-    step: int = 4
-    samples: int = 8
+    step: int = 5
+    samples: int = 4
 
     def validate(self) -> PreviewSettings:
         if not isinstance(self.enabled, bool):

@@ -30,14 +30,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _daemon(frames: str, results: str, model):
+def _daemon(frames: str, results: str, model, **changes):
     st = settings_mod.DaemonSettings(
         frames=frames,
         results=results,
         control="tcp://127.0.0.1:*",
         status_interval=0.5,
         analysis=settings_mod.AnalysisSettings(window=12.0, stride=3.0, samples=8, threshold=0.1, seed=0),
-    )
+    ).replace(**{"preview": False, **changes})  # frames come faster than a refinement here: final results only
     d = server.Daemon(st, model)
     d.start()
     return d, d.serve_in_thread()
@@ -122,3 +122,47 @@ def test_viewer_reconnects_when_the_daemon_restarts(live, qapp):
     state["daemon"], state["thread"] = _daemon(acq.frames_endpoint, results, model)
     assert wait_until(lambda: w.result is not None and w.result.received > restarted, TIMEOUT, qapp), w.status_label.text()
     assert wait_until(lambda: "not connected" not in w.status_label.text(), 10, qapp)
+
+
+def test_real_daemon_live_preview_then_final_in_the_viewer(publisher, reference_model, qapp):
+    """Live mode with the preview on: the window draws the coarse preview of a frame, then its final result."""
+    from aistem.gui.receiver import Receiver
+    from aistem.gui.window import ViewerWindow
+
+    acq = publisher(frames=True)
+    acq.loop(lambda i: [frame_message(i)], period=4.0)  # slower than preview + refinement: every frame refines
+    results = f"tcp://127.0.0.1:{_free_port()}"
+    d, t = _daemon(
+        acq.frames_endpoint, results, reference_model, stride=6.0, samples=8, preview=True, preview_step=2, preview_samples=2
+    )
+    rec = Receiver(results, acq.frames_endpoint).start()
+    w = ViewerWindow(rec, opacity=1.0)
+    w.show()
+    drawn: list[tuple[int, bool, tuple[int, int], str]] = []
+
+    def record(win) -> None:
+        if win.result is not None and (not drawn or drawn[-1][:2] != (win.result.index, win.result.final)):
+            drawn.append((win.result.index, win.result.final, win.result.grid, win.status_label.text()))
+
+    w.add_tick_callback(record)
+    try:
+
+        def preview_then_final() -> bool:
+            for k in range(len(drawn) - 1):
+                (i, f, _, _), (j, g, _, _) = drawn[k], drawn[k + 1]
+                if i == j and not f and g:
+                    return True
+            return False
+
+        assert wait_until(preview_then_final, TIMEOUT, qapp), drawn
+        k = next(k for k in range(len(drawn) - 1) if drawn[k][0] == drawn[k + 1][0] and not drawn[k][1] and drawn[k + 1][1])
+        (i, _, grid_p, status_p), (_, _, grid_f, status_f) = drawn[k], drawn[k + 1]
+        assert grid_p == (2, 2) and grid_f == (4, 4)  # every 2nd window first, then the whole grid
+        assert f"#{i} preview 1/2 (2×2 windows)" in status_p and f"#{i} final (4×4 windows)" in status_f
+        assert rec.counters["previews_ignored"] == 0
+    finally:
+        rec.stop()
+        w.close()
+        w.deleteLater()
+        qapp.processEvents()
+        _stop(d, t)
