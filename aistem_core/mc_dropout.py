@@ -104,12 +104,17 @@ class MCDropoutPredictor:
 
         ``x`` holds B windows × ``s`` samples (window-major).  With
         ``shared_masks`` (the default) the s masks of a call are drawn once and
-        used for every window of the call: each window still sees s
-        independent Bernoulli masks, so its MC samples — and its predictive
-        mean and mutual information — have exactly the law of MC dropout; only
-        different windows of one call share masks (their estimation errors are
-        correlated, which no per-window quantity depends on).  That cuts the
-        random draws by the number of windows per call.
+        used for every window of the call, and they are keyed by the sample
+        index: the t-th sample of every window uses the same masks, whichever
+        call, block of windows or adaptive stage draws it.  Each window still
+        sees T independent Bernoulli masks, so its MC samples — and its
+        predictive mean and mutual information — have exactly the law of MC
+        dropout; only different windows share masks (their estimation errors
+        are correlated, which no per-window quantity depends on).  That cuts
+        the random draws by the number of windows per call, and it makes an
+        adaptive run a prefix of the fixed run with the same seed: windows
+        sampled to T get exactly the fixed result, and only the stopping rule
+        can make the two differ.
 
         On TensorFlow the mask comes from 16 random bits per element (two
         elements per 32-bit Philox draw, bit-cast), compared with
@@ -124,16 +129,24 @@ class MCDropoutPredictor:
             import tensorflow as tf
 
             shape = tf.shape(x)
+            level = tf.constant(round(rate * 65536), tf.uint16)
+
+            def draw(key: Any, mask_shape: Any) -> Any:
+                n = tf.reduce_prod(mask_shape)
+                bits = tf.random.stateless_uniform(
+                    [(n + 1) // 2], tf.random.experimental.stateless_fold_in(key, k), minval=None, maxval=None, dtype=tf.uint32
+                )
+                r16 = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:n]
+                return tf.reshape(r16, mask_shape) >= level
+
             if self.shared_masks and s is not None:
-                mask_shape = tf.concat([[s], shape[1:]], 0)
+                # Sample j of the call is sample (offset + j) of the window: its masks depend on (seed, offset + j,
+                # layer) only, so every window's t-th sample uses the same masks whichever call, block of windows or
+                # adaptive stage draws it, and an adaptive run is a prefix of the fixed run with the same seed.
+                one = tf.concat([[1], shape[1:]], 0)
+                keep = tf.concat([draw(seed + tf.constant([0, j], seed.dtype), one) for j in range(s)], 0)
             else:
-                mask_shape = shape
-            n = tf.reduce_prod(mask_shape)
-            bits = tf.random.stateless_uniform(
-                [(n + 1) // 2], tf.random.experimental.stateless_fold_in(seed, k), minval=None, maxval=None, dtype=tf.uint32
-            )
-            r16 = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:n]
-            keep = tf.reshape(r16, mask_shape) >= tf.constant(round(rate * 65536), tf.uint16)
+                keep = draw(seed, shape)
             if self.shared_masks and s is not None:
                 xs = tf.reshape(x, tf.concat([[-1, s], shape[1:]], 0))
                 y = tf.where(keep[None], xs * scale, tf.zeros_like(xs))
@@ -177,7 +190,7 @@ class MCDropoutPredictor:
             done = 0
             while done < samples:
                 s = min(self.samples_per_call, samples - done)
-                seed_t = ops.convert_to_tensor(self._next_seed())
+                seed_t = ops.convert_to_tensor(self._next_seed(done))
                 p = self._forward_samples(ops.convert_to_tensor(block[..., None]), s, seed_t)
                 out[start : start + len(block), done : done + s] = ops.convert_to_numpy(p)
                 done += s
@@ -216,10 +229,14 @@ class MCDropoutPredictor:
         state = self._seed_gen.state
         state.assign(np.asarray([self._seed, 0], dtype=state.dtype))
 
-    def _next_seed(self) -> Any:
-        """Per-call seed for the stateless TensorFlow path: (seed, call counter)."""
+    def _next_seed(self, offset: int = 0) -> Any:
+        """Per-call key for the stateless TensorFlow path.
+
+        Shared masks: (seed, index of the call's first sample) — sample ``offset + j`` of every window gets the
+        same masks in any call (see :meth:`_dropout`). Per-window masks: (seed, call counter).
+        """
         self._calls += 1
-        return np.asarray([self._seed, self._calls], dtype=np.int32)
+        return np.asarray([self._seed, offset if self.shared_masks else self._calls], dtype=np.int32)
 
     def run(
         self,
@@ -291,7 +308,7 @@ class MCDropoutPredictor:
         done_so_far = 0
         for target in stage_schedule(samples, settings.initial):
             s = target - done_so_far
-            parts = self._run_blocks(descriptors, active, s, moments=True, cancel=cancel)
+            parts = self._run_blocks(descriptors, active, s, moments=True, cancel=cancel, offset=done_so_far)
             mom.n[active] += s
             mom.p[active] += parts[0]
             mom.h[active] += parts[1]
@@ -332,8 +349,10 @@ class MCDropoutPredictor:
         moments: bool,
         progress: Callable[[int], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        offset: int = 0,
     ) -> list[np.ndarray]:
-        """Sums over ``s`` samples for the windows ``index``, in compiled blocks of windows and samples."""
+        """Sums over samples ``offset`` … ``offset + s − 1`` for the windows ``index``, in compiled blocks of windows
+        and samples."""
         from keras import ops
 
         bw = self.windows_per_call
@@ -348,7 +367,10 @@ class MCDropoutPredictor:
             done = 0
             while done < s:
                 step = min(self.samples_per_call, s - done)
-                outs = [np.asarray(ops.convert_to_numpy(o))[:k] for o in self._compiled(step, moments)(x, self._next_seed())]
+                outs = [
+                    np.asarray(ops.convert_to_numpy(o))[:k]
+                    for o in self._compiled(step, moments)(x, self._next_seed(offset + done))
+                ]
                 if sums is None:
                     sums = [np.zeros((len(index), *o.shape[1:]), np.float64 if o.dtype.kind == "f" else o.dtype) for o in outs]
                 for acc, o in zip(sums, outs, strict=True):
