@@ -302,8 +302,8 @@ def analyze(
         a refinement this way when a newer frame arrives).
     samples_per_call : int, optional
         MC samples per window per network call (None: the sampler's setting, 32). Smaller calls let ``cancel``
-        act sooner at about the same cost per sample on a CPU; like ``batch_size`` it changes which dropout masks
-        are drawn, not their statistics. Applies to this call only.
+        act sooner at about the same cost per sample on a CPU; the masks are keyed by the seed and the sample
+        index, so with a ``seed`` the result is the same (to float rounding). Applies to this call only.
 
     Raises
     ------
