@@ -337,7 +337,7 @@ class Daemon:
                 self._failed(frame, exc)
                 return
             shown = self._publish(frame, result, t_start, a.seed, stage=1, stages=stages)
-            if self._newer_frame_waiting():
+            if self._refinement_gives_way():
                 self._superseded(frame, shown)
                 return
         self._set_in_progress(frame, stages, stages)
@@ -346,7 +346,7 @@ class Daemon:
                 result, t_start = self._analyse(frame, model, a)
             else:  # asked after every network call: a newer frame waits at most one call for the CPU/GPU
                 result, t_start = self._analyse(
-                    frame, model, a, cancel=self._newer_frame_waiting, samples_per_call=REFINE_SAMPLES_PER_CALL
+                    frame, model, a, cancel=self._refinement_gives_way, samples_per_call=REFINE_SAMPLES_PER_CALL
                 )
         except AnalysisCancelled:
             self._superseded(frame, shown)
@@ -378,6 +378,11 @@ class Daemon:
         if windows(stride_px) * samples >= windows(s) * a.samples:
             return None  # the preview would cost as much as the result itself
         return stride_px, samples
+
+    def _refinement_gives_way(self) -> bool:
+        """A live refinement stops for a newer frame, and on stop (SIGTERM, Ctrl-C, control ``stop`` without
+        drain): its preview, already published, stays the frame's result, so stopping never waits minutes."""
+        return self._newer_frame_waiting() or self._stop.is_set()
 
     def _newer_frame_waiting(self) -> bool:
         """In live mode, a newer frame is waiting: the frame in hand's refinement gives way to it."""

@@ -268,3 +268,31 @@ def test_a_taken_control_port_closes_every_socket(reference_model, live_source):
                 time.sleep(0.05)
     finally:
         again.close(0)
+
+
+def test_stop_during_a_refinement_keeps_the_preview_and_does_not_wait(reference_model, frames):
+    """SIGTERM/stop in live mode abandons the refinement in hand (minutes at T = 100 on a CPU): the preview stays."""
+    from aistem.daemon.server import Daemon
+
+    src = Source()
+    d = Daemon(fast_settings(src.endpoint, mode="live", **PREVIEW), reference_model)
+    thread = d.serve_in_thread()
+    ls = Listener(d.results_endpoint)
+    try:
+        wait_connected(src, ls, d.control_endpoint)
+        assert request("set", d.control_endpoint, samples=2000)["ok"]  # a refinement far longer than the test
+        src.send(frames[0], "stop", 0)
+        ls.wait_for(lambda: ls.of("result", "stop"), 60, "the preview")
+        wait_in_progress(d, "stop", 0)
+        t0 = time.monotonic()
+        d.request_stop()
+        thread.join(30)
+        assert not thread.is_alive(), "the daemon did not stop"
+        assert time.monotonic() - t0 < 30
+        assert [(r.index, r.final) for r in ls.of("result", "stop")] == [(0, False)]
+        assert d.status()["frames_superseded"] == 1
+    finally:
+        d.request_stop()
+        thread.join(30)
+        ls.close()
+        src.close()
