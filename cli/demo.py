@@ -103,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
                 "--mode",
                 "live",
                 "--adaptive",
+                # final maps only: the replay's 2 frames/s would supersede every refinement on a CPU, and the
+                # screenshot should show the full analysis (the live preview is documented in docs/viewer.md)
+                "--no-preview",
             ],
             stdout=serve_log,
             stderr=subprocess.STDOUT,
@@ -153,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(summary: dict, out: Path) -> None:  # type: ignore[type-arg]
-    fr = summary.get("class_fractions") or {}
+    fr = summary.get("class_fractions") or summary.get("last_class_fractions") or {}
     top = ", ".join(f"{k} {v:.0%}" for k, v in sorted(fr.items(), key=lambda kv: -kv[1])[:4])
     print(f"demo: {summary.get('results')} results from series {summary.get('series')!r}, model {summary.get('model')}")
     print(f"demo: classes {top or 'none'}")
