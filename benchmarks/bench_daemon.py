@@ -102,11 +102,17 @@ def start_daemon(args: argparse.Namespace, frames_ep: str) -> tuple[subprocess.P
     if args.model:
         cmd += ["--model", args.model]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    end = time.monotonic() + 180
+    wait_started(proc, control)
+    return proc, results, control
+
+
+def wait_started(proc: subprocess.Popen, control: str, timeout: float = 180.0) -> None:  # type: ignore[type-arg]
+    """Wait until the daemon ``proc`` answers ``status`` on ``control``; kill it and raise if it does not."""
+    end = time.monotonic() + timeout
     while time.monotonic() < end:
         try:
             request("status", control, timeout=1)
-            return proc, results, control
+            return
         except TimeoutError:
             if proc.poll() is not None:
                 raise RuntimeError("the daemon exited") from None

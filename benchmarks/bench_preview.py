@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from bench_daemon import frames_512, free_endpoint  # noqa: E402
+from bench_daemon import frames_512, free_endpoint, wait_started  # noqa: E402
 
 from aistem.daemon.client import FramePublisher, request  # noqa: E402
 from aistem.daemon.protocol import decode_message  # noqa: E402
@@ -93,16 +93,8 @@ def start_daemon(args: argparse.Namespace, frames_ep: str) -> tuple[subprocess.P
     if args.batch_size:
         cmd += ["--batch-size", str(args.batch_size)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    end = time.monotonic() + 180
-    while time.monotonic() < end:
-        try:
-            request("status", control, timeout=1)
-            return proc, results, control
-        except TimeoutError:
-            if proc.poll() is not None:
-                raise RuntimeError("the daemon exited") from None
-    proc.kill()
-    raise RuntimeError("the daemon did not start")
+    wait_started(proc, control)
+    return proc, results, control
 
 
 def main() -> None:
