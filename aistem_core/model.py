@@ -113,6 +113,10 @@ class AistemModel:
         return int(self.keras_model.input_shape[1])
 
 
+KERNEL_INITS = ("orthogonal", "glorot_uniform")
+"""Conv-kernel initialisers `build_model` accepts (the paper's model: orthogonal)."""
+
+
 def build_model(
     n_classes: int = 10,
     *,
@@ -122,6 +126,7 @@ def build_model(
     filters: tuple[int, ...] = FILTERS,
     dense_units: int = 128,
     negative_slope: float = 0.0,
+    kernel_init: str = "orthogonal",
     seed: int | None = None,
 ) -> Any:
     """Build the paper's Bayesian CNN as a Keras 3 ``Sequential`` model.
@@ -138,6 +143,9 @@ def build_model(
         Side of the input descriptor [px].
     negative_slope : float
         LeakyReLU slope for negative inputs (the paper's published model uses 0).
+    kernel_init : str
+        Keras initialiser of the conv kernels: ``"orthogonal"`` as the paper's published model, or
+        ``"glorot_uniform"`` (Keras' default). The dense layers use Glorot-uniform, as the paper's.
     seed : int, optional
         Seed for the weight initialisers.
     """
@@ -146,12 +154,14 @@ def build_model(
 
     if kernel_size < 1 or not (0.0 <= dropout < 1.0) or n_classes < 2:
         raise ValueError(f"invalid model parameters: kernel_size={kernel_size}, dropout={dropout}, n_classes={n_classes}")
+    if kernel_init not in KERNEL_INITS:
+        raise ValueError(f"kernel_init must be one of {', '.join(KERNEL_INITS)}, got {kernel_init!r}")
     if seed is not None:
         keras.utils.set_random_seed(seed)
     model = keras.Sequential(name="aistem_bayesian_cnn")
     model.add(keras.Input(shape=(input_size, input_size, 1), name="descriptor"))
     for i, f in enumerate(filters):
-        model.add(layers.Conv2D(f, kernel_size, padding="same", name=f"conv_{i}"))
+        model.add(layers.Conv2D(f, kernel_size, padding="same", kernel_initializer=kernel_init, name=f"conv_{i}"))
         model.add(layers.LeakyReLU(negative_slope=negative_slope, name=f"leaky_relu_{i}"))
         model.add(layers.Dropout(dropout, name=f"dropout_{i}"))
         if i in (1, 3):

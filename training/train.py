@@ -128,6 +128,10 @@ class TrainSettings:
     max_minutes : float, optional
         Time budget [min]: no new epoch starts once the next one would end past it
         (the best checkpoint so far is kept, as when the run is interrupted with Ctrl-C).
+    kernel_init : str
+        Initialiser of the conv kernels (the paper's model: ``"orthogonal"``; ``"glorot_uniform"``).
+    keep_epochs : bool
+        Also save every epoch's model as ``<out>.epochNN.keras`` (candidates for the selection).
     """
 
     epochs: int = 50
@@ -140,6 +144,8 @@ class TrainSettings:
     seed: int = 0
     subset: float | int | None = None
     max_minutes: float | None = None
+    kernel_init: str = "orthogonal"
+    keep_epochs: bool = False
 
     def validate(self) -> None:
         """Raise ValueError for settings that cannot train."""
@@ -159,6 +165,10 @@ class TrainSettings:
             raise ValueError(f"patience must be ≥ 1 epoch, got {self.patience}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
+        from aistem.core.model import KERNEL_INITS
+
+        if self.kernel_init not in KERNEL_INITS:
+            raise ValueError(f"kernel initialiser must be one of {', '.join(KERNEL_INITS)}, got {self.kernel_init!r}")
         if self.subset is not None and not self.subset > 0:
             raise ValueError(f"subset must be a positive fraction or count, got {self.subset}")
 
@@ -310,6 +320,12 @@ def split_data(
     return np.sort(tr), np.sort(va)
 
 
+def epoch_path(model_path: str | os.PathLike[str], epoch: int) -> Path:
+    """``<model>.epochNN.keras``: the model after epoch ``epoch`` (1-based), kept with ``keep_epochs``."""
+    p = Path(model_path)
+    return p.with_name(f"{p.stem}.epoch{epoch:02d}.keras")
+
+
 def log_paths(model_path: str | os.PathLike[str]) -> tuple[Path, Path]:
     """``<model>.training-log.csv`` and ``.png`` beside a model file."""
     p = Path(model_path)
@@ -413,7 +429,12 @@ def train_model(
 
     keras.utils.set_random_seed(settings.seed)
     model = build_model(
-        n_classes, kernel_size=settings.kernel_size, dropout=settings.dropout, input_size=data.x.shape[1], seed=settings.seed
+        n_classes,
+        kernel_size=settings.kernel_size,
+        dropout=settings.dropout,
+        input_size=data.x.shape[1],
+        kernel_init=settings.kernel_init,
+        seed=settings.seed,
     )
     if init is not None:
         from aistem.core import load_model
@@ -447,7 +468,7 @@ def train_model(
         **(extra or {}),
     }
     log_csv, log_png = log_paths(out)
-    checkpoint = _BestCheckpoint(out, data, base_extra, save_model, ModelInfo)
+    checkpoint = _BestCheckpoint(out, data, base_extra, save_model, ModelInfo, keep_epochs=settings.keep_epochs)
     callbacks = [
         checkpoint,
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=False),
@@ -502,8 +523,11 @@ class _BestCheckpoint(keras.callbacks.Callback):
     Ties in accuracy (common once it reaches 100 %) are broken by the lower validation loss.
     """
 
-    def __init__(self, path: Path, data: TrainingData, extra: dict[str, Any], save: Any, info_cls: Any) -> None:
+    def __init__(
+        self, path: Path, data: TrainingData, extra: dict[str, Any], save: Any, info_cls: Any, *, keep_epochs: bool = False
+    ) -> None:
         super().__init__()
+        self.keep_epochs = keep_epochs
         self.path = path
         self.data = data
         self.extra = extra
@@ -532,6 +556,9 @@ class _BestCheckpoint(keras.callbacks.Callback):
         acc, loss = float(logs.get("val_accuracy", math.nan)), float(logs.get("val_loss", math.nan))
         if not (math.isfinite(acc) and math.isfinite(loss)):
             return
+        if self.keep_epochs:
+            metrics = {"val_accuracy": acc, "val_loss": loss, "best_epoch": epoch + 1, "epoch": epoch + 1}
+            self.save(self.model, epoch_path(self.path, epoch + 1), self._info(metrics))
         key = (acc, -loss)
         if key > self.best:
             self.best = key

@@ -94,6 +94,14 @@ def register_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--dropout", type=float, help="dropout rate in [0, 1) (default 0.07)")
     p.add_argument("--seed", type=int, help="seed of the initial weights, shuffling and dropout masks (default 0)")
     p.add_argument("--init", help="start from this model's weights (.keras, same architecture): continue a training")
+    p.add_argument(
+        "--kernel-init",
+        choices=("orthogonal", "glorot_uniform"),
+        help="initialiser of the conv kernels (default orthogonal, as the paper's model)",
+    )
+    p.add_argument(
+        "--keep-epochs", action="store_true", help="also save every epoch's model as OUT.epochNN.keras (selection candidates)"
+    )
     _train_options(p)
     p.set_defaults(func=run_train)
     tsub = p.add_subparsers(dest="train_command", metavar="{search,select}")
@@ -156,13 +164,15 @@ def run_train(args: argparse.Namespace) -> int:
         seed=_pick(args, "seed", cfg),
         subset=_subset(_pick(args, "subset", cfg)),
         max_minutes=_minutes(_pick(args, "max_minutes", cfg)),
+        kernel_init=_pick(args, "kernel_init", cfg),
+        keep_epochs=bool(args.keep_epochs),
     )
     settings.validate()
     data = load_training_data(args.data)
     print(
         f"training on {args.data}: {len(data)} descriptors, {len(data.class_names)} classes"
         + (f" (subset {settings.subset})" if settings.subset else "")
-        + f"; kernel {settings.kernel_size}, dropout {settings.dropout:g}, batch {settings.batch_size}, "
+        + f"; kernel {settings.kernel_size} ({settings.kernel_init}), dropout {settings.dropout:g}, batch {settings.batch_size}, "
         f"≤{settings.epochs} epochs",
         flush=True,
     )
@@ -193,6 +203,7 @@ def run_search_cmd(args: argparse.Namespace) -> int:
         seed=tc["seed"],
         subset=_subset(args.subset if args.subset is not None else sc["subset"]),
         max_minutes=_minutes(_pick(args, "max_minutes", tc)),
+        kernel_init=tc["kernel_init"],
     )
     settings = SearchSettings(
         max_evals=_pick(args, "max_evals", sc),

@@ -28,6 +28,17 @@ def test_architecture_is_the_papers():
     assert m.output_shape == (None, 10)
 
 
+def test_conv_kernels_are_orthogonal_by_default_as_the_papers():
+    km = build_model(10, kernel_size=3, dropout=0.07, seed=2)
+    w = km.get_layer("conv_1").get_weights()[0].reshape(-1, 32)  # (3·3·32 inputs, 32 filters)
+    np.testing.assert_allclose(w.T @ w, np.eye(32), atol=1e-4)  # orthonormal columns
+    g = build_model(10, kernel_size=3, dropout=0.07, kernel_init="glorot_uniform", seed=2)
+    wg = g.get_layer("conv_1").get_weights()[0].reshape(-1, 32)
+    assert np.abs(wg.T @ wg - np.eye(32)).max() > 0.1
+    with pytest.raises(ValueError, match="kernel_init must be one of"):
+        build_model(10, kernel_init="zeros")
+
+
 def test_keras_round_trip_keeps_weights_and_metadata(tmp_path):
     km = build_model(4, kernel_size=3, dropout=0.1, seed=3)
     info = ModelInfo(class_names=["a", "b", "c", "d"], pixel_size=0.1, window=10.0, extra={"val_accuracy": 0.99})

@@ -66,7 +66,13 @@ def test_split_is_stratified_80_20_and_reproducible(toy_h5: Path) -> None:
 
 
 def test_settings_reject_nonsense() -> None:
-    for bad in (TrainSettings(epochs=0), TrainSettings(dropout=1.0), TrainSettings(kernel_size=4), TrainSettings(batch_size=0)):
+    for bad in (
+        TrainSettings(epochs=0),
+        TrainSettings(dropout=1.0),
+        TrainSettings(kernel_size=4),
+        TrainSettings(batch_size=0),
+        TrainSettings(kernel_init="he_normal"),
+    ):
         with pytest.raises(ValueError):
             bad.validate()
 
@@ -131,6 +137,25 @@ def test_cli_train_writes_model_and_log(toy_h5: Path, tmp_path: Path, capsys: py
     assert meta["extra"]["hyperparameters"]["dropout"] == pytest.approx(0.05)
     assert meta["extra"]["hyperparameters"]["seed"] == 3
     assert log_paths(out)[0].is_file() and log_paths(out)[1].is_file()
+    assert meta["extra"]["hyperparameters"]["kernel_init"] == "orthogonal"  # the paper's initialiser by default
+    assert not list(tmp_path.glob("m.epoch*.keras"))
+
+
+def test_keep_epochs_saves_every_epoch_as_a_candidate(toy_h5: Path, tmp_path: Path) -> None:
+    from aistem.core import load_model
+    from aistem.training.train import epoch_path
+
+    d = load_training_data(toy_h5, hash_file=False)
+    out = tmp_path / "m.keras"
+    settings = TrainSettings(epochs=2, batch_size=32, patience=5, kernel_init="glorot_uniform", keep_epochs=True)
+    r = train_model(d, out, settings, echo=None)
+    kept = sorted(tmp_path.glob("m.epoch*.keras"))
+    assert kept == [epoch_path(out, 1), epoch_path(out, 2)]
+    for e, path in enumerate(kept, 1):
+        info = load_model(path).info.extra
+        assert info["metrics"]["epoch"] == e
+        assert info["metrics"]["val_loss"] == pytest.approx(r.history["val_loss"][e - 1])
+        assert info["hyperparameters"]["kernel_init"] == "glorot_uniform"
 
 
 @pytest.mark.parametrize(
