@@ -2,11 +2,14 @@
 
 One compiled function evaluates a block of windows × a block of samples per
 call: the layers before the first dropout run once per window, the rest on the
-windows repeated S times with fresh dropout masks; the function returns only
+windows repeated S times with their dropout masks; the function returns only
 the sufficient statistics (:class:`~aistem.core.uncertainty.MCStats`), so memory
 is bounded by the block size whatever T is.  Dropout is applied explicitly for
 every ``Dropout`` layer of the model, so a model loaded without its "always-on"
-flag still samples.
+flag still samples.  The masks are inputs of the compiled function, drawn on the
+host per (seed, sample, layer) (:mod:`aistem.core.masks`) and cached for the
+seed; on TensorFlow the function is compiled with XLA, which fuses the mask,
+scale and activation into the convolutions.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from .adaptive import AdaptiveSettings, MomentStats, settled, stage_schedule
 from .backend import asnumpy
+from .masks import MaskLayout, dropout_masks
 from .uncertainty import MCStats
 
 __all__ = ["AnalysisCancelled", "MCDropoutPredictor"]
@@ -45,7 +49,13 @@ class MCDropoutPredictor:
     precision : str
         Compute dtype of the layers: ``float32``, or ``bfloat16``/``float16`` (mixed precision: weights kept in
         float32, convolutions in the reduced type; ``bfloat16`` uses AVX512-BF16 on CPUs that have it).
+    jit : bool
+        TensorFlow backend: compile the sampler with XLA (``jit_compile``), falling back to a plain
+        ``tf.function`` if XLA cannot compile it. Other backends ignore it.
     """
+
+    mask_cache_bytes = 256 << 20
+    """Largest total size of the cached dropout masks of one seed [bytes] (T = 100 of the paper's network: 30 MB)."""
 
     def __init__(
         self,
@@ -55,6 +65,7 @@ class MCDropoutPredictor:
         samples_per_call: int = 32,
         shared_masks: bool = True,
         precision: str = "float32",
+        jit: bool = True,
     ) -> None:
         import keras
 
@@ -64,6 +75,7 @@ class MCDropoutPredictor:
         self.precision = precision
         compute_model = self.keras_model if precision == "float32" else _reduced_precision_copy(self.keras_model, precision)
         self._fns: dict[tuple[int, bool], Callable[..., Any]] = {}
+        self.jit = bool(jit)
         self.windows_per_call = int(windows_per_call)
         self.shared_masks = bool(shared_masks)
         self.samples_per_call = int(samples_per_call)
@@ -78,16 +90,54 @@ class MCDropoutPredictor:
         self._seed_gen = keras.random.SeedGenerator(0)
         self._seed = 0
         self._calls = 0
+        self.layout = self._mask_layout()
+        self._mask_cache: dict[tuple[int, int], tuple[Any, ...]] = {}
+        self._mask_cache_used = 0
+
+    def _mask_layout(self) -> MaskLayout:
+        """Shapes and rates of the dropout layers, from one eager pass of an empty window."""
+        import keras
+        from keras import ops
+
+        x = ops.zeros((1, self.input_size, self.input_size, 1))
+        shapes, rates = [], []
+        for layer in [*self._head, *self._tail]:
+            if isinstance(layer, keras.layers.Dropout):
+                if float(layer.rate) > 0:
+                    shapes.append(tuple(int(v) for v in x.shape[1:]))
+                    rates.append(float(layer.rate))
+            else:
+                x = layer(x)
+        return MaskLayout(tuple(shapes), tuple(rates))
+
+    def masks(self, start: int, count: int) -> tuple[Any, ...]:
+        """Keep-masks of samples ``start`` … ``start + count − 1`` for the current seed, as backend tensors.
+
+        One bool tensor of shape (count, *shape) per dropout layer (:func:`aistem.core.masks.dropout_masks`),
+        cached for the seed up to :attr:`mask_cache_bytes`.
+        """
+        from keras import ops
+
+        key = (start, count)
+        hit = self._mask_cache.get(key)
+        if hit is not None:
+            return hit
+        out = tuple(ops.convert_to_tensor(m) for m in dropout_masks(self._seed, start, count, self.layout))
+        size = count * self.layout.elements
+        if self._mask_cache_used + size <= self.mask_cache_bytes:
+            self._mask_cache[key] = out
+            self._mask_cache_used += size
+        return out
 
     # -- the forward pass --------------------------------------------------
-    def _forward(self, x: Any, s: int, seed: Any = None, moments: bool = False) -> tuple[Any, ...]:
+    def _forward(self, x: Any, s: int, keys: Any = None, moments: bool = False) -> tuple[Any, ...]:
         """Sufficient statistics of ``s`` MC samples for each of the B windows in ``x``.
 
         Returns Σp (B, C), Σh (B,), votes (B, C); with ``moments`` also Σppᵀ (B, C, C), Σh² (B,), Σhp (B, C).
         """
         from keras import ops
 
-        p = self._forward_samples(x, s, seed)
+        p = self._forward_samples(x, s, keys)
         ent = -ops.sum(p * ops.log2(ops.maximum(p, 1e-30)), axis=-1)
         votes = ops.sum(ops.one_hot(ops.argmax(p, axis=-1), self.n_classes, dtype="int32"), axis=1)
         out: tuple[Any, ...] = (ops.sum(p, axis=1), ops.sum(ent, axis=1), votes)
@@ -99,22 +149,27 @@ class MCDropoutPredictor:
             )
         return out
 
-    def _dropout(self, x: Any, rate: float, seed: Any, k: int, s: int | None = None) -> Any:
-        """Inverted dropout: keep each element with probability 1 − rate and scale by 1/(1 − rate).
+    @staticmethod
+    def _apply_masks(x: Any, keep: Any, rate: float, s: int) -> Any:
+        """Inverted dropout with shared masks: ``x`` holds B windows × ``s`` samples (window-major), ``keep`` is
+        (s, …): the t-th sample of every window gets mask ``keep[t]``, scaled by 1/(1 − rate).
 
-        ``x`` holds B windows × ``s`` samples (window-major).  With
-        ``shared_masks`` (the default) the s masks of a call are drawn once and
-        used for every window of the call, and they are keyed by the sample
-        index: the t-th sample of every window uses the same masks, whichever
-        call, block of windows or adaptive stage draws it.  Each window still
-        sees T independent Bernoulli masks, so its MC samples — and its
-        predictive mean and mutual information — have exactly the law of MC
-        dropout; only different windows share masks (their estimation errors
-        are correlated, which no per-window quantity depends on).  That cuts
-        the random draws by the number of windows per call, and it makes an
-        adaptive run a prefix of the fixed run with the same seed: windows
-        sampled to T get exactly the fixed result, and only the stopping rule
-        can make the two differ.
+        With ``shared_masks`` (the default) the masks are keyed by the sample index (:mod:`aistem.core.masks`):
+        the t-th sample of every window uses the same masks, whichever call, block of windows or adaptive stage
+        draws it.  Each window still sees T independent Bernoulli masks, so its MC samples — and its predictive
+        mean and mutual information — have exactly the law of MC dropout; only different windows share masks
+        (their estimation errors are correlated, which no per-window quantity depends on).  That makes an
+        adaptive run a prefix of the fixed run with the same seed: windows sampled to T get exactly the fixed
+        result, and only the stopping rule can make the two differ.
+        """
+        from keras import ops
+
+        xs = ops.reshape(x, (-1, s, *x.shape[1:]))
+        y = ops.where(keep[None], xs * (1.0 / (1.0 - rate)), ops.zeros_like(xs))
+        return ops.reshape(y, ops.shape(x))
+
+    def _dropout(self, x: Any, rate: float, seed: Any, k: int) -> Any:
+        """Inverted dropout with a mask per element of ``x`` (per window and sample: the straightforward version).
 
         On TensorFlow the mask comes from 16 random bits per element (two
         elements per 32-bit Philox draw, bit-cast), compared with
@@ -134,29 +189,21 @@ class MCDropoutPredictor:
             def draw(key: Any, mask_shape: Any) -> Any:
                 n = tf.reduce_prod(mask_shape)
                 bits = tf.random.stateless_uniform(
-                    [(n + 1) // 2], tf.random.experimental.stateless_fold_in(key, k), minval=None, maxval=None, dtype=tf.uint32
+                    [(n + 1) // 2], tf.random.experimental.stateless_fold_in(key, k), minval=None, maxval=None, dtype=tf.uint32, alg="philox"
                 )
                 r16 = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:n]
                 return tf.reshape(r16, mask_shape) >= level
 
-            if self.shared_masks and s is not None:
-                # Sample j of the call is sample (offset + j) of the window: its masks depend on (seed, offset + j,
-                # layer) only, so every window's t-th sample uses the same masks whichever call, block of windows or
-                # adaptive stage draws it, and an adaptive run is a prefix of the fixed run with the same seed.
-                one = tf.concat([[1], shape[1:]], 0)
-                keep = tf.concat([draw(seed + tf.constant([0, j], seed.dtype), one) for j in range(s)], 0)
-            else:
-                keep = draw(seed, shape)
-            if self.shared_masks and s is not None:
-                xs = tf.reshape(x, tf.concat([[-1, s], shape[1:]], 0))
-                y = tf.where(keep[None], xs * scale, tf.zeros_like(xs))
-                return tf.reshape(y, shape)
+            keep = draw(seed, shape)
             return tf.where(keep, x * scale, tf.zeros_like(x))
         keep = keras.random.uniform(ops.shape(x), seed=self._seed_gen) >= rate
         return ops.where(keep, x * scale, ops.zeros_like(x))
 
-    def _forward_samples(self, x: Any, s: int, seed: Any = None) -> Any:
-        """Per-sample probabilities, shape (B, s, C): the straightforward version, for checks."""
+    def _forward_samples(self, x: Any, s: int, keys: Any = None) -> Any:
+        """Per-sample probabilities, shape (B, s, C).
+
+        ``keys``: the tuple of shared masks (:meth:`masks`) or, without shared masks, the call's seed tensor.
+        """
         import keras
         from keras import ops
 
@@ -168,7 +215,10 @@ class MCDropoutPredictor:
         for layer in self._tail:
             if isinstance(layer, keras.layers.Dropout):
                 if float(layer.rate) > 0:
-                    x = self._dropout(x, float(layer.rate), seed, k, s)
+                    if self.shared_masks:
+                        x = self._apply_masks(x, keys[k], float(layer.rate), s)
+                    else:
+                        x = self._dropout(x, float(layer.rate), keys, k)
                     k += 1
             else:
                 x = layer(x)
@@ -190,8 +240,7 @@ class MCDropoutPredictor:
             done = 0
             while done < samples:
                 s = min(self.samples_per_call, samples - done)
-                seed_t = ops.convert_to_tensor(self._next_seed(done))
-                p = self._forward_samples(ops.convert_to_tensor(block[..., None]), s, seed_t)
+                p = self._forward_samples(ops.convert_to_tensor(block[..., None]), s, self._keys(done, s))
                 out[start : start + len(block), done : done + s] = ops.convert_to_numpy(p)
                 done += s
         return out
@@ -207,16 +256,16 @@ class MCDropoutPredictor:
             import tensorflow as tf
 
             tf.get_logger().setLevel("ERROR")  # one trace per (samples, moments) shape is expected, not a problem
-            fn = tf.function(lambda x, seed: self._forward(x, s, seed, moments), reduce_retracing=True)
+            fn = tf.function(lambda x, keys: self._forward(x, s, keys, moments), jit_compile=self.jit)
         elif backend == "torch":
             import torch
 
-            def fn(x: Any, seed: Any) -> Any:
+            def fn(x: Any, keys: Any) -> Any:
                 with torch.no_grad():
-                    return self._forward(x, s, None, moments)
+                    return self._forward(x, s, keys, moments)
 
         else:  # jax / numpy: eager (correct, slower); the GPU path may jit it
-            fn = lambda x, seed: self._forward(x, s, None, moments)  # noqa: E731
+            fn = lambda x, keys: self._forward(x, s, keys, moments)  # noqa: E731
         self._fns[(s, moments)] = fn
         return fn
 
@@ -224,19 +273,41 @@ class MCDropoutPredictor:
         """Reset the dropout random stream (None: a fresh random seed)."""
         if seed is None:
             seed = secrets.randbits(31)
-        self._seed = int(seed) & 0x7FFFFFFF
+        seed = int(seed) & 0x7FFFFFFF
+        if seed != self._seed:
+            self._mask_cache.clear()
+            self._mask_cache_used = 0
+        self._seed = seed
         self._calls = 0
         state = self._seed_gen.state
         state.assign(np.asarray([self._seed, 0], dtype=state.dtype))
 
-    def _next_seed(self, offset: int = 0) -> Any:
-        """Per-call key for the stateless TensorFlow path.
-
-        Shared masks: (seed, index of the call's first sample) — sample ``offset + j`` of every window gets the
-        same masks in any call (see :meth:`_dropout`). Per-window masks: (seed, call counter).
-        """
+    def _next_seed(self) -> Any:
+        """Per-call key of the per-window masks (``shared_masks=False``): (seed, call counter)."""
         self._calls += 1
-        return np.asarray([self._seed, offset if self.shared_masks else self._calls], dtype=np.int32)
+        return np.asarray([self._seed, self._calls], dtype=np.int32)
+
+    def _keys(self, offset: int, s: int) -> Any:
+        """What a call over samples ``offset`` … ``offset + s − 1`` needs: the shared masks, or a seed tensor."""
+        from keras import ops
+
+        if self.shared_masks:
+            return self.masks(offset, s)
+        return ops.convert_to_tensor(self._next_seed())
+
+    def _call(self, s: int, moments: bool, x: Any, keys: Any) -> list[Any]:
+        """One compiled call; if XLA cannot compile the sampler, warn once and continue without it."""
+        try:
+            return list(self._compiled(s, moments)(x, keys))
+        except Exception as exc:
+            if not self.jit or not _is_xla_failure(exc):
+                raise
+            import warnings
+
+            warnings.warn(f"XLA could not compile the MC-dropout sampler, running without it: {exc}", RuntimeWarning, stacklevel=2)
+            self.jit = False
+            self._fns.clear()
+            return list(self._compiled(s, moments)(x, keys))
 
     def run(
         self,
@@ -367,10 +438,7 @@ class MCDropoutPredictor:
             done = 0
             while done < s:
                 step = min(self.samples_per_call, s - done)
-                outs = [
-                    np.asarray(ops.convert_to_numpy(o))[:k]
-                    for o in self._compiled(step, moments)(x, self._next_seed(offset + done))
-                ]
+                outs = [np.asarray(ops.convert_to_numpy(o))[:k] for o in self._call(step, moments, x, self._keys(offset + done, step))]
                 if sums is None:
                     sums = [np.zeros((len(index), *o.shape[1:]), np.float64 if o.dtype.kind == "f" else o.dtype) for o in outs]
                 for acc, o in zip(sums, outs, strict=True):
@@ -402,3 +470,15 @@ def _reduced_precision_copy(keras_model: Any, precision: str) -> Any:
     copy = keras.models.clone_model(keras_model, clone_function=clone)
     copy.set_weights(keras_model.get_weights())
     return copy
+
+
+def _is_xla_failure(exc: BaseException) -> bool:
+    """True for the errors TensorFlow raises when XLA cannot compile or run a function."""
+    try:
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover - other backends do not compile with XLA
+        return False
+    text = str(exc)
+    return isinstance(exc, (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError, tf.errors.InternalError)) and (
+        "XLA" in text or "xla" in text or "jit" in text.lower()
+    )

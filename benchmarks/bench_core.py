@@ -1,7 +1,10 @@
-"""Core throughput: descriptor windows/s and MC-dropout window-samples/s.
+"""Core throughput: descriptor windows/s and MC-dropout window-samples/s, and where the CPU time goes.
 
 Issue 2's setting: a 512×512 image, window 96 px, stride 12 px, T = 30.
 Run: .venv/bin/python benchmarks/bench_core.py [--samples 30] [--repeat 3]
+
+The breakdown (issue 8) compares, on the same windows: the bare network with dropout off (the floor), the
+MC-dropout sampler as a plain ``tf.function`` and compiled with XLA, and the host-side mask generation.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 
 from aistem.core.analysis import DESCRIPTOR_CHUNK
 from aistem.core.descriptor import fft_haadf_descriptor
+from aistem.core.masks import dropout_masks
 from aistem.core.mc_dropout import MCDropoutPredictor
 from aistem.core.synthetic import synthetic_bicrystal
 from aistem.core.windows import extract_windows, window_grid
@@ -58,10 +62,31 @@ def main() -> None:
     best = min(_timed(descriptors) for _ in range(args.repeat))
     print(f"descriptors: {n / best:,.0f} windows/s ({best * 1e3:.0f} ms per frame)")
 
-    pred = MCDropoutPredictor(model)
-    pred.run(d[:64], args.samples, seed=0)  # trace/compile
-    best = min(_timed(lambda: pred.run(d, args.samples, seed=0)) for _ in range(args.repeat))
-    print(f"MC dropout: {n * args.samples / best:,.0f} window-samples/s ({best:.2f} s per frame)")
+    for jit in (True, False):
+        pred = MCDropoutPredictor(model, jit=jit)
+        t0 = time.perf_counter()
+        pred.run(d[:64], args.samples, seed=0)  # trace/compile (and draw the masks)
+        first = time.perf_counter() - t0
+        best = min(_timed(lambda p=pred: p.run(d, args.samples, seed=0)) for _ in range(args.repeat))
+        label = "XLA" if jit else "plain tf.function"
+        rate = n * args.samples / best
+        print(f"MC dropout ({label}): {rate:,.0f} window-samples/s ({best:.2f} s per frame; first call {first:.1f} s)")
+    masks_s = min(_timed(lambda: dropout_masks(1, 0, 100, pred.layout)) for _ in range(args.repeat))
+    print(f"dropout masks, T = 100 samples, all layers ({pred.layout.elements:,} elements per sample): {masks_s * 1e3:.0f} ms")
+    print(
+        f"bare network, dropout off: {_bare_rate(model.keras_model, d, jit=False):,.0f} passes/s (tf.function), "
+        f"{_bare_rate(model.keras_model, d, jit=True):,.0f} passes/s (XLA)"
+    )
+
+
+def _bare_rate(keras_model, d: np.ndarray, *, jit: bool, batch: int = 1024, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
+    """Forward passes per second of the network alone (dropout off), batches of ``batch`` windows."""
+    import tensorflow as tf
+
+    x = tf.constant(np.resize(d, (batch, 64, 64))[..., None])
+    fn = tf.function(lambda v: keras_model(v, training=False), jit_compile=jit)
+    fn(x)
+    return batch / min(_timed(lambda: fn(x).numpy()) for _ in range(repeat))
 
 
 def _timed(fn) -> float:  # type: ignore[no-untyped-def]

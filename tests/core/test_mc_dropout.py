@@ -68,20 +68,37 @@ def test_bad_input(small_model):
 
 
 def test_shared_masks_keep_each_windows_samples_independent(small_model):
-    """Shared masks: one draw per call for all windows, yet each window's s masks are i.i.d. Bernoulli."""
+    """Shared masks: one mask per sample for all windows of a call, yet each window's masks are i.i.d. Bernoulli."""
     from keras import ops
 
     p = MCDropoutPredictor(small_model, shared_masks=True)
     p.reseed(3)
     b, s = 5, 40
-    x = ops.ones((b * s, 16, 16, 4))
-    y = ops.convert_to_numpy(p._dropout(x, 0.07, p._next_seed(), 0, s)).reshape(b, s, -1)
+    keep = p.masks(0, s)
+    assert len(keep) == len(p.layout.rates) and tuple(keep[0].shape) == (s, *p.layout.shapes[0])
+    x = ops.ones((b * s, *p.layout.shapes[0]))
+    y = ops.convert_to_numpy(p._apply_masks(x, keep[0], p.layout.rates[0], s)).reshape(b, s, -1)
     assert (y[0] == y[3]).all()  # windows of one call share the masks
+    np.testing.assert_allclose(np.unique(y[y != 0]), [1 / (1 - p.layout.rates[0])], rtol=1e-6)
     dropped = y[0] == 0
-    assert dropped.mean() == pytest.approx(0.07, abs=0.01)
+    rate = p.layout.rates[0]
+    assert dropped.mean() == pytest.approx(rate, abs=0.01)
     # the samples of one window are independent: pairwise overlap of dropped units ≈ rate²
     overlap = (dropped[:, None, :] & dropped[None, :, :]).mean(-1)[~np.eye(s, dtype=bool)]
-    assert overlap.mean() == pytest.approx(0.07**2, abs=0.002)
+    assert overlap.mean() == pytest.approx(rate**2, abs=0.002)
+    # sample t's masks do not depend on the call: samples 10..19 drawn alone equal those of the first draw
+    later = p.masks(10, 10)
+    np.testing.assert_array_equal(ops.convert_to_numpy(later[1]), ops.convert_to_numpy(keep[1])[10:20])
+    p.reseed(4)
+    assert not np.array_equal(ops.convert_to_numpy(p.masks(0, s)[0]), ops.convert_to_numpy(keep[0]))
+
+
+def test_xla_and_plain_graphs_give_the_same_samples(small_model):
+    d = np.random.default_rng(4).random((20, 64, 64), dtype=np.float32)
+    a = MCDropoutPredictor(small_model, windows_per_call=8, samples_per_call=6, jit=True).run(d, 12, seed=3)
+    b = MCDropoutPredictor(small_model, windows_per_call=8, samples_per_call=6, jit=False).run(d, 12, seed=3)
+    np.testing.assert_allclose(a.prob_sum, b.prob_sum, atol=1e-4)
+    np.testing.assert_array_equal(a.vote_counts, b.vote_counts)
 
 
 def test_the_t_th_sample_is_the_same_whatever_the_call_layout(small_model):
