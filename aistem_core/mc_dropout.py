@@ -189,7 +189,12 @@ class MCDropoutPredictor:
             def draw(key: Any, mask_shape: Any) -> Any:
                 n = tf.reduce_prod(mask_shape)
                 bits = tf.random.stateless_uniform(
-                    [(n + 1) // 2], tf.random.experimental.stateless_fold_in(key, k), minval=None, maxval=None, dtype=tf.uint32, alg="philox"
+                    [(n + 1) // 2],
+                    tf.random.experimental.stateless_fold_in(key, k),
+                    minval=None,
+                    maxval=None,
+                    dtype=tf.uint32,
+                    alg="philox",
                 )
                 r16 = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:n]
                 return tf.reshape(r16, mask_shape) >= level
@@ -304,7 +309,9 @@ class MCDropoutPredictor:
                 raise
             import warnings
 
-            warnings.warn(f"XLA could not compile the MC-dropout sampler, running without it: {exc}", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"XLA could not compile the MC-dropout sampler, running without it: {exc}", RuntimeWarning, stacklevel=2
+            )
             self.jit = False
             self._fns.clear()
             return list(self._compiled(s, moments)(x, keys))
@@ -438,7 +445,9 @@ class MCDropoutPredictor:
             done = 0
             while done < s:
                 step = min(self.samples_per_call, s - done)
-                outs = [np.asarray(ops.convert_to_numpy(o))[:k] for o in self._call(step, moments, x, self._keys(offset + done, step))]
+                outs = [
+                    np.asarray(ops.convert_to_numpy(o))[:k] for o in self._call(step, moments, x, self._keys(offset + done, step))
+                ]
                 if sums is None:
                     sums = [np.zeros((len(index), *o.shape[1:]), np.float64 if o.dtype.kind == "f" else o.dtype) for o in outs]
                 for acc, o in zip(sums, outs, strict=True):
