@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--adaptive",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="adaptive MC sampling: settled windows stop early, --samples stays the maximum (default from config); "
+        help="adaptive MC sampling: settled windows stop early, --samples stays the maximum (default from config: on); "
         "--no-adaptive gives the paper's fixed sampling",
     )
     p.add_argument(

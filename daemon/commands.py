@@ -70,7 +70,8 @@ def _register_serve(sub: Any) -> None:
         "--adaptive",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="adaptive MC sampling: settled windows stop early, --samples is the maximum (default from [analysis])",
+        help="adaptive MC sampling: settled windows stop early, --samples is the maximum (default from [analysis]: on); "
+        "--no-adaptive gives the paper's fixed sampling",
     )
     p.add_argument("--precision", choices=("float32", "bfloat16"), help="compute dtype of the network (default float32)")
     p.add_argument(

@@ -44,7 +44,7 @@ class AnalysisSettings:
     samples: int = 100
     threshold: float = 0.1
     seed: int | None = None
-    adaptive: bool = False
+    adaptive: bool = True
     precision: str = "float32"
     rotation: bool = True
 
@@ -184,7 +184,7 @@ class DaemonSettings:
             samples=a["samples"],
             threshold=a["threshold"],
             seed=None if seed is None or seed < 0 else int(seed),
-            adaptive=bool(a.get("adaptive", False)),
+            adaptive=bool(a.get("adaptive", True)),
             precision=str(a.get("precision", "float32")),
             rotation=bool(a.get("rotation", True)),
         )

@@ -365,7 +365,8 @@ def test_lattice_rotation_and_adaptive_settings_travel():
 
     assert ("lattice_rotation", "lattice_rotation", "float32") in RESULT_ARRAYS
     s = DaemonSettings.from_config(load_config())
-    assert s.analysis.rotation is True and s.analysis.adaptive is False
+    assert s.analysis.rotation is True and s.analysis.adaptive is True  # adaptive by default, off by a switch
+    assert s.replace(adaptive=False, precision="bfloat16").analysis.adaptive is False
     assert s.replace(adaptive=True, precision="bfloat16").analysis.precision == "bfloat16"
     with pytest.raises(ValueError, match="precision"):
         s.replace(precision="int4")
