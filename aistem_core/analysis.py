@@ -290,10 +290,9 @@ def analyze(
         Measure the local lattice rotation of bulk windows (``lattice_rotation``; about 1 ms per bulk window on a CPU).
     batch_size : int, optional
         Windows per network call of the MC-dropout sampler [windows]; each call evaluates this many windows ×
-        up to 32 samples. Larger batches use the CPU/GPU better and need more memory; the results are the same
-        up to the dropout masks drawn (masks are drawn per call, so a different batch size draws different
-        ones, even with the same ``seed``). None: the sampler's current setting (32 unless changed, e.g. by
-        ``aistem serve --batch-size``). Applies to this call only.
+        up to 32 samples. Larger batches use the CPU/GPU better and need more memory; the results do not depend
+        on it (the masks are keyed by seed and sample index, not by call). None: the sampler's current setting
+        (32 unless changed, e.g. by ``aistem serve --batch-size``). Applies to this call only.
     progress : callable, optional
         ``progress(done, total)`` in windows.
     cancel : callable, optional

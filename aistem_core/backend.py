@@ -22,7 +22,7 @@ try:  # pragma: no cover - depends on the machine
 except ImportError:  # pragma: no cover - the usual CPU machine
     cp = None
 
-__all__ = ["asnumpy", "cupy_available", "fft_module", "get_array_module", "resolve_device"]
+__all__ = ["asnumpy", "cupy_available", "fft_module", "get_array_module", "resolve_device", "to_tensor"]
 
 
 def cupy_available() -> bool:
@@ -70,6 +70,31 @@ def asnumpy(x: Any) -> np.ndarray:
     if cp is not None and isinstance(x, cp.ndarray):
         return cp.asnumpy(x)
     return np.asarray(x)
+
+
+def to_tensor(x: Any) -> Any:
+    """An array as a tensor of the Keras backend, without leaving the device.
+
+    A CuPy array goes to JAX, torch or TensorFlow through DLPack (zero-copy on the GPU); a NumPy array through
+    ``keras.ops.convert_to_tensor``.
+    """
+    from keras import backend, ops
+
+    if cp is not None and isinstance(x, cp.ndarray):  # pragma: no cover - needs a GPU
+        name = backend.backend()
+        if name == "jax":
+            import jax.dlpack
+
+            return jax.dlpack.from_dlpack(x)
+        if name == "torch":
+            import torch
+
+            return torch.from_dlpack(x)
+        if name == "tensorflow":
+            import tensorflow as tf
+
+            return tf.experimental.dlpack.from_dlpack(x.toDlpack())
+    return ops.convert_to_tensor(np.asarray(x))
 
 
 def fft_module(xp: ModuleType) -> Any:

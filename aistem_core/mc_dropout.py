@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .adaptive import AdaptiveSettings, MomentStats, settled, stage_schedule
-from .backend import asnumpy
+from .backend import asnumpy, get_array_module, to_tensor
 from .masks import MaskLayout, dropout_masks
 from .uncertainty import MCStats
 
@@ -50,8 +50,8 @@ class MCDropoutPredictor:
         Compute dtype of the layers: ``float32``, or ``bfloat16``/``float16`` (mixed precision: weights kept in
         float32, convolutions in the reduced type; ``bfloat16`` uses AVX512-BF16 on CPUs that have it).
     jit : bool
-        TensorFlow backend: compile the sampler with XLA (``jit_compile``), falling back to a plain
-        ``tf.function`` if XLA cannot compile it. Other backends ignore it.
+        Compile the sampler with XLA: ``tf.function(jit_compile=True)`` on TensorFlow (falling back to a plain
+        ``tf.function`` if XLA cannot compile it), ``jax.jit`` on JAX. The torch backend ignores it.
     """
 
     mask_cache_bytes = 256 << 20
@@ -269,7 +269,11 @@ class MCDropoutPredictor:
                 with torch.no_grad():
                     return self._forward(x, s, keys, moments)
 
-        else:  # jax / numpy: eager (correct, slower); the GPU path may jit it
+        elif backend == "jax" and self.jit:  # the masks are inputs, so the whole sampler is one pure function
+            import jax
+
+            fn = jax.jit(lambda x, keys: self._forward(x, s, keys, moments))
+        else:  # numpy, or jax with jit=False: eager (correct, slower)
             fn = lambda x, keys: self._forward(x, s, keys, moments)  # noqa: E731
         self._fns[(s, moments)] = fn
         return fn
@@ -437,11 +441,12 @@ class MCDropoutPredictor:
         sums: list[np.ndarray] | None = None
         for start in range(0, len(index), bw):
             idx = index[start : start + bw]
-            block = asnumpy(descriptors[idx]).astype(np.float32, copy=False)
+            xp = get_array_module(descriptors)  # CuPy descriptors stay on the GPU (DLPack hand-off)
+            block = descriptors[xp.asarray(idx)].astype(xp.float32, copy=False)
             k = len(idx)
             if k < bw:
-                block = np.concatenate([block, np.zeros((bw - k, *block.shape[1:]), np.float32)])
-            x = ops.convert_to_tensor(block[..., None])
+                block = xp.concatenate([block, xp.zeros((bw - k, *block.shape[1:]), xp.float32)])
+            x = to_tensor(block[..., None])
             done = 0
             while done < s:
                 step = min(self.samples_per_call, s - done)
