@@ -126,6 +126,7 @@ def test_an_adaptive_run_is_a_prefix_of_the_fixed_run(small_model):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # three T = 100 runs of the paper's model, ~2 min each on a 2-core CPU
 def test_shared_masks_leave_the_mi_map_unchanged(reference_model):
     """Issue 8: the MI map with shared masks matches the straightforward version (a mask per window and sample) at
     T = 100 as closely as two straightforward runs with different seeds match each other.
