@@ -298,10 +298,13 @@ class MCDropoutPredictor:
 
     def _keys(self, offset: int, s: int) -> Any:
         """What a call over samples ``offset`` … ``offset + s − 1`` needs: the shared masks, or a seed tensor."""
+        import keras
         from keras import ops
 
         if self.shared_masks:
             return self.masks(offset, s)
+        if keras.backend.backend() != "tensorflow":  # other backends draw per-window masks with keras.random
+            return None
         return ops.convert_to_tensor(self._next_seed())
 
     def _call(self, s: int, moments: bool, x: Any, keys: Any) -> list[Any]:
