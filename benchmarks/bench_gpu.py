@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -136,7 +135,6 @@ def main() -> None:
         f"mean samples {used:.1f}; {rate * flops / 1e12:.2f} TFLOP/s = {rate * flops / peak:.1%} of the measured peak",
         flush=True,
     )
-    sys.exit(0)
 
 
 if __name__ == "__main__":

@@ -95,6 +95,10 @@ def main() -> None:
     )
     ap.add_argument("--bf16", action="store_true", help="also run adaptive sampling in mixed bfloat16")
     args = ap.parse_args()
+    if args.image not in ("synthetic", "sample") and not Path(args.image).is_file():
+        ap.error(f"--image: no such file: {args.image}")
+    if not Path(args.model).is_file():
+        ap.error(f"--model: no such file: {args.model} (the paper's model lives in ../shared/reference/)")
     for t in args.samples:
         print(
             f"paper's code, network calls alone on this machine (a lower bound), T={t}: "
