@@ -17,7 +17,7 @@ from .mc_dropout import AnalysisCancelled
 from .uncertainty import segment_interface, uncertainty_maps
 from .windows import WindowGrid, extract_windows, to_pixels, window_grid
 
-__all__ = ["DESCRIPTOR_CHUNK", "AnalysisResult", "analyze", "resolve_windows", "validate_image"]
+__all__ = ["DESCRIPTOR_CHUNK", "AnalysisResult", "analyze", "resolve_windows", "validate_image", "warm_up"]
 
 DESCRIPTOR_CHUNK = 256  # windows per descriptor batch: keeps the FFT work set in cache
 
@@ -238,6 +238,50 @@ def _predictor(model: Any, precision: str = "float32") -> Any:
             _PREDICTORS.clear()  # models come and go in a daemon: keep only the current one's samplers
         _PREDICTORS[key] = p
     return p
+
+
+def warm_up(
+    model: Any = None,
+    *,
+    samples: int = 100,
+    adaptive: bool | AdaptiveSettings = False,
+    precision: str = "float32",
+    batch_size: int | None = None,
+    samples_per_call: int | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> int:
+    """Compile the MC-dropout sampler for :func:`analyze` with these settings, before the first image.
+
+    The first :func:`analyze` of a process otherwise pays for tracing (and compiling) each network-call shape it
+    uses; the shapes do not depend on the image (:meth:`MCDropoutPredictor.call_shapes`), so a daemon can do this
+    while it waits for frames.
+
+    Parameters
+    ----------
+    model, samples, adaptive, precision, batch_size, samples_per_call
+        As for :func:`analyze`.
+    stop : callable, optional
+        Asked before each shape; True ends the warm-up early (e.g. a frame has arrived).
+
+    Returns
+    -------
+    int
+        The number of shapes compiled (0 when all were already).
+    """
+    m = _as_model(model)
+    predictor = _predictor(m, precision)
+    before = predictor.windows_per_call, predictor.samples_per_call
+    if batch_size is not None:
+        predictor.windows_per_call = int(batch_size)
+    if samples_per_call is not None:
+        predictor.samples_per_call = int(samples_per_call)
+    try:
+        settings = None
+        if adaptive:
+            settings = adaptive if isinstance(adaptive, AdaptiveSettings) else AdaptiveSettings()
+        return int(predictor.warm_up(samples, settings, stop=stop))
+    finally:
+        predictor.windows_per_call, predictor.samples_per_call = before
 
 
 def analyze(

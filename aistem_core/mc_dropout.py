@@ -8,8 +8,10 @@ is bounded by the block size whatever T is.  Dropout is applied explicitly for
 every ``Dropout`` layer of the model, so a model loaded without its "always-on"
 flag still samples.  The masks are inputs of the compiled function, drawn on the
 host per (seed, sample, layer) (:mod:`aistem.core.masks`) and cached for the
-seed; on TensorFlow the function is compiled with XLA, which fuses the mask,
-scale and activation into the convolutions.
+seed, pre-scaled in the compute dtype, so applying one is a single multiply.  On
+TensorFlow the function runs as a graph on oneDNN by default (faster than XLA on
+the CPUs measured, and the only way to use native bfloat16); JAX compiles it with
+``jax.jit``.
 """
 
 from __future__ import annotations
@@ -49,13 +51,17 @@ class MCDropoutPredictor:
     precision : str
         Compute dtype of the layers: ``float32``, or ``bfloat16``/``float16`` (mixed precision: weights kept in
         float32, convolutions in the reduced type; ``bfloat16`` uses AVX512-BF16 on CPUs that have it).
-    jit : bool
+    jit : bool, optional
         Compile the sampler with XLA: ``tf.function(jit_compile=True)`` on TensorFlow (falling back to a plain
-        ``tf.function`` if XLA cannot compile it), ``jax.jit`` on JAX. The torch backend ignores it.
+        ``tf.function`` if XLA cannot compile it), ``jax.jit`` on JAX. The torch backend ignores it. None (the
+        default) picks per backend: JAX compiles with XLA; TensorFlow runs a plain ``tf.function``, whose oneDNN
+        kernels were faster than XLA on the CPUs measured (``benchmarks/RESULTS.md``) and are the only ones with
+        native bfloat16 (XLA's CPU backend emulates it, so reduced precision under XLA is slower than float32).
     """
 
     mask_cache_bytes = 256 << 20
-    """Largest total size of the cached dropout masks of one seed [bytes] (T = 100 of the paper's network: 30 MB)."""
+    """Largest total size of the cached dropout masks of one seed [bytes] (T = 100 of the paper's network: 120 MB
+    in float32, 60 MB in bfloat16)."""
 
     def __init__(
         self,
@@ -65,7 +71,7 @@ class MCDropoutPredictor:
         samples_per_call: int = 32,
         shared_masks: bool = True,
         precision: str = "float32",
-        jit: bool = True,
+        jit: bool | None = None,
     ) -> None:
         import keras
 
@@ -75,7 +81,7 @@ class MCDropoutPredictor:
         self.precision = precision
         compute_model = self.keras_model if precision == "float32" else _reduced_precision_copy(self.keras_model, precision)
         self._fns: dict[tuple[int, bool], Callable[..., Any]] = {}
-        self.jit = bool(jit)
+        self.jit = (keras.backend.backend() == "jax") if jit is None else bool(jit)
         self.windows_per_call = int(windows_per_call)
         self.shared_masks = bool(shared_masks)
         self.samples_per_call = int(samples_per_call)
@@ -93,6 +99,7 @@ class MCDropoutPredictor:
         self.layout = self._mask_layout()
         self._mask_cache: dict[tuple[int, int], tuple[Any, ...]] = {}
         self._mask_cache_used = 0
+        self._warm: set[tuple[int, bool, int]] = set()  # (samples, moments, windows) shapes already compiled
 
     def _mask_layout(self) -> MaskLayout:
         """Shapes and rates of the dropout layers, from one eager pass of an empty window."""
@@ -111,10 +118,11 @@ class MCDropoutPredictor:
         return MaskLayout(tuple(shapes), tuple(rates))
 
     def masks(self, start: int, count: int) -> tuple[Any, ...]:
-        """Keep-masks of samples ``start`` … ``start + count − 1`` for the current seed, as backend tensors.
+        """Dropout masks of samples ``start`` … ``start + count − 1`` for the current seed, as backend tensors.
 
-        One bool tensor of shape (count, *shape) per dropout layer (:func:`aistem.core.masks.dropout_masks`),
-        cached for the seed up to :attr:`mask_cache_bytes`.
+        One tensor of shape (count, *shape) per dropout layer, in the compute dtype: the keep-mask
+        (:func:`aistem.core.masks.dropout_masks`) times 1/(1 − rate), so that applying it is one multiply.
+        Cached for the seed up to :attr:`mask_cache_bytes`.
         """
         from keras import ops
 
@@ -122,8 +130,12 @@ class MCDropoutPredictor:
         hit = self._mask_cache.get(key)
         if hit is not None:
             return hit
-        out = tuple(ops.convert_to_tensor(m) for m in dropout_masks(self._seed, start, count, self.layout))
-        size = count * self.layout.elements
+        keep = dropout_masks(self._seed, start, count, self.layout)
+        out = tuple(
+            ops.cast(ops.convert_to_tensor(np.where(k, np.float32(1.0 / (1.0 - r)), np.float32(0.0))), self.precision)
+            for k, r in zip(keep, self.layout.rates, strict=True)
+        )
+        size = count * self.layout.elements * (4 if self.precision == "float32" else 2)
         if self._mask_cache_used + size <= self.mask_cache_bytes:
             self._mask_cache[key] = out
             self._mask_cache_used += size
@@ -152,7 +164,8 @@ class MCDropoutPredictor:
     @staticmethod
     def _apply_masks(x: Any, keep: Any, rate: float, s: int) -> Any:
         """Inverted dropout with shared masks: ``x`` holds B windows × ``s`` samples (window-major), ``keep`` is
-        (s, …): the t-th sample of every window gets mask ``keep[t]``, scaled by 1/(1 − rate).
+        (s, …), already scaled by 1/(1 − rate) (:meth:`masks`): the t-th sample of every window is multiplied by
+        ``keep[t]``.  ``rate`` is not used (kept for the signature of :meth:`_dropout`).
 
         With ``shared_masks`` (the default) the masks are keyed by the sample index (:mod:`aistem.core.masks`):
         the t-th sample of every window uses the same masks, whichever call, block of windows or adaptive stage
@@ -165,8 +178,7 @@ class MCDropoutPredictor:
         from keras import ops
 
         xs = ops.reshape(x, (-1, s, *x.shape[1:]))
-        y = ops.where(keep[None], xs * (1.0 / (1.0 - rate)), ops.zeros_like(xs))
-        return ops.reshape(y, ops.shape(x))
+        return ops.reshape(xs * ops.cast(keep, xs.dtype)[None], ops.shape(x))
 
     def _dropout(self, x: Any, rate: float, seed: Any, k: int) -> Any:
         """Inverted dropout with a mask per element of ``x`` (per window and sample: the straightforward version).
@@ -278,6 +290,55 @@ class MCDropoutPredictor:
         self._fns[(s, moments)] = fn
         return fn
 
+    def call_shapes(self, samples: int, adaptive: AdaptiveSettings | None = None) -> list[tuple[int, bool]]:
+        """The compiled-call shapes, (samples per call, moments), of :meth:`run` (``adaptive`` None) or
+        :meth:`run_adaptive` with T = ``samples``, in the order a run first needs them.
+
+        The window axis of every call is :attr:`windows_per_call` (short blocks are padded), so these are all the
+        shapes a run of any image can compile; an adaptive run needs a later stage's shapes only if some window
+        is still unsettled by then.
+        """
+        if samples < 1:
+            raise ValueError(f"samples must be ≥ 1, got {samples}")
+        out: list[tuple[int, bool]] = []
+
+        def add(s: int, moments: bool) -> None:
+            for done in range(0, s, self.samples_per_call):
+                shape = (min(self.samples_per_call, s - done), moments)
+                if shape not in out:
+                    out.append(shape)
+
+        if adaptive is None:
+            add(samples, False)
+        else:
+            before = 0
+            for target in stage_schedule(samples, adaptive.initial):
+                add(target - before, True)
+                before = target
+        return out
+
+    def warm_up(self, samples: int, adaptive: AdaptiveSettings | None = None, *, stop: Callable[[], bool] | None = None) -> int:
+        """Compile the call shapes of a run with T = ``samples`` (:meth:`call_shapes`) ahead of the first image.
+
+        Each shape is traced (and compiled) by one call on empty windows; ``stop`` is asked before each one, so a
+        caller with real work waiting gets the CPU/GPU back within one compilation. Returns the number of shapes
+        compiled by this call (those compiled before are skipped).
+        """
+        x = None
+        compiled = 0
+        for step, moments in self.call_shapes(samples, adaptive):
+            key = (step, moments, self.windows_per_call)
+            if key in self._warm:
+                continue
+            if stop is not None and stop():
+                break
+            if x is None:
+                x = to_tensor(np.zeros((self.windows_per_call, self.input_size, self.input_size, 1), np.float32))
+            self._call(step, moments, x, self._keys(0, step))
+            self._warm.add(key)
+            compiled += 1
+        return compiled
+
     def reseed(self, seed: int | None) -> None:
         """Reset the dropout random stream (None: a fresh random seed)."""
         if seed is None:
@@ -321,6 +382,7 @@ class MCDropoutPredictor:
             )
             self.jit = False
             self._fns.clear()
+            self._warm.clear()
             return list(self._compiled(s, moments)(x, keys))
 
     def run(
@@ -456,6 +518,7 @@ class MCDropoutPredictor:
                 outs = [
                     np.asarray(ops.convert_to_numpy(o))[:k] for o in self._call(step, moments, x, self._keys(offset + done, step))
                 ]
+                self._warm.add((step, moments, bw))
                 if sums is None:
                     sums = [np.zeros((len(index), *o.shape[1:]), np.float64 if o.dtype.kind == "f" else o.dtype) for o in outs]
                 for acc, o in zip(sums, outs, strict=True):

@@ -90,6 +90,12 @@ def _register_serve(sub: Any) -> None:
     p.add_argument(
         "--preview-samples", type=_positive_int, metavar="T", help="Monte-Carlo dropout samples per preview window (default 4)"
     )
+    p.add_argument(
+        "--warm-up",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compile the network for the current settings while no frame is waiting (default from [daemon], on)",
+    )
     p.add_argument("--seed", type=int, help="seed of the dropout masks, the same for every frame; -1: fresh masks (default)")
     p.add_argument("--model", metavar="FILE", help="model file (.keras or the paper's .h5); default: the shipped model")
     p.add_argument("--batch-size", type=_positive_int, metavar="N", help="windows per network call [windows] (default 32)")
@@ -122,7 +128,17 @@ def serve_settings(args: argparse.Namespace) -> Any:
         v = getattr(args, key, None)
         if v is not None:
             changes[key] = v
-    for key in ("model", "batch_size", "save", "status_interval", "queue_length", "preview", "preview_step", "preview_samples"):
+    for key in (
+        "model",
+        "batch_size",
+        "save",
+        "status_interval",
+        "queue_length",
+        "warm_up",
+        "preview",
+        "preview_step",
+        "preview_samples",
+    ):
         v = getattr(args, key, None)
         if v is not None:
             changes[key] = v

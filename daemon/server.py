@@ -146,6 +146,7 @@ class Daemon:
         self.results_endpoint: str | None = None
         self.control_endpoint: str | None = None
         self._batch_applied: tuple[int, int] | None = None
+        self._warm_done: tuple[Any, ...] | None = None  # the settings the network was last fully compiled for
 
     # -- life cycle ----------------------------------------------------------------------------------------------
     def start(self) -> Daemon:
@@ -289,8 +290,70 @@ class Daemon:
             if frame is None:
                 if self._drain.is_set() and self._receiver_done.is_set() and len(self.queue) == 0:
                     break
+                self._warm_up()
                 continue
             self._process(frame)
+
+    def _warm_plan(self) -> tuple[Any, int, str, list[dict[str, Any]]]:
+        """(model, batch size, precision, the :func:`aistem.core.analysis.warm_up` keyword sets) for the
+        current settings: the preview's shapes first (what a live frame needs first), then the final analysis'."""
+        with self._lock:
+            a, preview, mode = self.settings.analysis, self.settings.preview, self.settings.mode
+            model, batch = self._model, self.settings.batch_size
+        plan: list[dict[str, Any]] = []
+        live_preview = mode == "live" and preview.enabled
+        if live_preview:
+            plan.append({"samples": min(preview.samples, a.samples), "adaptive": False})
+        plan.append(
+            {"samples": a.samples, "adaptive": a.adaptive, "samples_per_call": REFINE_SAMPLES_PER_CALL if live_preview else None}
+        )
+        return model, batch, a.precision, plan
+
+    def _warm_key(self) -> tuple[Any, ...] | None:
+        if self._model is None:
+            return None
+        model, batch, precision, plan = self._warm_plan()
+        return (id(model.keras_model), batch, precision, repr(plan))
+
+    def _warm_up(self) -> None:
+        """While no frame waits: compile the network's call shapes for the current settings (once per settings);
+        gives way to a frame, a stop or a drain between two compilations and resumes at the next idle moment."""
+        if not self.settings.warm_up or self._model is None:
+            return
+        model, batch, precision, plan = self._warm_plan()
+        key = self._warm_key()
+        if key == self._warm_done:
+            return
+        interrupted = False
+
+        def stop() -> bool:
+            nonlocal interrupted
+            interrupted = interrupted or len(self.queue) > 0 or self._drain.is_set() or self._stop.is_set()
+            return interrupted
+
+        t = time.perf_counter()
+        compiled = 0
+        try:
+            from aistem.core.analysis import warm_up
+
+            self._apply_batch_size(model, batch)
+            for kw in plan:
+                compiled += warm_up(model, precision=precision, stop=stop, **kw)
+                if interrupted:
+                    break
+        except Exception:  # never fatal: the first frame compiles what is missing
+            log.exception("warm-up failed; the first frame compiles the network instead")
+            self._warm_done = key
+            return
+        if not interrupted:
+            self._warm_done = key
+        if compiled:
+            log.info(
+                "warm-up: compiled %d network call shapes in %.1f s%s",
+                compiled,
+                time.perf_counter() - t,
+                " (paused for a frame)" if interrupted else "",
+            )
 
     def _apply_batch_size(self, model: Any, batch_size: int) -> None:
         """Windows per network call: set on the core's cached predictor of ``model``."""
@@ -761,6 +824,7 @@ class Daemon:
             "messages_unsent": c["unsent"],
             "queue_length": len(self.queue),
             "in_progress": in_progress,
+            "warm": self._warm_done is not None and self._warm_done == self._warm_key(),
             "mean_latency_ms": (sum(lat) / len(lat)) if lat else None,
             "mean_preview_latency_ms": (sum(plat) / len(plat)) if plat else None,
             "model": self.model_dict(),

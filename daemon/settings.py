@@ -149,6 +149,9 @@ class DaemonSettings:
         Frames waiting in lossless mode.
     frames_hwm, results_hwm : int
         ZeroMQ high-water marks [messages].
+    warm_up : bool
+        Compile the network's call shapes for the current settings while no frame is waiting, so that the first
+        frame (and its preview) does not pay for compiling them.
     analysis : AnalysisSettings
     limits : Limits
     curve : CurveSettings
@@ -167,6 +170,7 @@ class DaemonSettings:
     queue_length: int = 16
     frames_hwm: int = 64
     results_hwm: int = 256
+    warm_up: bool = True
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     limits: Limits = field(default_factory=Limits)
     curve: CurveSettings = field(default_factory=CurveSettings)
@@ -201,6 +205,7 @@ class DaemonSettings:
             queue_length=d["queue_length"],
             frames_hwm=d["frames_hwm"],
             results_hwm=d["results_hwm"],
+            warm_up=d.get("warm_up", True),
             analysis=analysis,
             limits=Limits(**d["limits"]),
             curve=CurveSettings(**d["curve"]),
@@ -244,6 +249,8 @@ class DaemonSettings:
             v = getattr(lim, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"limits.{name} must be a whole number ≥ 1, got {v!r}")
+        if not isinstance(self.warm_up, bool):
+            raise ValueError(f"warm_up must be true or false, got {self.warm_up!r}")
         if self.curve.enabled and not self.curve.secret_key:
             raise ValueError("CURVE is enabled but [daemon.curve] secret_key names no certificate file")
         self.analysis.validate()

@@ -160,3 +160,20 @@ def test_bfloat16_precision_agrees_with_float32(small_model):
     np.testing.assert_allclose(half.prob_sum / 10, full.prob_sum / 10, atol=0.02)
     with pytest.raises(ValueError, match="precision"):
         MCDropoutPredictor(small_model, precision="int8")
+
+
+def test_warm_up_compiles_the_call_shapes_of_a_run_ahead_of_it(small_model):
+    from aistem.core.adaptive import AdaptiveSettings
+
+    p = MCDropoutPredictor(small_model, windows_per_call=4, samples_per_call=8)
+    assert p.call_shapes(20) == [(8, False), (4, False)]  # 8 + 8 + 4 samples per call
+    # stages 4, 8, 16, 20 → 4, 4, 8, 4 new samples
+    assert p.call_shapes(20, AdaptiveSettings(initial=4)) == [(4, True), (8, True)]
+    assert p.warm_up(20, stop=lambda: True) == 0  # gives way before compiling anything
+    assert p.warm_up(20) == 2
+    assert p.warm_up(20) == 0  # already compiled
+    assert p._warm == {(8, False, 4), (4, False, 4)}
+    p.run(np.random.default_rng(1).random((5, 64, 64), dtype=np.float32), 20, seed=1)
+    assert p._warm == {(8, False, 4), (4, False, 4)}  # the run needed no other shape
+    with pytest.raises(ValueError, match="samples"):
+        p.call_shapes(0)

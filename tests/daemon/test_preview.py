@@ -192,6 +192,33 @@ def test_preview_settings_at_run_time_and_their_validation(live_daemon, live_sou
         assert request("set", ep, **PREVIEW)["ok"]
 
 
+def test_the_daemon_compiles_the_network_while_it_waits_for_frames(reference_model, live_source):
+    """Warm-up: with no frame waiting, the daemon compiles the preview's and the final analysis' call shapes."""
+    from aistem.core.analysis import _predictor
+    from aistem.daemon.server import Daemon
+
+    # batch 7: shapes no other test compiles. Preview: T = 2, fixed → (2, False). Final: T = 4, adaptive, 8 samples
+    # per call in live mode → one stage of 4 → (4, True).
+    d = Daemon(fast_settings(live_source.endpoint, mode="live", batch_size=7, **PREVIEW), reference_model)
+    thread = d.serve_in_thread()
+    try:
+        end = time.monotonic() + 120
+        while not d.status()["warm"] and time.monotonic() < end:
+            time.sleep(0.05)
+        assert d.status()["warm"], "the daemon did not finish its warm-up while idle"
+        assert {(2, False, 7), (4, True, 7)} <= _predictor(reference_model)._warm
+        d.apply({"samples": 6})  # new settings: warm again
+        assert not d.status()["warm"]
+        end = time.monotonic() + 120
+        while not d.status()["warm"] and time.monotonic() < end:
+            time.sleep(0.05)
+        assert (6, True, 7) in _predictor(reference_model)._warm
+    finally:
+        d.request_stop()
+        thread.join(30)
+    assert not thread.is_alive()
+
+
 def test_preview_options_and_config(tmp_path):
     s = serve_settings(build_parser().parse_args(["serve"]))
     assert s.preview.enabled and s.preview.step >= 1 and 1 <= s.preview.samples <= s.analysis.samples
@@ -204,6 +231,10 @@ def test_preview_options_and_config(tmp_path):
         serve_settings(build_parser().parse_args(["serve", "--config", str(cfg)]))
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--preview-samples", "0"])
+    assert s.warm_up and not serve_settings(build_parser().parse_args(["serve", "--no-warm-up"])).warm_up
+    cfg.write_text('[daemon]\nwarm_up = "yes"\n')
+    with pytest.raises(ValueError, match="warm_up must be true or false"):
+        serve_settings(build_parser().parse_args(["serve", "--config", str(cfg)]))
 
 
 def test_serve_on_a_taken_port_prints_one_line_and_exits(reference_model_path):
@@ -223,7 +254,9 @@ def test_serve_on_a_taken_port_prints_one_line_and_exits(reference_model_path):
                 proc.kill()
                 proc.communicate()
     assert proc.returncode == 2, out
-    lines = [ln for ln in out.splitlines() if "error" in ln.lower()]
+    # TensorFlow's C++ start-up notice ("oneDNN custom operations are on … round-off errors …", printed on CPUs
+    # where oneDNN is on by default, before TF_CPP_MIN_LOG_LEVEL is read) is not ours: only our lines count
+    lines = [ln for ln in out.splitlines() if "error" in ln.lower() and "port.cc" not in ln]
     assert lines == [
         f"aistem serve: error: cannot bind the result socket to {taken}: address already in use (another program, "
         "perhaps another aistem serve, holds the port; stop it or choose another endpoint with --results)"
