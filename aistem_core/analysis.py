@@ -50,6 +50,8 @@ class AnalysisResult:
     samples : int
         Monte-Carlo samples per window (T; the most any window got when sampling was adaptive).
     model_name, model_hash : str
+    precision : str
+        Compute dtype the network ran in (``float32`` or ``bfloat16``; ``auto`` resolved).
     timing : dict
         Milliseconds spent in ``descriptor`` and ``inference``, and ``total``.
     samples_used : ndarray of shape (rows, cols), int32, optional
@@ -78,6 +80,7 @@ class AnalysisResult:
     samples: int
     model_name: str = ""
     model_hash: str = ""
+    precision: str = "float32"
     timing: dict[str, float] = field(default_factory=dict)
     samples_used: np.ndarray | None = None
     lattice_rotation: np.ndarray | None = None
@@ -140,6 +143,7 @@ class AnalysisResult:
             samples=self.samples,
             model_name=self.model_name,
             model_hash=self.model_hash,
+            precision=self.precision,
             source=self.source,
             **{
                 k: v
@@ -163,6 +167,7 @@ class AnalysisResult:
                 samples=int(z["samples"]),
                 model_name=str(z["model_name"]),
                 model_hash=str(z["model_hash"]),
+                precision=str(z["precision"]) if "precision" in z.files else "float32",
                 samples_used=z["samples_used"] if "samples_used" in z.files else None,
                 lattice_rotation=z["lattice_rotation"] if "lattice_rotation" in z.files else None,
                 source=str(z["source"]) if "source" in z.files else "",
@@ -228,8 +233,10 @@ _PREDICTORS: dict[tuple[int, str], Any] = {}
 
 def _predictor(model: Any, precision: str = "float32") -> Any:
     """The compiled MC-dropout sampler of ``model`` (cached: compiling costs seconds)."""
+    from .backend import resolve_precision
     from .mc_dropout import MCDropoutPredictor
 
+    precision = resolve_precision(precision)
     key = (id(model.keras_model), precision)
     p = _PREDICTORS.get(key)
     if p is None or p.keras_model is not model.keras_model:
@@ -329,7 +336,8 @@ def analyze(
         settled stop early (``samples`` stays the upper bound). False: every
         window gets exactly ``samples`` (the paper's procedure).
     precision : str
-        Compute dtype of the network: ``float32`` (default), ``bfloat16`` or ``float16``.
+        Compute dtype of the network: ``float32`` (default), ``bfloat16``, ``float16``, or ``auto``
+        (:func:`aistem.core.backend.resolve_precision`: bfloat16 on a CPU with native bfloat16, else float32).
     rotation : bool
         Measure the local lattice rotation of bulk windows (``lattice_rotation``; about 1 ms per bulk window on a CPU).
     batch_size : int, optional
@@ -453,6 +461,7 @@ def analyze(
         samples=int(samples),
         model_name=m.name,
         model_hash=m.hash,
+        precision=predictor.precision,
         samples_used=stats.samples.reshape(gr, gc).astype(np.int32),
         lattice_rotation=rot,
         timing={

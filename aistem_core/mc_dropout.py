@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .adaptive import AdaptiveSettings, MomentStats, settled, stage_schedule
-from .backend import asnumpy, get_array_module, to_tensor
+from .backend import asnumpy, get_array_module, resolve_precision, to_tensor
 from .masks import MaskLayout, dropout_masks
 from .uncertainty import MCStats
 
@@ -50,7 +50,8 @@ class MCDropoutPredictor:
         a mask per window and sample (the straightforward version).
     precision : str
         Compute dtype of the layers: ``float32``, or ``bfloat16``/``float16`` (mixed precision: weights kept in
-        float32, convolutions in the reduced type; ``bfloat16`` uses AVX512-BF16 on CPUs that have it).
+        float32, convolutions in the reduced type; ``bfloat16`` uses AVX512-BF16 on CPUs that have it), or
+        ``auto`` (:func:`aistem.core.backend.resolve_precision`); :attr:`precision` holds the one used.
     jit : bool, optional
         Compile the sampler with XLA: ``tf.function(jit_compile=True)`` on TensorFlow (falling back to a plain
         ``tf.function`` if XLA cannot compile it), ``jax.jit`` on JAX. The torch backend ignores it. None (the
@@ -76,8 +77,7 @@ class MCDropoutPredictor:
         import keras
 
         self.keras_model = getattr(model, "keras_model", model)
-        if precision not in ("float32", "bfloat16", "float16"):
-            raise ValueError(f"precision must be float32, bfloat16 or float16, got {precision!r}")
+        precision = resolve_precision(precision)
         self.precision = precision
         compute_model = self.keras_model if precision == "float32" else _reduced_precision_copy(self.keras_model, precision)
         self._fns: dict[tuple[int, bool], Callable[..., Any]] = {}

@@ -36,8 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument(
         "--precision",
-        choices=("float32", "bfloat16"),
-        help="compute dtype of the network (default from config: float32); bfloat16 is faster on AVX512-BF16 CPUs",
+        choices=("auto", "float32", "bfloat16"),
+        help="compute dtype of the network (default from config: auto = bfloat16 on a CPU with native bfloat16, "
+        "AVX512-BF16/AMX, else float32)",
     )
     p.add_argument("--config", help="TOML file overriding config/default.toml")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     top = sorted(fr.items(), key=lambda kv: -kv[1])[:3]
     print(
         f"{Path(args.image).name}: {result.grid_shape[0]}×{result.grid_shape[1]} windows of {result.window_px} px "
-        f"(stride {result.stride_px} px), T={result.samples}, model {model.name} [{model.hash}]"
+        f"(stride {result.stride_px} px), T={result.samples}, model {model.name} [{model.hash}], {result.precision}"
     )
     print("  classes: " + ", ".join(f"{n} {f:.1%}" for n, f in top if f > 0))
     print(

@@ -34,7 +34,8 @@ class AnalysisSettings:
     adaptive : bool
         Adaptive MC sampling: settled windows stop early, ``samples`` is the maximum.
     precision : str
-        Compute dtype of the network, ``float32`` or ``bfloat16``.
+        Compute dtype of the network, ``auto`` (bfloat16 on a CPU with native bfloat16, else float32), ``float32``
+        or ``bfloat16``.
     rotation : bool
         Measure the local lattice rotation of bulk windows (array ``lattice_rotation``).
     """
@@ -62,8 +63,8 @@ class AnalysisSettings:
             raise ValueError(f"seed must be a whole number (or -1 / nil for fresh masks), got {self.seed!r}")
         if not isinstance(self.adaptive, bool) or not isinstance(self.rotation, bool):
             raise ValueError("adaptive and rotation must be true or false")
-        if self.precision not in ("float32", "bfloat16"):
-            raise ValueError(f"precision must be float32 or bfloat16, got {self.precision!r}")
+        if self.precision not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"precision must be auto, float32 or bfloat16, got {self.precision!r}")
         self.window, self.stride, self.threshold = float(self.window), float(self.stride), float(self.threshold)
         return self
 
@@ -189,7 +190,7 @@ class DaemonSettings:
             threshold=a["threshold"],
             seed=None if seed is None or seed < 0 else int(seed),
             adaptive=bool(a.get("adaptive", True)),
-            precision=str(a.get("precision", "float32")),
+            precision=str(a.get("precision", "auto")),
             rotation=bool(a.get("rotation", True)),
         )
         return cls(

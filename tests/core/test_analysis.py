@@ -48,6 +48,9 @@ def test_seed_reproduces_and_save_load_round_trip(small_model, tmp_path):
     for name in AnalysisResult.ARRAYS:
         np.testing.assert_array_equal(getattr(c, name), getattr(a, name))
     assert c.class_names == a.class_names and c.window_px == 100 and c.stride_px == 20
+    assert a.precision == c.precision == "float32"  # the default; "auto" is resolved to what ran
+    h = analyze(img, 0.12, model=small_model, samples=2, seed=3, stride=2.4, precision="bfloat16", rotation=False)
+    assert AnalysisResult.load(h.save(tmp_path / "h.npz")).precision == "bfloat16"
     z = np.load(path)
     for key in (
         "classes",

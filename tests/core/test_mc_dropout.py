@@ -177,3 +177,14 @@ def test_warm_up_compiles_the_call_shapes_of_a_run_ahead_of_it(small_model):
     assert p._warm == {(8, False, 4), (4, False, 4)}  # the run needed no other shape
     with pytest.raises(ValueError, match="samples"):
         p.call_shapes(0)
+
+
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it(small_model):
+    from aistem.core.backend import native_bfloat16, resolve_precision
+
+    expected = "bfloat16" if native_bfloat16() else "float32"
+    assert resolve_precision("auto") == expected
+    assert MCDropoutPredictor(small_model, precision="auto").precision == expected
+    assert resolve_precision("float32") == "float32" and resolve_precision("bfloat16") == "bfloat16"
+    with pytest.raises(ValueError, match="precision must be one of auto, float32"):
+        MCDropoutPredictor(small_model, precision="float64")
