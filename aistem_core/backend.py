@@ -126,13 +126,15 @@ def native_bfloat16() -> bool:
 
     Read from NumPy's CPU-feature table (any OS), else from ``/proc/cpuinfo`` (Linux).
     """
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as features
-    except ImportError:  # pragma: no cover - NumPy 1.x
+    import importlib
+
+    features: dict[str, bool] = {}
+    for name in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):  # NumPy 2, NumPy 1
         try:
-            from numpy.core._multiarray_umath import __cpu_features__ as features
+            features = dict(getattr(importlib.import_module(name), "__cpu_features__", {}))
+            break
         except ImportError:
-            features = {}
+            continue
     if features.get("AVX512BF16"):
         return True
     try:
