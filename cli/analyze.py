@@ -40,6 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="compute dtype of the network (default from config: auto = bfloat16 on a CPU with native bfloat16, "
         "AVX512-BF16/AMX, else float32)",
     )
+    p.add_argument(
+        "--rotation",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="measure the local lattice rotation of bulk windows (default from config: on)",
+    )
     p.add_argument("--config", help="TOML file overriding config/default.toml")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -101,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         seed=seed,
         adaptive=args.adaptive if args.adaptive is not None else cfg["adaptive"],
         precision=args.precision or cfg["precision"],
-        rotation=cfg["rotation"],
+        rotation=args.rotation if args.rotation is not None else cfg["rotation"],
         progress=progress,
     )
     if bar is not None:

@@ -51,6 +51,14 @@ def test_analyze_writes_maps_and_figure(tmp_path, reference_model_path):
     z = np.load(tmp_path / "r.npz")
     assert z["classes"].shape == (3, 3) and list(z["class_names"])[3] == "FCC_Cu_100"
     assert (tmp_path / "r.png").stat().st_size > 10_000
+    assert "lattice_rotation" in z.files and str(z["precision"]) in out.stdout
+    again = run(
+        "analyze", tmp_path / "img.npy", "--pixel-size", 0.12, "--stride", 3, "--samples", 2, "--no-rotation",
+        "--precision", "float32", "--model", reference_model_path, "--out", tmp_path / "n.npz", "--quiet",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    z = np.load(tmp_path / "n.npz")
+    assert "lattice_rotation" not in z.files and str(z["precision"]) == "float32"
 
 
 @pytest.mark.parametrize(
