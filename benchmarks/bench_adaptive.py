@@ -69,15 +69,15 @@ def main() -> None:
     args = ap.parse_args()
 
     from aistem.core import analyze, load_model
+    from aistem.core.analysis import warm_up
 
     model = load_model(args.model)
     todo = scenes(args)
     print(f"# {platform.node()} {platform.machine()} {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
     print(f"# model {model.name} ({model.hash[:16]}), window {args.window} Å, stride {args.stride} Å, T = {args.samples}")
     common = {"window": args.window, "stride": args.stride, "samples": args.samples, "model": model, "seed": 0}
-    warm = todo[0][1][:256, :256]
-    for cfg in [{}, *CONFIGS.values()]:  # compile every code path once, outside the timings
-        analyze(warm, todo[0][2], **{**common, "samples": 8}, **cfg)
+    for cfg in [{"adaptive": False, "precision": "float32"}, *CONFIGS.values()]:  # compile outside the timings
+        warm_up(model, samples=args.samples, **cfg)
 
     rows = []
     totals: dict[str, dict[str, float]] = {}

@@ -8,7 +8,8 @@ Run: .venv/bin/python benchmarks/bench_bf16.py [--samples 100] [--model M]
 3. The MC-dropout sampler (``MCDropoutPredictor``) in window-samples per second for each precision × compiler,
    on descriptors of frame 0 of the shipped sample series (window 96 px, stride 12 px, the paper's setting).
 4. Agreement of bfloat16 with float32 at fixed T (same seed, so the same masks): class map, interface decision
-   (MI > 0.1 bit) and the largest MI difference, on the sample frame and on a toy bicrystal.
+   (MI > 0.1 bit) and the largest MI difference, on the sample frame and on a toy bicrystal (this model), and with
+   ``--scenes`` on the simulated polycrystal and three bicrystals (the shipped model, window 100 px).
 """
 
 from __future__ import annotations
@@ -53,11 +54,31 @@ def bare_rate(keras_model, x: np.ndarray, precision: str, jit: bool, repeat: int
     return len(x) / best
 
 
-def descriptors(image: np.ndarray) -> np.ndarray:
+def descriptors(image: np.ndarray, window: int = 96, stride: int = 12) -> np.ndarray:
     from aistem.core.descriptor import fft_haadf_descriptor
     from aistem.core.windows import extract_windows, window_grid
 
-    return fft_haadf_descriptor(extract_windows(image, window_grid(image.shape, 96, 12)))
+    return fft_haadf_descriptor(extract_windows(image, window_grid(image.shape, window, stride)))
+
+
+def agreement(label: str, model, dd: np.ndarray, samples: int) -> None:  # type: ignore[no-untyped-def]
+    """Fixed-T float32 and bfloat16 runs with the same masks; prints how far their maps agree."""
+    from aistem.core.mc_dropout import MCDropoutPredictor
+    from aistem.core.uncertainty import uncertainty_maps
+
+    maps = {}
+    for prec in ("float32", "bfloat16"):
+        t = time.perf_counter()
+        maps[prec] = uncertainty_maps(MCDropoutPredictor(model, precision=prec).run(dd, samples, seed=0))
+        print(f"{label}: {prec} T={samples} in {time.perf_counter() - t:.1f} s", flush=True)
+    a, b = maps["float32"], maps["bfloat16"]
+    mi_a, mi_b = a["mutual_information"], b["mutual_information"]
+    print(
+        f"{label}: {len(dd)} windows, class agreement {(a['classes'] == b['classes']).mean():.2%}, interface agreement "
+        f"{((mi_a > 0.1) == (mi_b > 0.1)).mean():.2%} (float32 {np.mean(mi_a > 0.1):.1%} interface), "
+        f"max |ΔMI| {np.abs(mi_a - mi_b).max():.4f} bit, MI correlation {np.corrcoef(mi_a, mi_b)[0, 1]:.4f}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -66,12 +87,14 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=100, help="T of the agreement runs")
     ap.add_argument("--rate-samples", type=int, default=16, help="samples per window of the rate runs")
     ap.add_argument("--no-agreement", action="store_true")
+    ap.add_argument("--no-rates", action="store_true")
+    ap.add_argument("--scenes", action="store_true", help="also the polycrystal and bicrystal scenes (shipped model)")
+    ap.add_argument("--cache-dir", help="simulation cache folder for --scenes")
     args = ap.parse_args()
 
     from aistem.core import load_model
     from aistem.core.mc_dropout import MCDropoutPredictor
     from aistem.core.synthetic import synthetic_bicrystal
-    from aistem.core.uncertainty import uncertainty_maps
 
     name, flags = cpu_flags()
     print(f"CPU: {name}; {os.cpu_count()} cores")
@@ -82,12 +105,12 @@ def main() -> None:
     frame = np.load(SAMPLE_SERIES)["frames"][0]
     d = descriptors(frame)
     x = d[..., None]
-    for prec in ("float32", "bfloat16"):
+    for prec in ("float32", "bfloat16") if not args.no_rates else ():
         for jit in (False, True):
             rate = bare_rate(model.keras_model, x, prec, jit)
             print(f"bare network, dropout off, {prec:8s} {'XLA' if jit else 'graph (oneDNN)':14s}: {rate:7,.0f} passes/s")
     sub = d[:640]
-    for prec in ("float32", "bfloat16"):
+    for prec in ("float32", "bfloat16") if not args.no_rates else ():
         for jit in (False, True):
             p = MCDropoutPredictor(model, precision=prec, jit=jit)
             p.run(sub[:32], args.rate_samples, seed=0)  # compile
@@ -102,23 +125,16 @@ def main() -> None:
         return
     images = {"sample frame 0": frame, "toy bicrystal 512×512": synthetic_bicrystal((512, 512))}
     for label, image in images.items():
-        dd = descriptors(image)
-        stats = {}
-        for prec in ("float32", "bfloat16"):
-            t = time.perf_counter()
-            stats[prec] = MCDropoutPredictor(model, precision=prec).run(dd, args.samples, seed=0)
-            print(f"{label}: {prec} T={args.samples} in {time.perf_counter() - t:.1f} s", flush=True)
-        a, b = stats["float32"], stats["bfloat16"]
-        ma, mb = uncertainty_maps(a), uncertainty_maps(b)
-        mi_a, mi_b = ma["mutual_information"], mb["mutual_information"]
-        cls = (ma["classes"] == mb["classes"]).mean()
-        inter = ((mi_a > 0.1) == (mi_b > 0.1)).mean()
-        print(
-            f"{label}: {len(dd)} windows, class agreement {cls:.2%}, interface agreement {inter:.2%} "
-            f"(float32 {np.mean(mi_a > 0.1):.1%} interface), max |ΔMI| {np.abs(mi_a - mi_b).max():.4f} bit, "
-            f"MI correlation {np.corrcoef(mi_a, mi_b)[0, 1]:.4f}",
-            flush=True,
-        )
+        agreement(label, model, descriptors(image), args.samples)
+    if args.scenes:
+        from aistem.training.scenes import make_bicrystal, make_polycrystal
+
+        shipped = load_model(None)
+        img, _, _ = make_polycrystal(seed=0, cache_dir=args.cache_dir)
+        agreement("polycrystal (shipped model, stride 12 px)", shipped, descriptors(img, 100, 12), args.samples)
+        for name in ("FCC_Cu_100", "BCC_Fe_110", "HCP_Ti_0001"):
+            img, _, _ = make_bicrystal(name, 30.0, 0.0, seed=0, cache_dir=args.cache_dir)
+            agreement(f"bicrystal {name} (shipped model, stride 25 px)", shipped, descriptors(img, 100, 25), args.samples)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ T = 100, the shipped model; preview from ``[daemon.preview]`` unless ``--preview
 publishes 512×512 frames of the shipped sample series from this process over real sockets on 127.0.0.1 and
 subscribes to the results. In order:
 
-1. frame 0, cold (the first network calls trace TensorFlow functions): sent → preview;
+1. frame 0, after the daemon's warm-up has compiled the network (status ``warm``; its duration is printed), or with
+   ``--cold`` at once (the first network calls then compile): sent → preview;
 2. ``--frames`` frames, each sent ``--gap`` s after the previous frame's preview arrived, i.e. while the daemon
    refines the previous frame (the usual live case): sent → preview, split into the wait for the refinement to
    give way (the preview's ``timing.queued``) and the preview's analysis;
@@ -105,6 +106,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=5, help="frames sent while the previous one refines")
     ap.add_argument("--gap", type=float, default=1.5, help="wait after a preview before the next frame [s]")
     ap.add_argument("--no-final", action="store_true", help="skip the (minutes-long on a CPU) full analysis")
+    ap.add_argument("--cold", action="store_true", help="send the first frame without waiting for the warm-up")
     args = ap.parse_args()
 
     frames, px, what = frames_512()
@@ -132,6 +134,11 @@ def main() -> None:
             f"settings: window {s['window']} Å, stride {s['stride']} Å, T = {s['samples']}, batch {s['batch_size']}; "
             f"preview every {s['preview_step']} windows, T = {s['preview_samples']}"
         )
+        if not args.cold:
+            t_w = time.time()
+            while not request("status", control)["status"].get("warm") and time.time() - t_w < 300:
+                time.sleep(0.1)
+            print(f"warm-up (network compiled for the preview and the final analysis): {time.time() - t_w:.1f} s")
         # the frame socket is connected when a frame gets through: resend frame 0 until its preview comes
         t_first = time.time()
         while True:
@@ -141,7 +148,8 @@ def main() -> None:
                 break
             except RuntimeError:
                 continue
-        print(f"first frame after start (cold: TensorFlow traces): preview in {(t - sent[i]) * 1e3:.0f} ms")
+        state = "cold: the network compiles" if args.cold else "after the warm-up"
+        print(f"first frame after start ({state}): preview in {(t - sent[i]) * 1e3:.0f} ms")
         during: list[tuple[float, float, float]] = []
         grid_p = h["grid"]
         for _ in range(args.frames):
