@@ -131,9 +131,13 @@ def test_dataset_command_survives_ctrl_c_and_resumes(tmp_path):
     import time
 
     cfg = tmp_path / "small.toml"
+    # 6 classes × 4 lattice constants = 24 base images: enough that a fast CPU cannot finish them all while the
+    # second run below starts (9 could, on an AVX-512 VM)
+    classes = ["FCC_Cu_100", "FCC_Cu_110", "BCC_Fe_100", "BCC_Fe_110", "HCP_Ti_0001", "HCP_Ti_10m10"]
+    total = len(classes) * 4
     cfg.write_text(
-        '[simulation]\ncell_size = 16.0\nthickness = 8.0\n[dataset]\nclasses = ["FCC_Cu_100", "BCC_Fe_100", "HCP_Ti_0001"]\n'
-        "lattice_deltas = [-0.1, 0.0, 0.1]\n"
+        f"[simulation]\ncell_size = 16.0\nthickness = 8.0\n[dataset]\nclasses = {classes!r}\n".replace("'", '"')
+        + "lattice_deltas = [-0.1, -0.05, 0.0, 0.1]\n"
     )
     args = [*AISTEM, "simulate", "dataset", "--out", tmp_path / "t.h5", "--config", cfg, "--cache-dir", tmp_path / "c"]
     args = [str(a) for a in args]
@@ -148,8 +152,8 @@ def test_dataset_command_survives_ctrl_c_and_resumes(tmp_path):
     assert other.returncode == 2 and "another run is writing" in other.stderr
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
     kept = len(list(partial.glob("unit_*.npz")))
-    assert 1 <= kept < 9 and not (tmp_path / "t.h5.lock").exists() and not (tmp_path / "t.h5").exists()
+    assert 1 <= kept < total and not (tmp_path / "t.h5.lock").exists() and not (tmp_path / "t.h5").exists()
     again = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
-    assert f"resuming: {kept} of 9" in again.stderr
+    assert f"resuming: {kept} of {total}" in again.stderr
     assert (tmp_path / "t.h5").is_file() and not partial.exists()
