@@ -98,7 +98,7 @@ def start_daemon(args: argparse.Namespace, frames_ep: str) -> tuple[subprocess.P
     results, control = free_endpoint(), free_endpoint()
     cmd = [sys.executable, "-m", "aistem.cli", "serve", "--frames", frames_ep, "--results", results, "--control", control]
     cmd += ["--window", str(args.window), "--stride", str(args.stride), "--samples", str(args.samples), "--mode", "live"]
-    cmd += ["--status-interval", "1", "--log-level", "WARNING"]
+    cmd += ["--status-interval", "1", "--log-level", "WARNING", "--no-preview"]  # one final result per frame
     if args.model:
         cmd += ["--model", args.model]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
@@ -202,10 +202,12 @@ def main() -> None:
         dropped = after["frames_dropped"] - before["frames_dropped"]
         received = after["frames_received"] - before["frames_received"]
         rate = f"{args.rate:g} frames/s" if args.rate > 0 else "full speed"
+        mean = after["mean_latency_ms"]
+        mean_text = "no final result" if mean is None else f"{mean:.0f} ms"
         print(
             f"live mode, {sent} frames sent at {rate} for {elapsed:.0f} s: {done / elapsed:.2f} results/s "
             f"({after['frames_processed'] - before['frames_processed']} analysed, {dropped} dropped and counted; "
-            f"{received} received = {received / elapsed:.0f} frames/s drained; mean latency {after['mean_latency_ms']:.0f} ms)"
+            f"{received} received = {received / elapsed:.0f} frames/s drained; mean latency {mean_text})"
         )
     finally:
         request("stop", control, drain=False)
