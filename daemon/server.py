@@ -147,6 +147,7 @@ class Daemon:
         self.control_endpoint: str | None = None
         self._batch_applied: tuple[int, int] | None = None
         self._warm_done: tuple[Any, ...] | None = None  # the settings the network was last fully compiled for
+        self._warm_failed: tuple[Any, ...] | None = None  # settings whose warm-up failed (not retried)
 
     # -- life cycle ----------------------------------------------------------------------------------------------
     def start(self) -> Daemon:
@@ -309,20 +310,22 @@ class Daemon:
         )
         return model, batch, a.precision, plan
 
-    def _warm_key(self) -> tuple[Any, ...] | None:
+    def _warm_key(self, plan: tuple[Any, int, str, list[dict[str, Any]]] | None = None) -> tuple[Any, ...] | None:
+        """What the compiled shapes depend on: model, batch size, precision and the keyword sets of ``plan``."""
         if self._model is None:
             return None
-        model, batch, precision, plan = self._warm_plan()
-        return (id(model.keras_model), batch, precision, repr(plan))
+        model, batch, precision, kws = plan or self._warm_plan()
+        return (id(model.keras_model), batch, precision, repr(kws))
 
     def _warm_up(self) -> None:
         """While no frame waits: compile the network's call shapes for the current settings (once per settings);
         gives way to a frame, a stop or a drain between two compilations and resumes at the next idle moment."""
         if not self.settings.warm_up or self._model is None:
             return
-        model, batch, precision, plan = self._warm_plan()
-        key = self._warm_key()
-        if key == self._warm_done:
+        planned = self._warm_plan()
+        model, batch, precision, plan = planned
+        key = self._warm_key(planned)
+        if key in (self._warm_done, self._warm_failed):
             return
         interrupted = False
 
@@ -343,7 +346,7 @@ class Daemon:
                     break
         except Exception:  # never fatal: the first frame compiles what is missing
             log.exception("warm-up failed; the first frame compiles the network instead")
-            self._warm_done = key
+            self._warm_failed = key
             return
         if not interrupted:
             self._warm_done = key
