@@ -24,6 +24,8 @@ except ImportError:  # pragma: no cover - the usual CPU machine
 
 __all__ = [
     "PRECISIONS",
+    "PRECISION_HELP",
+    "USER_PRECISIONS",
     "asnumpy",
     "cupy_available",
     "fft_module",
@@ -36,6 +38,9 @@ __all__ = [
 
 #: Compute dtypes of the network; ``auto`` is resolved by :func:`resolve_precision`.
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+#: The ones the command line and the daemon's settings offer (float16 has no fast CPU path).
+USER_PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISION_HELP = "compute dtype of the network; auto: bfloat16 on a CPU with native bfloat16 (AVX512-BF16/AMX), else float32"
 
 
 def cupy_available() -> bool:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from aistem.core.backend import PRECISION_HELP, USER_PRECISIONS
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
@@ -34,12 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="adaptive MC sampling: settled windows stop early, --samples stays the maximum (default from config: on); "
         "--no-adaptive gives the paper's fixed sampling",
     )
-    p.add_argument(
-        "--precision",
-        choices=("auto", "float32", "bfloat16"),
-        help="compute dtype of the network (default from config: auto = bfloat16 on a CPU with native bfloat16, "
-        "AVX512-BF16/AMX, else float32)",
-    )
+    p.add_argument("--precision", choices=USER_PRECISIONS, help=f"{PRECISION_HELP} (default from config: auto)")
     p.add_argument(
         "--rotation",
         action=argparse.BooleanOptionalAction,

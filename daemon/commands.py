@@ -12,6 +12,8 @@ import signal
 import threading
 from typing import Any
 
+from aistem.core.backend import PRECISION_HELP, USER_PRECISIONS
+
 __all__ = ["register"]
 
 log = logging.getLogger("aistem.daemon")
@@ -73,12 +75,7 @@ def _register_serve(sub: Any) -> None:
         help="adaptive MC sampling: settled windows stop early, --samples is the maximum (default from [analysis]: on); "
         "--no-adaptive gives the paper's fixed sampling",
     )
-    p.add_argument(
-        "--precision",
-        choices=("auto", "float32", "bfloat16"),
-        help="compute dtype of the network; auto: bfloat16 on a CPU with native bfloat16 (AVX512-BF16/AMX), else "
-        "float32 (default from [analysis]: auto)",
-    )
+    p.add_argument("--precision", choices=USER_PRECISIONS, help=f"{PRECISION_HELP} (default from [analysis]: auto)")
     p.add_argument(
         "--preview",
         action=argparse.BooleanOptionalAction,

@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from aistem.core.backend import USER_PRECISIONS
+
 from .protocol import Limits
 from .queueing import MODES
 
@@ -63,8 +65,10 @@ class AnalysisSettings:
             raise ValueError(f"seed must be a whole number (or -1 / nil for fresh masks), got {self.seed!r}")
         if not isinstance(self.adaptive, bool) or not isinstance(self.rotation, bool):
             raise ValueError("adaptive and rotation must be true or false")
-        if self.precision not in ("auto", "float32", "bfloat16"):
-            raise ValueError(f"precision must be auto, float32 or bfloat16, got {self.precision!r}")
+        if self.precision not in USER_PRECISIONS:
+            raise ValueError(
+                f"precision must be {', '.join(USER_PRECISIONS[:-1])} or {USER_PRECISIONS[-1]}, got {self.precision!r}"
+            )
         self.window, self.stride, self.threshold = float(self.window), float(self.stride), float(self.threshold)
         return self
 
