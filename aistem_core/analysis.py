@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,6 +248,33 @@ def _predictor(model: Any, precision: str = "float32") -> Any:
     return p
 
 
+def _check_call_sizes(batch_size: Any, samples_per_call: Any) -> None:
+    """ValueError unless ``batch_size`` and ``samples_per_call`` are None or whole numbers ≥ 1."""
+    for name, v, unit in (("batch_size", batch_size, " of windows"), ("samples_per_call", samples_per_call, "")):
+        if v is not None and (isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 1):
+            raise ValueError(f"{name} must be a whole number{unit} ≥ 1 (or None for the default), got {v!r}")
+
+
+@contextmanager
+def _sized(predictor: Any, batch_size: int | None, samples_per_call: int | None) -> Iterator[Any]:
+    """The cached sampler with this call's windows and samples per network call, restored afterwards (it is shared)."""
+    before = predictor.windows_per_call, predictor.samples_per_call
+    if batch_size is not None:
+        predictor.windows_per_call = int(batch_size)
+    if samples_per_call is not None:
+        predictor.samples_per_call = int(samples_per_call)
+    try:
+        yield predictor
+    finally:
+        predictor.windows_per_call, predictor.samples_per_call = before
+
+
+def _adaptive_settings(adaptive: bool | AdaptiveSettings) -> AdaptiveSettings | None:
+    if not adaptive:
+        return None
+    return adaptive if isinstance(adaptive, AdaptiveSettings) else AdaptiveSettings()
+
+
 def warm_up(
     model: Any = None,
     *,
@@ -274,21 +302,15 @@ def warm_up(
     -------
     int
         The number of shapes compiled (0 when all were already).
+
+    Raises
+    ------
+    ValueError
+        If ``samples``, ``batch_size`` or ``samples_per_call`` is out of range.
     """
-    m = _as_model(model)
-    predictor = _predictor(m, precision)
-    before = predictor.windows_per_call, predictor.samples_per_call
-    if batch_size is not None:
-        predictor.windows_per_call = int(batch_size)
-    if samples_per_call is not None:
-        predictor.samples_per_call = int(samples_per_call)
-    try:
-        settings = None
-        if adaptive:
-            settings = adaptive if isinstance(adaptive, AdaptiveSettings) else AdaptiveSettings()
-        return int(predictor.warm_up(samples, settings, stop=stop))
-    finally:
-        predictor.windows_per_call, predictor.samples_per_call = before
+    _check_call_sizes(batch_size, samples_per_call)
+    with _sized(_predictor(_as_model(model), precision), batch_size, samples_per_call) as predictor:
+        return int(predictor.warm_up(samples, _adaptive_settings(adaptive), stop=stop))
 
 
 def analyze(
@@ -373,16 +395,7 @@ def analyze(
         raise ValueError(f"samples must be a whole number ≥ 1, got {samples!r}")
     if not (np.isfinite(threshold) and threshold >= 0):
         raise ValueError(f"threshold must be a non-negative number of bits, got {threshold!r}")
-    if batch_size is not None and (
-        isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a whole number of windows ≥ 1 (or None for the default), got {batch_size!r}")
-    if samples_per_call is not None and (
-        isinstance(samples_per_call, (bool, np.bool_))
-        or not isinstance(samples_per_call, (int, np.integer))
-        or samples_per_call < 1
-    ):
-        raise ValueError(f"samples_per_call must be a whole number ≥ 1 (or None for the default), got {samples_per_call!r}")
+    _check_call_sizes(batch_size, samples_per_call)
     img = validate_image(image)
     w, s = resolve_windows(pixel_size, window=window, stride=stride, window_px=window_px, stride_px=stride_px)
     m = _as_model(model)
@@ -402,15 +415,9 @@ def analyze(
         descriptors[start : start + block.shape[0]] = fft_haadf_descriptor(block, threshold=thr, size=size, pixel_size=pixel_size)
     t1 = time.perf_counter()
     report = (lambda k: progress(k, n)) if progress else None
-    predictor = _predictor(m, precision)
-    windows_per_call, samples_per_call_before = predictor.windows_per_call, predictor.samples_per_call
-    if batch_size is not None:
-        predictor.windows_per_call = int(batch_size)
-    if samples_per_call is not None:
-        predictor.samples_per_call = int(samples_per_call)
-    try:
-        if adaptive:
-            settings = adaptive if isinstance(adaptive, AdaptiveSettings) else AdaptiveSettings()
+    with _sized(_predictor(m, precision), batch_size, samples_per_call) as predictor:
+        settings = _adaptive_settings(adaptive)
+        if settings is not None:
             stats = predictor.run_adaptive(
                 descriptors,
                 samples,
@@ -423,9 +430,6 @@ def analyze(
             )
         else:
             stats = predictor.run(descriptors, samples, seed=seed, progress=report, cancel=cancel)
-    finally:
-        predictor.windows_per_call = windows_per_call  # the cached sampler is shared: leave its setting as it was
-        predictor.samples_per_call = samples_per_call_before
     t2 = time.perf_counter()
     maps = uncertainty_maps(stats)
     gr, gc = grid.shape

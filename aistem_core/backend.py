@@ -7,6 +7,7 @@ needs to know whether data lives on the GPU asks this module.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from types import ModuleType
 from typing import Any
 
@@ -126,6 +127,7 @@ def fft_module(xp: ModuleType) -> Any:
     return cupyx.scipy.fft
 
 
+@lru_cache(maxsize=1)
 def native_bfloat16() -> bool:
     """True where this CPU has bfloat16 arithmetic in hardware (AVX512-BF16, which every AMX CPU also has).
 
@@ -167,7 +169,13 @@ def resolve_precision(precision: str) -> str:
         return precision
     import keras
 
-    if keras.backend.backend() == "tensorflow" and native_bfloat16():
+    return _auto_precision(keras.backend.backend())
+
+
+@lru_cache(maxsize=4)
+def _auto_precision(backend: str) -> str:
+    """What ``auto`` means for ``backend`` on this machine (asked once: it reads the CPU flags and TF's devices)."""
+    if backend == "tensorflow" and native_bfloat16():
         import tensorflow as tf
 
         if not tf.config.list_logical_devices("GPU"):

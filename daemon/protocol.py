@@ -487,7 +487,7 @@ def build_result(
         "samples": int(result.samples),
         "threshold": float(result.threshold),
         "model": {"name": str(result.model_name), "hash": str(result.model_hash)},
-        "precision": str(getattr(result, "precision", "float32")),
+        "precision": str(result.precision),
         "timing": {k: float(v) for k, v in timing.items()},
         "dropped": int(dropped),
         "timestamp": None if timestamp is None else float(timestamp),

@@ -139,6 +139,8 @@ def calibrate_model(
     out = Path(out)
     if out.suffix != ".keras":
         raise ValueError(f"--out must name a .keras file, got {out}")
+    if out.exists() and Path(model_path).exists() and out.resolve() == Path(model_path).resolve():
+        raise ValueError(f"--out {out} is the model being calibrated: write the calibrated model to another file")
     model = load_model(model_path)
     data = load_training_data(data_path)
     if list(data.class_names) != list(model.class_names):

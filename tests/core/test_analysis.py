@@ -206,3 +206,17 @@ def test_cancel_stops_the_analysis_within_one_network_call(small_model):
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match="samples_per_call must be a whole number"):
             analyze(img, None, samples_per_call=bad, **kw)
+
+
+def test_warm_up_checks_its_arguments_and_leaves_the_sampler_as_it_was(small_model):
+    from aistem.core.analysis import _predictor, warm_up
+
+    p = _predictor(small_model)
+    before = p.windows_per_call, p.samples_per_call
+    assert warm_up(small_model, samples=3, batch_size=5, samples_per_call=2) >= 1
+    assert (2, False, 5) in p._warm and (1, False, 5) in p._warm
+    assert (p.windows_per_call, p.samples_per_call) == before
+    with pytest.raises(ValueError, match="batch_size must be a whole number"):
+        warm_up(small_model, batch_size=0)
+    with pytest.raises(ValueError, match="samples must be"):
+        warm_up(small_model, samples=0)

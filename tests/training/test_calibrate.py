@@ -65,3 +65,6 @@ def test_calibrate_command_writes_a_scaled_model_with_its_metadata(
     np.testing.assert_allclose(wb[0], wa[0] / cal["temperature"], rtol=1e-5)
     assert main(["train", "calibrate", str(model), "--data", str(tmp_path / "none.h5"), "--out", str(out)]) == 2
     assert "no such file" in capsys.readouterr().err
+    assert main(["train", "calibrate", str(out), "--data", str(_TRAINED["data"]), "--out", str(out)]) == 2
+    assert "is the model being calibrated" in capsys.readouterr().err
+    assert load_model(out).hash == b.hash  # the input was not touched
