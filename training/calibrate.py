@@ -73,7 +73,10 @@ def mc_nll(probs: np.ndarray, labels: np.ndarray, t: float = 1.0) -> float:
     labels : ndarray of shape (N,)
         True class indices.
     """
-    logp = np.log(np.maximum(probs.astype(np.float64), 1e-300))
+    return _nll(np.log(np.maximum(probs.astype(np.float64), 1e-300)), np.asarray(labels), t)
+
+
+def _nll(logp: np.ndarray, labels: np.ndarray, t: float) -> float:
     mean = _tempered_mean(logp, t)
     return float(-np.mean(np.log(np.maximum(mean[np.arange(len(labels)), labels], 1e-300))))
 
@@ -93,13 +96,12 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
     if probs.ndim != 3 or labels.shape != (probs.shape[0],) or probs.shape[0] == 0:
         raise ValueError(f"need probs of shape (N, T, C) and labels of shape (N,), got {probs.shape} and {labels.shape}")
     logp = np.log(np.maximum(probs.astype(np.float64), 1e-300))
-    idx = np.arange(len(labels))
-
-    def nll(log_t: float) -> float:
-        mean = _tempered_mean(logp, float(np.exp(log_t)))
-        return float(-np.mean(np.log(np.maximum(mean[idx, labels], 1e-300))))
-
-    res = minimize_scalar(nll, bounds=tuple(np.log(T_RANGE)), method="bounded", options={"xatol": 1e-4})
+    res = minimize_scalar(
+        lambda log_t: _nll(logp, labels, float(np.exp(log_t))),
+        bounds=tuple(np.log(T_RANGE)),
+        method="bounded",
+        options={"xatol": 1e-4},
+    )
     return float(np.exp(res.x))
 
 
@@ -107,12 +109,18 @@ def apply_temperature(keras_model: Any, t: float) -> None:
     """Divide the logits of ``keras_model``'s last layer (a softmax ``Dense``) by ``t``, in place."""
     if not (t > 0 and np.isfinite(t)):
         raise ValueError(f"temperature must be a positive number, got {t}")
+    kernel, bias = _softmax_layer(keras_model).get_weights()
+    last = keras_model.layers[-1]
+    last.set_weights([kernel / np.float32(t), bias / np.float32(t)])
+
+
+def _softmax_layer(keras_model: Any) -> Any:
+    """The model's last layer, which must be a Dense layer with a softmax activation (the logits to scale)."""
     last = keras_model.layers[-1]
     activation = getattr(getattr(last, "activation", None), "__name__", "")
     if not hasattr(last, "kernel") or activation != "softmax":
         raise ValueError(f"the last layer must be a Dense layer with a softmax activation, got {last.name} ({activation})")
-    kernel, bias = last.get_weights()
-    last.set_weights([kernel / np.float32(t), bias / np.float32(t)])
+    return last
 
 
 def calibrate_model(
@@ -142,6 +150,7 @@ def calibrate_model(
     if out.exists() and Path(model_path).exists() and out.resolve() == Path(model_path).resolve():
         raise ValueError(f"--out {out} is the model being calibrated: write the calibrated model to another file")
     model = load_model(model_path)
+    _softmax_layer(model.keras_model)  # fail before the data are read
     data = load_training_data(data_path)
     if list(data.class_names) != list(model.class_names):
         raise ValueError(f"the data's classes {data.class_names} are not the model's {model.class_names}")

@@ -276,12 +276,16 @@ def run_select(args: argparse.Namespace) -> int:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
-    from .calibrate import calibrate_model
+    import sys
+
+    from .calibrate import T_RANGE, calibrate_model
 
     for what, path in (("model", args.model), ("--data", args.data)):
         if not Path(path).is_file():
             raise FileNotFoundError(f"{what}: no such file: {path}")
     r = calibrate_model(args.model, args.data, args.out)
+    if any(abs(r.temperature / b - 1) < 0.01 for b in T_RANGE):
+        print(f"warning: the temperature is at the search bound {T_RANGE}: the fit is not reliable", file=sys.stderr)
     print(
         f"temperature {r.temperature:.4f} (logits divided by it): validation NLL {r.nll_before:.5f} → {r.nll_after:.5f} "
         f"nat on {r.n_validation} descriptors, accuracy {100 * r.accuracy:.2f} % (unchanged); written to {r.path}"
