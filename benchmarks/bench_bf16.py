@@ -88,6 +88,9 @@ def main() -> None:
     ap.add_argument("--rate-samples", type=int, default=16, help="samples per window of the rate runs")
     ap.add_argument("--no-agreement", action="store_true")
     ap.add_argument("--no-rates", action="store_true")
+    ap.add_argument(
+        "--precisions", nargs="+", default=["float32", "bfloat16"], help="of the rate runs (float32 only on AVX2 CPUs)"
+    )
     ap.add_argument("--scenes", action="store_true", help="also the polycrystal and bicrystal scenes (shipped model)")
     ap.add_argument("--cache-dir", help="simulation cache folder for --scenes")
     args = ap.parse_args()
@@ -105,12 +108,12 @@ def main() -> None:
     frame = np.load(SAMPLE_SERIES)["frames"][0]
     d = descriptors(frame)
     x = d[..., None]
-    for prec in ("float32", "bfloat16") if not args.no_rates else ():
+    for prec in args.precisions if not args.no_rates else ():
         for jit in (False, True):
             rate = bare_rate(model.keras_model, x, prec, jit)
             print(f"bare network, dropout off, {prec:8s} {'XLA' if jit else 'graph (oneDNN)':14s}: {rate:7,.0f} passes/s")
     sub = d[:640]
-    for prec in ("float32", "bfloat16") if not args.no_rates else ():
+    for prec in args.precisions if not args.no_rates else ():
         for jit in (False, True):
             p = MCDropoutPredictor(model, precision=prec, jit=jit)
             p.run(sub[:32], args.rate_samples, seed=0)  # compile
