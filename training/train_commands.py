@@ -132,6 +132,12 @@ def register_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     c.add_argument("candidates", nargs="+", help="candidate .keras files, or folders (e.g. a search's OUT_DIR)")
     c.add_argument("--out", help="copy the chosen model to this .keras file")
     c.add_argument("--min-val-accuracy", type=float, help="validation accuracy a candidate needs, as a fraction (default 0.995)")
+    c.add_argument(
+        "--min-mi-auc",
+        type=float,
+        help="also require this MI ROC AUC (boundary-or-amorphous vs bulk windows of the scene), e.g. 0.95; "
+        "default 0: the paper's rule",
+    )
     c.add_argument("--samples", type=int, help="MC-dropout samples per window, T (default 100)")
     c.add_argument("--stride", type=float, help="window step on the scene [Å] (default 1.0)")
     c.add_argument("--seed", type=int, help="seed of the scene and the dropout masks (default 0)")
@@ -258,6 +264,7 @@ def run_select(args: argparse.Namespace) -> int:
         args.candidates,
         scene,
         min_val_accuracy=_pick(args, "min_val_accuracy", cfg),
+        min_mi_auc=_pick(args, "min_mi_auc", cfg),
         stride=_pick(args, "stride", cfg),
         samples=_pick(args, "samples", cfg),
         seed=seed,
@@ -265,11 +272,14 @@ def run_select(args: argparse.Namespace) -> int:
     )
     if chosen is None:
         best = max(ranking, key=lambda c: c.val_accuracy)
+        need = f"the validation accuracy of {100 * _pick(args, 'min_val_accuracy', cfg):.2f} %"
+        if _pick(args, "min_mi_auc", cfg) > 0:
+            need += f" and an MI AUC of {_pick(args, 'min_mi_auc', cfg):.3f}"
         raise RuntimeError(
-            f"no candidate reaches the validation accuracy of {100 * _pick(args, 'min_val_accuracy', cfg):.2f} % "
-            f"(best: {Path(best.path).name}, {100 * best.val_accuracy:.2f} %)"
+            f"no candidate reaches {need} (highest validation accuracy: {Path(best.path).name}, "
+            f"{100 * best.val_accuracy:.2f} %, MI AUC {best.mi_auc:.3f})"
         )
-    print(f"chosen: {chosen.path} (median amorphous MI {chosen.median_amorphous_mi:.3f} bit)")
+    print(f"chosen: {chosen.path} (median amorphous MI {chosen.median_amorphous_mi:.3f} bit, MI AUC {chosen.mi_auc:.3f})")
     if args.out:
         print(f"copied to {args.out}")
     return 0
