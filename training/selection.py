@@ -78,12 +78,18 @@ def collect_candidates(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     return unique
 
 
+def _check_auc(min_mi_auc: float) -> None:
+    if not 0.0 <= min_mi_auc <= 1.0:
+        raise ValueError(f"min_mi_auc is a ROC AUC, between 0 and 1; got {min_mi_auc}")
+
+
 def rank_candidates(candidates: list[Candidate], min_val_accuracy: float = 0.995, min_mi_auc: float = 0.0) -> list[Candidate]:
     """Eligible candidates first (highest median amorphous MI first), then the rest by validation accuracy.
 
     A candidate is eligible with ``val_accuracy ≥ min_val_accuracy`` and, if ``min_mi_auc > 0``,
     ``mi_auc ≥ min_mi_auc`` (a candidate whose AUC was not measured is then not eligible).
     """
+    _check_auc(min_mi_auc)
     for c in candidates:
         auc_ok = min_mi_auc <= 0 or (math.isfinite(c.mi_auc) and c.mi_auc >= min_mi_auc)
         c.eligible = math.isfinite(c.val_accuracy) and c.val_accuracy >= min_val_accuracy and auc_ok
@@ -139,6 +145,7 @@ def select_model(
 
     from .evaluate import evaluate_scene
 
+    _check_auc(min_mi_auc)  # before the (slow) analysis of the candidates
     if scene.amorphous_code is None or not (scene.labels == scene.amorphous_code).any():
         raise ValueError(f"scene {scene.name!r} has no amorphous region: model selection needs one")
     cands = []

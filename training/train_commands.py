@@ -258,6 +258,8 @@ def run_select(args: argparse.Namespace) -> int:
     from .selection import select_model
 
     seed = _pick(args, "seed", cfg)
+    if not 0.0 <= _pick(args, "min_mi_auc", cfg) <= 1.0:  # checked before the scene is simulated
+        raise ValueError(f"--min-mi-auc is a ROC AUC, between 0 and 1; got {_pick(args, 'min_mi_auc', cfg)}")
     scene = load_scene(args.scene) if args.scene else polycrystal_scene(seed=seed)
     print(f"selection on {scene.name} ({scene.image.shape[0]}×{scene.image.shape[1]} px):", flush=True)
     chosen, ranking = select_model(
@@ -277,7 +279,7 @@ def run_select(args: argparse.Namespace) -> int:
             need += f" and an MI AUC of {_pick(args, 'min_mi_auc', cfg):.3f}"
         raise RuntimeError(
             f"no candidate reaches {need} (highest validation accuracy: {Path(best.path).name}, "
-            f"{100 * best.val_accuracy:.2f} %, MI AUC {best.mi_auc:.3f})"
+            f"{100 * best.val_accuracy:.2f} %" + (f", MI AUC {best.mi_auc:.3f})" if best.mi_auc == best.mi_auc else ")")
         )
     print(f"chosen: {chosen.path} (median amorphous MI {chosen.median_amorphous_mi:.3f} bit, MI AUC {chosen.mi_auc:.3f})")
     if args.out:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from aistem.training.selection import Candidate, rank_candidates
 
 
@@ -35,3 +37,9 @@ def test_no_eligible_candidate_leaves_none_on_top() -> None:
     ranking = rank_candidates(_cands(), 0.995, min_mi_auc=0.999)
     assert not any(c.eligible for c in ranking)
     assert math.isnan(Candidate("x", 0.5).mi_auc)
+
+
+@pytest.mark.parametrize("bad", [95.0, -0.1])
+def test_min_mi_auc_outside_zero_one_is_refused(bad: float) -> None:
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        rank_candidates(_cands(), 0.995, min_mi_auc=bad)
