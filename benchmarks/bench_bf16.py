@@ -89,7 +89,11 @@ def main() -> None:
     ap.add_argument("--no-agreement", action="store_true")
     ap.add_argument("--no-rates", action="store_true")
     ap.add_argument(
-        "--precisions", nargs="+", default=["float32", "bfloat16"], help="of the rate runs (float32 only on AVX2 CPUs)"
+        "--precisions",
+        nargs="+",
+        choices=["float32", "bfloat16", "float16"],
+        default=["float32", "bfloat16"],
+        help="of the rate runs (float32 only on AVX2 CPUs)",
     )
     ap.add_argument("--scenes", action="store_true", help="also the polycrystal and bicrystal scenes (shipped model)")
     ap.add_argument("--cache-dir", help="simulation cache folder for --scenes")
