@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--config", help="TOML file overriding config/default.toml")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, exit_at_once=True)  # all outputs written and closed on return
 
 
 def run(args: argparse.Namespace) -> int:

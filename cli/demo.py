@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--timeout", type=float, default=600.0, help="give up after this long [s] (default 600)")
     p.add_argument("--model", help="model file; default: the shipped model, else ../shared/reference (the paper's)")
     p.add_argument("--show", action="store_true", help="keep the viewer window open (needs a display)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, exit_at_once=True)  # all outputs written and closed on return
 
 
 def find_demo_model(explicit: str | None) -> str | None:

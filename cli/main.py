@@ -66,13 +66,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.func(args) or 0)
+        rc = int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
         print(f"aistem {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    if argv is None and getattr(args, "exit_at_once", False):
+        exit_at_once(rc)
+    return rc
+
+
+def exit_at_once(rc: int) -> None:
+    """End the process now, skipping the interpreter's teardown.
+
+    After a command that ran TensorFlow, Python's final clean-up of its modules takes about 1.2 s on a 2-core CPU
+    (measured: no atexit handler or thread is involved; it is the teardown itself). A command whose outputs are all
+    written and closed when it returns opts in with ``set_defaults(exit_at_once=True)``; only the console script
+    (``argv`` None) exits this way, so ``main([...])`` in tests and other callers returns as usual.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe: nothing more can be written anyway
+            pass
+    logging.shutdown()
+    os._exit(rc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -87,3 +87,30 @@ def test_bad_input_is_one_clear_line(tmp_path, setup, args, message):
     import re
 
     assert re.search(message, out.stderr), out.stderr
+
+
+def test_exiting_at_once_loses_no_output(tmp_path, reference_model_path):
+    # The console script skips the interpreter's teardown after analyze (cli.main.exit_at_once): what it printed
+    # into a pipe and into a file, and the maps it wrote, must all be there.
+    np.save(tmp_path / "img.npy", square_lattice((130, 130)))
+    args = [*AISTEM, "analyze", "img.npy", "--pixel-size", "0.12", "--stride", "3", "--samples", "2",
+            "--no-rotation", "--model", str(reference_model_path), "--out", "r.npz", "--quiet"]  # fmt: skip
+    piped = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.rstrip().splitlines()[-1].strip().startswith("maps:")
+    with open(tmp_path / "log.txt", "w") as log:
+        to_file = subprocess.run(args, stdout=log, stderr=subprocess.PIPE, text=True, timeout=300, cwd=tmp_path)
+    assert to_file.returncode == 0, to_file.stderr
+    written = (tmp_path / "log.txt").read_text().splitlines()
+    same = [a == b for a, b in zip(written, piped.stdout.splitlines(), strict=True)]
+    assert same == [not line.strip().startswith("time:") for line in written]  # all but the timings
+    assert np.load(tmp_path / "r.npz")["classes"].shape == (2, 2)
+
+
+def test_main_called_from_python_returns_instead_of_exiting(tmp_path, reference_model_path, capsys):
+    from aistem.cli.main import main
+
+    np.save(tmp_path / "img.npy", square_lattice((130, 130)))
+    rc = main(["analyze", str(tmp_path / "img.npy"), "--pixel-size", "0.12", "--stride", "3", "--samples", "2",
+               "--no-rotation", "--model", str(reference_model_path), "--quiet"])  # fmt: skip
+    assert rc == 0 and "FCC_Cu_100" in capsys.readouterr().out

@@ -1,5 +1,7 @@
 """The network: architecture, .keras round trip with metadata, the paper's legacy .h5."""
 
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -97,3 +99,23 @@ def test_legacy_h5_weights_match_keras_own_loader(reference_model_path, referenc
     assert reference_model.class_names[3] == "FCC_Cu_100"
     rates = [la.rate for la in reference_model.keras_model.layers if isinstance(la, keras.layers.Dropout)]
     assert rates == [pytest.approx(0.07)] * 7
+
+
+@pytest.mark.parametrize("sklearn_first", [False, True])
+def test_loading_a_model_does_not_import_scikit_learn_but_leaves_it_importable(sklearn_first):
+    # Keras would import scikit-learn (≈ 1 s of every start) only for wrappers this program does not use.
+    code = (
+        ("import sklearn\n" if sklearn_first else "") + "import sys\n"
+        "from aistem.core import load_model\n"
+        "m = load_model()\n"
+        "print('keras' in sys.modules, 'sklearn' in sys.modules)\n"
+        "import sklearn.base\n"
+        "from keras.src.wrappers import fixes\n"
+        "print(fixes.sklearn is not None, m.keras_model is not None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.split("\n")[:2]
+    assert first == f"True {sklearn_first}"
+    # an already imported scikit-learn is Keras' to use; otherwise Keras runs without it, as where it is absent
+    assert second == f"{sklearn_first} True"
