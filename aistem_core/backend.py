@@ -7,8 +7,6 @@ needs to know whether data lives on the GPU asks this module.
 
 from __future__ import annotations
 
-import importlib.abc
-import sys
 from functools import lru_cache
 from types import ModuleType
 from typing import Any
@@ -33,7 +31,6 @@ __all__ = [
     "cupy_available",
     "fft_module",
     "get_array_module",
-    "import_keras",
     "native_bfloat16",
     "resolve_device",
     "resolve_precision",
@@ -92,37 +89,6 @@ def asnumpy(x: Any) -> np.ndarray:
     if cp is not None and isinstance(x, cp.ndarray):
         return cp.asnumpy(x)
     return np.asarray(x)
-
-
-class _NoScikitLearn(importlib.abc.MetaPathFinder):
-    """Makes ``import sklearn`` fail while it sits first in ``sys.meta_path``."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "sklearn" or name.startswith("sklearn."):
-            raise ImportError(f"{name} is not imported while Keras starts (see aistem.core.backend.import_keras)")
-        return None
-
-
-def import_keras() -> ModuleType:
-    """``import keras``, without letting it import scikit-learn when nothing has imported scikit-learn yet.
-
-    Keras imports scikit-learn (and through it ``scipy.stats``) only for its scikit-learn wrappers
-    (``keras.wrappers``), which this program does not use; that costs about 1 s of every start on a 2-core CPU.
-    Keras supports scikit-learn being absent (the wrappers then say it is not installed), so scikit-learn is
-    hidden while Keras is imported and importable as usual afterwards (umap-learn needs it). Where scikit-learn
-    is already imported, or Keras already is, this is a plain ``import keras``.
-    """
-    if "keras" in sys.modules or "sklearn" in sys.modules:
-        import keras
-
-        return keras
-    blocker = _NoScikitLearn()
-    sys.meta_path.insert(0, blocker)
-    try:
-        import keras
-    finally:
-        sys.meta_path.remove(blocker)
-    return keras
 
 
 def to_tensor(x: Any) -> Any:

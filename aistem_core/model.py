@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .backend import import_keras
+from .startup import import_keras
 
 __all__ = [
     "FILTERS",

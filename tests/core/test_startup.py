@@ -1,0 +1,45 @@
+"""Starting Keras: no scikit-learn, no TensorFlow start-up notices, nothing else lost."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from aistem.core.startup import without_start_up_notices
+
+NOTICES = (
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    "I0000 00:00:1796281614.049918    3769 port.cc:153] oneDNN custom operations are on. You may see slightly "
+    "different numerical results due to floating-point round-off errors from different computation orders. To turn "
+    "them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.\n"
+    "I0000 00:00:1796279861.510559    1803 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use "
+    "available CPU instructions in performance-critical operations.\n"
+    "To enable the following instructions: AVX2 AVX512F AVX512_VNNI AVX512_BF16 FMA, in other operations, rebuild "
+    "TensorFlow with the appropriate compiler flags.\n"
+)
+
+
+def test_only_the_notices_are_dropped():
+    other = "E0000 something went wrong in a kernel\nTraceback (most recent call last):\n"
+    assert without_start_up_notices(NOTICES) == ""
+    assert without_start_up_notices(NOTICES[:60] + "\n" + other) == NOTICES[:60] + "\n" + other  # a cut line stays
+    assert without_start_up_notices(other + NOTICES + "last line without newline") == other + "last line without newline"
+
+
+@pytest.mark.parametrize("level", ["3", "0"])
+def test_first_keras_import_is_quiet_unless_logs_are_asked_for(level):
+    code = (
+        "import sys\n"
+        "from aistem.core.startup import import_keras\n"
+        "print('before', file=sys.stderr, flush=True)\n"
+        "keras = import_keras()\n"
+        "print('after', keras.ops.convert_to_numpy(keras.ops.ones(2)).sum(), file=sys.stderr)\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": level}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    assert lines[0] == "before" and lines[-1] == "after 2.0"
+    noisy = "oneDNN custom operations" in out.stderr
+    assert noisy == (level == "0"), out.stderr  # level 0: the user asked for TensorFlow's logs, they are all there
