@@ -232,7 +232,7 @@ def load_model(path: str | os.PathLike[str] | None = None) -> AistemModel:
     p = Path(path)
     if not p.is_file():
         raise ModelNotFoundError(f"model file not found: {p}")
-    import_keras()  # the first Keras import of a process that analyses: without scikit-learn's second of start-up
+    import_keras()  # the first Keras import of a process that analyses: no scikit-learn, no TensorFlow notices
     digest = _file_hash(p)
     if p.suffix == ".h5":
         km, info = _load_legacy_h5(p)
