@@ -4,7 +4,11 @@ Issue 8's setting: a 512×512 image, window 96 px, stride 12 px, T = 30 (and T =
 (../shared/reference). Each configuration runs the real command in a fresh process and is timed from outside;
 class maps are compared with the fixed-sampling float32 run at the same T.
 
-Run: .venv/bin/python benchmarks/bench_vs_paper.py [--samples 30 100]
+With ``--paper-code DIR`` (a checkout of https://github.com/AndreasLeitherer/ai4stem, not part of this project, and
+``opencv-python-headless`` importable) the paper's code itself is also run in a fresh process on the same image, model
+and settings (``benchmarks/run_paper_code.py``), and each configuration is compared with it: time and class map.
+
+Run: .venv/bin/python benchmarks/bench_vs_paper.py [--samples 30 100] [--paper-code DIR]
 """
 
 from __future__ import annotations
@@ -99,12 +103,16 @@ def main() -> None:
         action="store_true",
         help="also run the default without the lattice-rotation map (which the paper's code does not compute)",
     )
+    ap.add_argument("--paper-code", help="checkout of the paper's repository: time the paper's code itself too")
+    ap.add_argument("--no-network-bound", action="store_true", help="skip timing the paper's network calls alone")
     args = ap.parse_args()
+    if args.paper_code and not (Path(args.paper_code) / "ai4stem" / "utils" / "utils_prediction.py").is_file():
+        ap.error(f"--paper-code: {args.paper_code} holds no ai4stem/utils/utils_prediction.py")
     if args.image not in ("synthetic", "sample") and not Path(args.image).is_file():
         ap.error(f"--image: no such file: {args.image}")
     if not Path(args.model).is_file():
         ap.error(f"--model: no such file: {args.model} (the paper's model lives in ../shared/reference/)")
-    for t in args.samples:
+    for t in [] if args.no_network_bound else args.samples:
         print(
             f"paper's code, network calls alone on this machine (a lower bound), T={t}: "
             f"{paper_network_seconds(args.model, t):.1f} s",
@@ -122,6 +130,15 @@ def main() -> None:
             image = Path(args.image)
         print(f"image: {args.image}; model: {Path(args.model).name}", flush=True)
         for t in args.samples:
+            paper = None
+            if args.paper_code:
+                out = Path(tmp) / f"paper_{t}.npz"
+                cmd = [sys.executable, str(ROOT / "benchmarks" / "run_paper_code.py"), str(image), "--paper-code",
+                       args.paper_code, "--model", args.model, "--samples", str(t), "--out", str(out)]  # fmt: skip
+                start = time.perf_counter()
+                subprocess.run(cmd, check=True, capture_output=True)
+                paper_s, paper = time.perf_counter() - start, np.load(out)
+                print(f"T={t:3d} the paper's code itself      : {paper_s:6.1f} s end to end", flush=True)
             base = None
             for name, extra in configs.items():
                 out = Path(tmp) / f"{name.replace(' ', '_')}_{t}.npz"
@@ -138,6 +155,12 @@ def main() -> None:
                     f"class map agreement {agree:.2%}, interface {inter:.2%}",
                     flush=True,
                 )
+                if paper is not None:
+                    print(
+                        f"      against the paper's code run here: {paper_s / seconds:4.1f}× faster, class map agreement "
+                        f"{(z['classes'] == paper['classes']).mean():.2%}",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":
