@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -29,6 +30,10 @@ _NOTICES = re.compile(
     r"|This TensorFlow binary is optimized to use available CPU instructions"
     r"|To enable the following instructions: .* rebuild TensorFlow"
 )
+
+
+#: One first import at a time: the stderr redirection and the import hook are process-wide.
+_FIRST_IMPORT = threading.Lock()
 
 
 class _NoScikitLearn(importlib.abc.MetaPathFinder):
@@ -90,13 +95,14 @@ def import_keras() -> ModuleType:
         import keras
 
         return keras
-    blocker = None if "sklearn" in sys.modules else _NoScikitLearn()
-    if blocker is not None:
-        sys.meta_path.insert(0, blocker)
-    try:
-        with _native_stderr_filtered():
-            import keras
-    finally:
+    with _FIRST_IMPORT:  # a second thread waits here and then finds Keras imported
+        blocker = None if "sklearn" in sys.modules else _NoScikitLearn()
         if blocker is not None:
-            sys.meta_path.remove(blocker)
+            sys.meta_path.insert(0, blocker)
+        try:
+            with _native_stderr_filtered():
+                import keras
+        finally:
+            if blocker is not None:
+                sys.meta_path.remove(blocker)
     return keras

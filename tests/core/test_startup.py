@@ -43,3 +43,23 @@ def test_first_keras_import_is_quiet_unless_logs_are_asked_for(level):
     assert lines[0] == "before" and lines[-1] == "after 2.0"
     noisy = "oneDNN custom operations" in out.stderr
     assert noisy == (level == "0"), out.stderr  # level 0: the user asked for TensorFlow's logs, they are all there
+
+
+def test_two_threads_importing_at_once_leave_stderr_where_it_was():
+    code = (
+        "import os, sys, threading\n"
+        "from aistem.core.startup import import_keras\n"
+        "got = []\n"
+        "threads = [threading.Thread(target=lambda: got.append(import_keras())) for _ in range(2)]\n"
+        "[t.start() for t in threads]\n"
+        "print('during', file=sys.stderr, flush=True)\n"
+        "[t.join() for t in threads]\n"
+        "os.write(2, b'raw after\\n')\n"
+        "print(len(got), got[0] is got[1], file=sys.stderr)\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    assert lines[-2:] == ["raw after", "2 True"] and "during" in lines, out.stderr  # held back, then passed on
+    assert "oneDNN custom operations" not in out.stderr
