@@ -80,6 +80,10 @@ def main() -> None:
     args = ap.parse_args()
     if not (Path(args.paper_code) / "ai4stem" / "utils" / "utils_prediction.py").is_file():
         ap.error(f"--paper-code: {args.paper_code} holds no ai4stem/utils/utils_prediction.py")
+    if not Path(args.image).is_file() or not args.image.endswith(".npy"):
+        ap.error(f"image: no such .npy file: {args.image}")
+    if not Path(args.model).is_file():
+        ap.error(f"--model: no such file: {args.model}")
     sys.path.insert(0, str(Path(args.paper_code).resolve()))
     from ai4stem.utils.utils_prediction import predict  # the paper's code, unchanged
 
