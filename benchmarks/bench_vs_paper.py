@@ -136,7 +136,10 @@ def main() -> None:
                 cmd = [sys.executable, str(ROOT / "benchmarks" / "run_paper_code.py"), str(image), "--paper-code",
                        args.paper_code, "--model", args.model, "--samples", str(t), "--out", str(out)]  # fmt: skip
                 start = time.perf_counter()
-                subprocess.run(cmd, check=True, capture_output=True)
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                if done.returncode != 0:
+                    tail = "\n".join(done.stderr.strip().splitlines()[-3:])
+                    sys.exit(f"the paper's code failed (exit {done.returncode}):\n{tail}")
                 paper_s, paper = time.perf_counter() - start, np.load(out)
                 print(f"T={t:3d} the paper's code itself      : {paper_s:6.1f} s end to end", flush=True)
             base = None

@@ -85,7 +85,12 @@ def main() -> None:
     if not Path(args.model).is_file():
         ap.error(f"--model: no such file: {args.model}")
     sys.path.insert(0, str(Path(args.paper_code).resolve()))
-    from ai4stem.utils.utils_prediction import predict  # the paper's code, unchanged
+    try:
+        from ai4stem.utils.utils_prediction import predict  # the paper's code, unchanged
+    except ModuleNotFoundError as exc:
+        if exc.name == "cv2":
+            ap.error("the paper's code needs OpenCV: pip install --target DIR opencv-python-headless, then put DIR on PYTHONPATH")
+        raise
 
     from aistem.core import load_model  # reads the paper's .h5 into Keras 3 (the paper's loader is Keras 2's)
 
