@@ -35,6 +35,23 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _ranged(name: str) -> Any:
+    """An argparse type for the setting ``name`` of :data:`aistem.daemon.settings.RANGES` (its range, its message)."""
+    from .settings import RANGES, check_range
+
+    r = RANGES[name]
+
+    def parse(text: str) -> Any:
+        try:
+            v = int(text) if r.whole else float(text)
+            return check_range(name, v)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc) if "must be" in str(exc) else f"{name} must be {r.describe()}") from None
+
+    parse.__name__ = name  # argparse names the type in its messages
+    return parse
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML file overriding config/default.toml")
     p.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS, help="logging detail (default INFO)")
@@ -64,10 +81,10 @@ def _register_serve(sub: Any) -> None:
     p.add_argument("--mode", choices=("live", "lossless"), help="live: newest frame wins (default); lossless: every frame")
     p.add_argument("--results", metavar="ENDPOINT", help="endpoint to bind for results, PUB (default tcp://127.0.0.1:5556)")
     p.add_argument("--control", metavar="ENDPOINT", help="endpoint to bind for control, REP (default tcp://127.0.0.1:5557)")
-    p.add_argument("--window", type=_positive_float, metavar="Å", help="window side [Å] (default 12)")
-    p.add_argument("--stride", type=_positive_float, metavar="Å", help="step between windows [Å] (default 1.5)")
-    p.add_argument("--samples", type=_positive_int, metavar="T", help="Monte-Carlo dropout samples per window (default 100)")
-    p.add_argument("--threshold", type=float, metavar="BIT", help="MI threshold for interface [bit] (default 0.1)")
+    p.add_argument("--window", type=_ranged("window"), metavar="Å", help="window side [Å] (default 12)")
+    p.add_argument("--stride", type=_ranged("stride"), metavar="Å", help="step between windows [Å] (default 1.5)")
+    p.add_argument("--samples", type=_ranged("samples"), metavar="T", help="Monte-Carlo dropout samples per window (default 100)")
+    p.add_argument("--threshold", type=_ranged("threshold"), metavar="BIT", help="MI threshold for interface [bit] (default 0.1)")
     p.add_argument(
         "--adaptive",
         action=argparse.BooleanOptionalAction,
@@ -85,12 +102,15 @@ def _register_serve(sub: Any) -> None:
     )
     p.add_argument(
         "--preview-step",
-        type=_positive_int,
+        type=_ranged("preview_step"),
         metavar="N",
         help="preview stride in units of --stride [windows]: every N-th window of the final grid (default 5)",
     )
     p.add_argument(
-        "--preview-samples", type=_positive_int, metavar="T", help="Monte-Carlo dropout samples per preview window (default 4)"
+        "--preview-samples",
+        type=_ranged("preview_samples"),
+        metavar="T",
+        help="Monte-Carlo dropout samples per preview window (default 4)",
     )
     p.add_argument(
         "--warm-up",
@@ -98,15 +118,29 @@ def _register_serve(sub: Any) -> None:
         default=None,
         help="compile the network for the current settings while no frame is waiting (default from [daemon], on)",
     )
-    p.add_argument("--seed", type=int, help="seed of the dropout masks, the same for every frame; -1: fresh masks (default)")
+    p.add_argument(
+        "--seed", type=_ranged("seed"), help="seed of the dropout masks, the same for every frame; -1: fresh masks (default)"
+    )
     p.add_argument("--model", metavar="FILE", help="model file (.keras or the paper's .h5); default: the shipped model")
-    p.add_argument("--batch-size", type=_positive_int, metavar="N", help="windows per network call [windows] (default 32)")
+    p.add_argument(
+        "--batch-size", type=_ranged("batch_size"), metavar="N", help="windows per network call [windows] (default 32)"
+    )
     p.add_argument("--save", metavar="DIR", help="write every result to DIR/<series>.results.h5 (HDF5, flushed per frame)")
-    p.add_argument("--status-interval", type=_positive_float, metavar="S", help="time between status messages [s] (default 2)")
-    p.add_argument("--queue-length", type=_positive_int, metavar="N", help="frames waiting, lossless mode [frames] (default 16)")
-    p.add_argument("--max-rows", type=_positive_int, metavar="PX", help="largest frame height accepted [px] (default 16384)")
-    p.add_argument("--max-cols", type=_positive_int, metavar="PX", help="largest frame width accepted [px] (default 16384)")
-    p.add_argument("--max-pixels", type=_positive_int, metavar="PX", help="largest frame area accepted [px] (default 8192²)")
+    p.add_argument(
+        "--status-interval", type=_ranged("status_interval"), metavar="S", help="time between status messages [s] (default 2)"
+    )
+    p.add_argument(
+        "--queue-length", type=_ranged("queue_length"), metavar="N", help="frames waiting, lossless mode [frames] (default 16)"
+    )
+    p.add_argument(
+        "--max-rows", type=_ranged("limits.max_rows"), metavar="PX", help="largest frame height accepted [px] (default 16384)"
+    )
+    p.add_argument(
+        "--max-cols", type=_ranged("limits.max_cols"), metavar="PX", help="largest frame width accepted [px] (default 16384)"
+    )
+    p.add_argument(
+        "--max-pixels", type=_ranged("limits.max_pixels"), metavar="PX", help="largest frame area accepted [px] (default 8192²)"
+    )
     p.add_argument("--curve", action="store_true", default=None, help="turn on CURVE encryption and authentication")
     p.add_argument("--curve-secret-key", metavar="FILE", help="the daemon's secret certificate NAME.key_secret")
     p.add_argument("--curve-authorized-keys", metavar="DIR", help="directory of public certificates of allowed clients")

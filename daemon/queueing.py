@@ -115,6 +115,18 @@ class FrameQueue:
             self._closed = True
             self._cond.notify_all()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def take_all(self) -> list[Any]:
+        """Remove and return the waiting frames, oldest first."""
+        with self._cond:
+            items = list(self._items)
+            self._items.clear()
+            self._cond.notify_all()
+            return items
+
     def clear(self) -> int:
         """Discard the waiting frames (not counted as dropped); returns how many."""
         with self._cond:

@@ -39,6 +39,8 @@ from typing import Any
 
 import zmq
 
+from .control import MAX_PART_BYTES, describe_request, parse_request, serve_control
+from .link import FrameLink, LinkDrop
 from .protocol import (
     Frame,
     ProtocolError,
@@ -46,12 +48,10 @@ from .protocol import (
     decode_frame,
     encode_error,
     encode_status,
-    pack,
     pack_result,
-    unpack,
 )
 from .queueing import FrameQueue
-from .settings import DaemonSettings
+from .settings import RANGES, DaemonSettings
 
 __all__ = ["SETTABLE", "Daemon"]
 
@@ -79,6 +79,10 @@ RESULT_LINGER_MS = 1000  # on exit, time given to the last messages to reach sub
 #: MC samples per network call of a refinement that a newer frame may supersede: calls of batch_size × 8 samples
 #: (not 32) let the newer frame's preview start 4× sooner, at the same cost per sample on a CPU.
 REFINE_SAMPLES_PER_CALL = 8
+#: A lossless drain reads frames until the source has been quiet this long: frames already sent are not left behind [s].
+DRAIN_QUIET_S = 0.5
+#: A frame-link failure that repeats (a plaintext source on a CURVE link) is published and logged once per this [s].
+LINK_REPORT_S = 10.0
 
 
 def _bind_error(what: str, endpoint: str, option: str, exc: BaseException) -> RuntimeError:
@@ -127,7 +131,16 @@ class Daemon:
             "unsent": 0,
             "superseded": 0,
             "previews": 0,
+            "cancelled": 0,
+            "abandoned": 0,
+            "too_large": 0,
+            "handshake_failed": 0,
+            "link_drops": 0,
         }
+        self._link: FrameLink | None = None
+        self._warnings: list[str] = []  # said at start-up and in every status (e.g. control open to the network)
+        self._link_reported: dict[str, float] = {}
+        self._drain_since: float | None = None
         self._latencies: deque[float] = deque(maxlen=100)  # final results [ms]
         self._preview_latencies: deque[float] = deque(maxlen=100)  # previews [ms]
         self._in_progress: dict[str, Any] | None = None
@@ -234,7 +247,10 @@ class Daemon:
     def _on_signal(self, signum: int, _frame: Any) -> None:
         if self._stop.is_set():
             raise KeyboardInterrupt  # a second signal: do not wait for the frame in hand
-        log.info("%s: finishing the frame in hand, then exiting", signal.Signals(signum).name)
+        log.info(
+            "%s: stopping; the frame in hand is cancelled within one network call (a second signal aborts at once)",
+            signal.Signals(signum).name,
+        )
         self.request_stop(drain=False)
 
     def request_stop(self, drain: bool = False) -> None:
@@ -257,6 +273,7 @@ class Daemon:
         for t in self._threads:
             if t.name == "aistem-receiver":
                 t.join(10)
+        self._abandoned(self.queue.take_all())
         if self._started:
             self._post(encode_status(self.status()))
         self._publisher_stop.set()
@@ -398,7 +415,12 @@ class Daemon:
             stride_px, samples = plan
             self._set_in_progress(frame, 1, stages)
             try:
-                result, t_start = self._analyse(frame, model, a, stride_px=stride_px, samples=samples, adaptive=False)
+                result, t_start = self._analyse(
+                    frame, model, a, stride_px=stride_px, samples=samples, adaptive=False, cancel=self._stop.is_set
+                )
+            except AnalysisCancelled:
+                self._cancelled(frame)
+                return
             except Exception as exc:
                 self._failed(frame, exc)
                 return
@@ -408,14 +430,17 @@ class Daemon:
                 return
         self._set_in_progress(frame, stages, stages)
         try:
-            if plan is None:
-                result, t_start = self._analyse(frame, model, a)
+            if plan is None:  # a stop without drain cancels it within one network call (or one descriptor block)
+                result, t_start = self._analyse(frame, model, a, cancel=self._stop.is_set)
             else:  # asked after every network call: a newer frame waits at most one call for the CPU/GPU
                 result, t_start = self._analyse(
                     frame, model, a, cancel=self._refinement_gives_way, samples_per_call=REFINE_SAMPLES_PER_CALL
                 )
         except AnalysisCancelled:
-            self._superseded(frame, shown)
+            if plan is None:
+                self._cancelled(frame)
+            else:
+                self._superseded(frame, shown)
             return
         except Exception as exc:
             self._failed(frame, exc, preview=shown)
@@ -537,6 +562,15 @@ class Daemon:
         if preview is not None:
             self._save(frame, *preview)
 
+    def _cancelled(self, frame: Frame) -> None:
+        """A stop without drain came during the analysis of ``frame``: it ends with an ``error``, never silently."""
+        with self._lock:
+            self._counts["cancelled"] += 1
+            self._in_progress = None
+        reason = "analysis cancelled: the daemon is stopping (stop without drain)"
+        log.warning("frame %s #%d: %s", frame.series, frame.index, reason)
+        self._post(encode_error(reason, code="cancelled", series=frame.series, index=frame.index))
+
     def _failed(self, frame: Frame, exc: Exception, preview: tuple[dict[str, Any], dict[str, Any]] | None = None) -> None:
         with self._lock:
             self._counts["failed"] += 1
@@ -619,7 +653,7 @@ class Daemon:
         try:
             sock = self._ctx.socket(zmq.SUB if s.socket == "sub" else zmq.PULL)
             sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.RCVHWM, s.frames_hwm)
+            sock.setsockopt(zmq.RCVHWM, self._receive_hwm())
             sock.setsockopt(zmq.MAXMSGSIZE, s.limits.max_message_bytes)
             sock.setsockopt(zmq.RECONNECT_IVL, 100)
             sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
@@ -631,17 +665,27 @@ class Daemon:
                 make_client(sock, s.curve.secret_key, s.curve.frames_public_key)
             if s.socket == "sub":
                 sock.setsockopt(zmq.SUBSCRIBE, b"")  # everything: malformed messages get an error too
-            sock.connect(s.frames)
+            link = FrameLink(
+                sock,
+                s.frames,
+                max_message_bytes=s.limits.max_message_bytes,
+                curve=bool(s.curve.enabled and s.curve.frames_public_key),
+            )
         except Exception as exc:
             if sock is not None:
                 sock.close(0)
             errors.append(RuntimeError(f"cannot connect the frame socket to {s.frames}: {exc}"))
             ready.set()
             return
+        self._link = link
         ready.set()
+        last_frame = time.monotonic()
         try:
-            while not self._drain.is_set():
-                if not sock.poll(POLL_MS, zmq.POLLIN):
+            while self._keep_reading(last_frame):
+                readable, drop = link.poll(POLL_MS)
+                if drop is not None:
+                    self._link_dropped(drop)
+                if not readable:
                     continue
                 parts = sock.recv_multipart(copy=False)
                 try:
@@ -649,9 +693,45 @@ class Daemon:
                 except Exception as exc:  # a bug must not stop the daemon from reading frames
                     log.exception("frame handling failed")
                     self._post(encode_error(f"internal error: {exc}", code="internal-error"))
+                last_frame = time.monotonic()  # after the back-pressure wait: the quiet time counts while reading
         finally:
-            sock.close(0)
+            link.close()
             self._receiver_done.set()
+
+    def _receive_hwm(self) -> int:
+        """The frame socket's receive high-water mark: 1 for lossless PUSH/PULL, so that frames not yet taken wait
+        at the sender (back-pressure) instead of in a buffer that a stop would throw away."""
+        s = self.settings
+        return 1 if s.socket == "pull" and s.mode == "lossless" else s.frames_hwm
+
+    def _keep_reading(self, last_frame: float) -> bool:
+        """The receiver goes on: until a stop; on a drain, in lossless mode until the source has been quiet for
+        :data:`DRAIN_QUIET_S` (every frame already sent is taken and analysed), in live mode not at all."""
+        if self._stop.is_set():
+            return False
+        if not self._drain.is_set():
+            return True
+        if self.queue.mode != "lossless":
+            return False
+        if self._drain_since is None:
+            self._drain_since = time.monotonic()
+        return time.monotonic() - max(last_frame, self._drain_since) < DRAIN_QUIET_S
+
+    def _link_dropped(self, drop: LinkDrop) -> None:
+        """ZeroMQ dropped the frame source (and :class:`FrameLink` reconnected): count, log and publish why."""
+        key = "too_large" if drop.code == "too-large" else "handshake_failed"
+        now = time.monotonic()
+        with self._lock:
+            self._counts[key] += 1
+            self._counts["link_drops"] += 1
+            last = self._link_reported.get(drop.code)
+            self._link_reported[drop.code] = now if last is None or now - last >= LINK_REPORT_S else last
+            quiet = last is not None and now - last < LINK_REPORT_S
+        if quiet:  # a plaintext source fails every reconnection: one report per LINK_REPORT_S, every one counted
+            log.debug("frame link dropped again (%s)", drop.code)
+            return
+        log.error("%s", drop.reason)
+        self._post(encode_error(drop.reason, code=drop.code))
 
     def _receive(self, parts: list[Any]) -> None:
         from aistem.core.windows import to_pixels
@@ -684,18 +764,32 @@ class Daemon:
             self._post(encode_error(str(exc), code="bad-value", series=frame.series, index=frame.index))
             return
         while not self.queue.put(frame, timeout=POLL_MS / 1000):  # lossless and full: back-pressure
-            if self._stop.is_set():
-                log.warning("frame %s #%d not analysed: the daemon is stopping", frame.series, frame.index)
+            if self._stop.is_set() or self.queue.closed:
+                self._abandoned([frame])
                 return
+
+    def _abandoned(self, frames: list[Frame]) -> None:
+        """Frames taken but not analysed because of a stop without drain: counted, logged and published."""
+        if not frames:
+            return
+        with self._lock:
+            self._counts["abandoned"] += len(frames)
+        for f in frames:
+            log.warning("frame %s #%d not analysed: the daemon stopped without drain", f.series, f.index)
+            self._post(
+                encode_error(
+                    "not analysed: the daemon stopped without drain", code="not-analysed", series=f.series, index=f.index
+                )
+            )
 
     # -- control -------------------------------------------------------------------------------------------------
     def _control_loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
         s = self.settings
         sock: zmq.Socket | None = None
         try:
-            sock = self._ctx.socket(zmq.REP)
+            sock = self._ctx.socket(zmq.ROUTER)
             sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.MAXMSGSIZE, 1 << 20)
+            sock.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
             if s.curve.enabled:
                 from .curve import make_server
 
@@ -710,29 +804,19 @@ class Daemon:
             return
         ready.set()
         try:
-            while not self._control_stop.is_set():
-                if not sock.poll(POLL_MS, zmq.POLLIN):
-                    continue
-                parts = sock.recv_multipart()
-                try:
-                    reply = self.handle_request(parts)
-                except Exception as exc:  # a request must never kill the control thread
-                    log.exception("control request failed")
-                    reply = {"ok": False, "reason": f"internal error: {exc}"}
-                sock.send(pack(reply))
+            serve_control(sock, self.answer, lambda req: req.get("command") == "reload", self._control_stop, POLL_MS)
         finally:
             sock.close(0)
 
     def handle_request(self, parts: list[bytes]) -> dict[str, Any]:
         """Answer one control request (a one-part msgpack map with ``command``)."""
-        if len(parts) != 1:
-            return {"ok": False, "reason": f"a request is one msgpack map, got {len(parts)} parts"}
-        try:
-            req = unpack(parts[0], max_bytes=1 << 20)
-        except ProtocolError as exc:
-            return {"ok": False, "reason": exc.reason}
+        req, refused = parse_request(parts)
+        return {"ok": False, "reason": refused} if req is None else self.answer(req)
+
+    def answer(self, req: dict[str, Any]) -> dict[str, Any]:
+        """The reply to a decoded control request (string keys, :func:`~aistem.daemon.control.parse_request`)."""
         cmd = req.get("command")
-        (log.debug if cmd == "status" else log.info)("control request: %s", req)
+        (log.debug if cmd == "status" else log.info)("control request: %s", describe_request(req))
         if cmd == "status":
             st = self.status()
             self._post(encode_status(st))
@@ -740,12 +824,20 @@ class Daemon:
         if cmd == "set":
             return self.apply({k: v for k, v in req.items() if k != "command"})
         if cmd == "reload":
-            return self.reload(req.get("model"))
+            model = req.get("model")
+            if model is not None and not isinstance(model, str):
+                return {
+                    "ok": False,
+                    "reason": f"model must be the path of a model file (a string), got {describe_request(model)}",
+                }
+            return self.reload(model)
         if cmd == "stop":
-            drain = bool(req.get("drain", True))
+            drain = req.get("drain", True)
+            if not isinstance(drain, bool):
+                return {"ok": False, "reason": f"drain must be true or false, got {describe_request(drain)}"}
             self.request_stop(drain=drain)
             return {"ok": True, "state": "draining" if drain else "stopping"}
-        return {"ok": False, "reason": f"unknown command {cmd!r}: expected status, set, reload or stop"}
+        return {"ok": False, "reason": f"unknown command {describe_request(cmd)}: expected status, set, reload or stop"}
 
     def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Change settings at run time (all or nothing). Returns the control reply."""
@@ -763,7 +855,7 @@ class Daemon:
             self.settings = new
             if new.mode != old_mode:
                 self.queue.set_mode(new.mode)
-        log.info("settings changed: %s", changes)
+        log.info("settings changed: %s", describe_request(changes))
         return {"ok": True, "settings": self.settings_dict()}
 
     def reload(self, path: str | None = None) -> dict[str, Any]:
@@ -775,8 +867,13 @@ class Daemon:
         target = path or current
         try:
             model = load_model(target)
-        except (OSError, ValueError) as exc:
-            return {"ok": False, "reason": f"model not loaded, keeping {self._model.name}: {exc}"}
+        except Exception as exc:  # the detail stays in the log: a reply must not tell which paths exist here
+            log.warning("reload of %s failed: %s: %s", target, type(exc).__name__, exc)
+            return {
+                "ok": False,
+                "reason": f"model not loaded, keeping {self._model.name}: not found, not readable or not a model file "
+                "(the daemon's log says which)",
+            }
         with self._lock:
             self._model = model
             self.settings = dataclasses.replace(self.settings, model=model.path)
@@ -824,6 +921,13 @@ class Daemon:
             "frames_failed": c["failed"],
             "frames_superseded": c["superseded"],
             "previews_published": c["previews"],
+            "frames_cancelled": c["cancelled"],
+            "frames_not_analysed": c["abandoned"],
+            "frame_link": self._link.state if self._link is not None else "closed",
+            "frame_link_drops": c["link_drops"],
+            "frame_link_too_large": c["too_large"],
+            "frame_link_handshake_failed": c["handshake_failed"],
+            "warnings": list(self._warnings),
             "messages_unsent": c["unsent"],
             "queue_length": len(self.queue),
             "in_progress": in_progress,
@@ -835,6 +939,7 @@ class Daemon:
             "mode": self.settings.mode,
             "socket": self.settings.socket,
             "settings": settings,
+            "ranges": {k: [r.low, r.high] for k, r in RANGES.items() if not k.startswith("limits.")},
             "endpoints": {"frames": self.settings.frames, "results": self.results_endpoint, "control": self.control_endpoint},
             "pid": os.getpid(),
             "time": time.time(),

@@ -12,11 +12,72 @@ from aistem.core.backend import USER_PRECISIONS
 from .protocol import Limits
 from .queueing import MODES
 
-__all__ = ["PREVIEW_KEYS", "SOCKET_KINDS", "AnalysisSettings", "CurveSettings", "DaemonSettings", "PreviewSettings"]
+__all__ = [
+    "PREVIEW_KEYS",
+    "RANGES",
+    "SOCKET_KINDS",
+    "AnalysisSettings",
+    "CurveSettings",
+    "DaemonSettings",
+    "PreviewSettings",
+    "Range",
+    "check_range",
+]
 
 SOCKET_KINDS = ("sub", "pull")
 #: Control ``set`` / command-line names of the preview settings → :class:`PreviewSettings` field.
 PREVIEW_KEYS = {"preview": "enabled", "preview_step": "step", "preview_samples": "samples"}
+
+
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of one numeric setting: ``low`` ≤ v ≤ ``high`` (``low`` excluded when ``open_low``)."""
+
+    low: float
+    high: float
+    unit: str
+    whole: bool = False
+    open_low: bool = False
+
+    def describe(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        low = f"> {self.low:g}" if self.open_low else f"≥ {self.low:g}"
+        unit = f" [{self.unit}]" if self.unit else ""
+        return f"{kind} {low} and ≤ {self.high:g}{unit}"
+
+
+#: The one table of numeric settings: the command line, the config file, control ``set`` and the status
+#: (``ranges``) all take their limits from here. Names are the control / command-line names
+#: (``limits.*`` are ``[daemon.limits]``).
+RANGES: dict[str, Range] = {
+    "window": Range(1.0, 1000.0, "Å"),
+    "stride": Range(0.05, 1000.0, "Å"),
+    "samples": Range(1, 1000, "MC samples", whole=True),
+    "threshold": Range(0.0, 10.0, "bit"),
+    "seed": Range(-1, 2**31 - 1, "", whole=True),
+    "batch_size": Range(1, 4096, "windows", whole=True),
+    "preview_step": Range(1, 100, "strides", whole=True),
+    "preview_samples": Range(1, 1000, "MC samples", whole=True),
+    "status_interval": Range(0.05, 3600.0, "s"),
+    "queue_length": Range(1, 4096, "frames", whole=True),
+    "frames_hwm": Range(1, 100_000, "messages", whole=True),
+    "results_hwm": Range(1, 100_000, "messages", whole=True),
+    "limits.max_rows": Range(1, 65536, "px", whole=True),
+    "limits.max_cols": Range(1, 65536, "px", whole=True),
+    "limits.max_pixels": Range(1, 2**30, "px", whole=True),
+    "limits.max_header_bytes": Range(64, 1 << 20, "bytes", whole=True),
+}
+
+
+def check_range(name: str, value: Any) -> Any:
+    """``value`` if it is within ``RANGES[name]`` (as int or float), else ValueError naming the setting and its range."""
+    r = RANGES[name]
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and (not r.whole or isinstance(value, int))
+    if ok:
+        ok = math.isfinite(value) and (value > r.low if r.open_low else value >= r.low) and value <= r.high
+    if not ok:
+        raise ValueError(f"{name} must be {r.describe()}, got {value!r}")
+    return int(value) if r.whole else float(value)
 
 
 @dataclass
@@ -52,17 +113,15 @@ class AnalysisSettings:
     rotation: bool = True
 
     def validate(self) -> AnalysisSettings:
-        for name in ("window", "stride"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise ValueError(f"{name} must be a positive number of Å, got {v!r}")
-        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
-            raise ValueError(f"samples must be a whole number ≥ 1, got {self.samples!r}")
-        t = self.threshold
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
-            raise ValueError(f"threshold must be a non-negative number of bits, got {t!r}")
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
-            raise ValueError(f"seed must be a whole number (or -1 / nil for fresh masks), got {self.seed!r}")
+        for name in ("window", "stride", "samples", "threshold"):
+            check_range(name, getattr(self, name))
+        if self.seed is not None:
+            try:
+                check_range("seed", self.seed)
+            except ValueError:
+                raise ValueError(
+                    f"seed must be {RANGES['seed'].describe()} (-1 or nil: fresh masks), got {self.seed!r}"
+                ) from None
         if not isinstance(self.adaptive, bool) or not isinstance(self.rotation, bool):
             raise ValueError("adaptive and rotation must be true or false")
         if self.precision not in USER_PRECISIONS:
@@ -100,10 +159,7 @@ class PreviewSettings:
         if not isinstance(self.enabled, bool):
             raise ValueError(f"preview must be true or false, got {self.enabled!r}")
         for name in ("step", "samples"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                what = "windows of the analysis stride" if name == "step" else "Monte-Carlo samples"
-                raise ValueError(f"preview_{name} must be a whole number ≥ 1 ({what}), got {v!r}")
+            check_range(f"preview_{name}", getattr(self, name))
         return self
 
 
@@ -192,7 +248,7 @@ class DaemonSettings:
             stride=a["stride"],
             samples=a["samples"],
             threshold=a["threshold"],
-            seed=None if seed is None or seed < 0 else int(seed),
+            seed=None if seed is None or (isinstance(seed, int) and seed < 0) else seed,
             adaptive=bool(a.get("adaptive", True)),
             precision=str(a.get("precision", "auto")),
             rotation=bool(a.get("rotation", True)),
@@ -224,7 +280,8 @@ class DaemonSettings:
         a = {k: v for k, v in changes.items() if k in analysis_keys}
         p = {PREVIEW_KEYS[k]: v for k, v in changes.items() if k in PREVIEW_KEYS}
         top = {k: v for k, v in changes.items() if k not in analysis_keys and k not in PREVIEW_KEYS}
-        if "seed" in a and a["seed"] is not None and a["seed"] < 0:
+        seed = a.get("seed")
+        if isinstance(seed, int) and not isinstance(seed, bool) and seed < 0:
             a["seed"] = None
         new = dataclasses.replace(self, **top)
         new.analysis = dataclasses.replace(self.analysis, **a)
@@ -242,18 +299,10 @@ class DaemonSettings:
             ep = getattr(self, name)
             if not isinstance(ep, str) or "://" not in ep:
                 raise ValueError(f"{name} must be a ZeroMQ endpoint such as tcp://127.0.0.1:5556, got {ep!r}")
-        for name in ("batch_size", "queue_length", "frames_hwm", "results_hwm"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a whole number ≥ 1, got {v!r}")
-        si = self.status_interval
-        if isinstance(si, bool) or not isinstance(si, (int, float)) or not math.isfinite(si) or si <= 0:
-            raise ValueError(f"status_interval must be a positive number of seconds, got {si!r}")
-        lim = self.limits
+        for name in ("batch_size", "queue_length", "frames_hwm", "results_hwm", "status_interval"):
+            check_range(name, getattr(self, name))
         for name in ("max_rows", "max_cols", "max_pixels", "max_header_bytes"):
-            v = getattr(lim, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"limits.{name} must be a whole number ≥ 1, got {v!r}")
+            check_range(f"limits.{name}", getattr(self.limits, name))
         if not isinstance(self.warm_up, bool):
             raise ValueError(f"warm_up must be true or false, got {self.warm_up!r}")
         if self.curve.enabled and not self.curve.secret_key:
