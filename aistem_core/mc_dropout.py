@@ -506,7 +506,8 @@ class MCDropoutPredictor:
         sums: list[np.ndarray] | None = None
         for start in range(0, len(index), bw):
             idx = index[start : start + bw]
-            xp = get_array_module(descriptors)  # CuPy descriptors stay on the GPU (DLPack hand-off)
+            # CuPy descriptors stay on the GPU (DLPack hand-off); a DescriptorStream says its module
+            xp = getattr(descriptors, "xp", None) or get_array_module(descriptors)
             block = descriptors[xp.asarray(idx)].astype(xp.float32, copy=False)
             k = len(idx)
             if k < bw:

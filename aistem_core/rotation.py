@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -687,6 +688,7 @@ def lattice_rotation_map(
     pixel_size: float,
     references: RotationReferences | str | Path | None = None,
     chunk: int | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> np.ndarray:
     """Lattice-rotation map of an analysed image: :func:`lattice_rotation` over its window grid.
 
@@ -709,6 +711,8 @@ def lattice_rotation_map(
     references : RotationReferences, path or None
     chunk : int, optional
         Grid windows cut and measured at a time (default as :func:`lattice_rotation`).
+    cancel : callable, optional
+        Asked before each chunk; True stops with :class:`aistem.core.AnalysisCancelled`.
 
     Returns
     -------
@@ -726,6 +730,10 @@ def lattice_rotation_map(
         stop = min(grid.size, start + chunk)
         if itf[start:stop].all():
             continue
+        if cancel is not None and cancel():
+            from .mc_dropout import AnalysisCancelled
+
+            raise AnalysisCancelled("analysis cancelled by the caller during the rotation step")
         block = extract_windows(image, grid, start, stop)
         rot = lattice_rotation(
             block, cls[start:stop], itf[start:stop], class_names, pixel_size=pixel_size, references=refs, chunk=chunk

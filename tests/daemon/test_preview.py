@@ -313,7 +313,7 @@ def test_stop_during_a_refinement_keeps_the_preview_and_does_not_wait(reference_
     ls = Listener(d.results_endpoint)
     try:
         wait_connected(src, ls, d.control_endpoint)
-        assert request("set", d.control_endpoint, samples=2000)["ok"]  # a refinement far longer than the test
+        assert request("set", d.control_endpoint, samples=1000, stride=1.5)["ok"]  # a refinement far longer than the test
         src.send(frames[0], "stop", 0)
         ls.wait_for(lambda: ls.of("result", "stop"), 60, "the preview")
         wait_in_progress(d, "stop", 0)
