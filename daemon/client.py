@@ -88,7 +88,8 @@ class FramePublisher:
         self._auth = None
         self._lock = threading.Lock()
         self._next: dict[str, int] = {}
-        sock = self._ctx.socket(zmq.PUB if kind == "pub" else zmq.PUSH)
+        self._topics: set[bytes] = set()
+        sock = self._ctx.socket(zmq.XPUB if kind == "pub" else zmq.PUSH)  # XPUB: a PUB that hears subscribers
         sock.setsockopt(zmq.LINGER, 1000)
         sock.setsockopt(zmq.SNDHWM, int(hwm))
         try:
@@ -115,9 +116,41 @@ class FramePublisher:
             self._auth.stop()
             self._auth = None
 
+    def _read_subscriptions(self) -> None:
+        """PUB: take the subscriptions that arrived (non-blocking); :attr:`subscribed` says whether any is on."""
+        while True:
+            try:
+                msg = self._sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if msg[:1] == b"\x01":
+                self._topics.add(bytes(msg[1:]))
+            elif msg[:1] == b"\x00":
+                self._topics.discard(bytes(msg[1:]))
+
+    def wait_for_receiver(self, timeout: float) -> bool:
+        """Wait until a daemon can take a frame — PUB: one has subscribed; PUSH: one is connected — at most
+        ``timeout`` seconds. Returns whether one can."""
+        end = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                if self.kind == "push":
+                    if self._sock.poll(0, zmq.POLLOUT):
+                        return True
+                else:
+                    self._read_subscriptions()
+                    if any(b"frame".startswith(t) for t in self._topics):
+                        return True
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._sock.poll(int(min(left, 0.05) * 1000) or 1, zmq.POLLIN)
+
     def send_parts(self, parts: list[Any]) -> bool:
         """Send a raw multipart message (for tests of malformed input). Returns False if it could not be sent."""
         with self._lock:
+            if self.kind == "pub":
+                self._read_subscriptions()
             if self.kind == "push":
                 if not self._sock.poll(int(self.send_timeout * 1000), zmq.POLLOUT):
                     raise TimeoutError(f"no daemon took a frame from {self.endpoint} within {self.send_timeout} s")
@@ -207,7 +240,7 @@ def publish_frame(
     timestamp: float | None = None,
     detector: str | None = None,
     meta: dict[str, Any] | None = None,
-    connect_wait: float = 0.5,
+    connect_wait: float = 5.0,
 ) -> int:
     """Send one frame to the daemon(s), binding ``endpoint`` on first use and keeping it bound.
 
@@ -230,7 +263,8 @@ def publish_frame(
     detector : str, optional
     meta : dict, optional
     connect_wait : float
-        On first use, time given to daemons to connect before the first frame [s].
+        On first use, the longest wait for a daemon to subscribe (PUB) or connect (PUSH) before the first frame is
+        sent [s]; the wait ends as soon as one has (a daemon retries its connection every second at most).
 
     Returns
     -------
@@ -243,8 +277,8 @@ def publish_frame(
         if pub is None:
             pub = FramePublisher(endpoint, kind)
             _PUBLISHERS[key] = pub
-            if connect_wait > 0:
-                time.sleep(connect_wait)
+            if connect_wait > 0 and not pub.wait_for_receiver(connect_wait):
+                log.warning("no daemon took frames from %s within %g s: the first frame may be lost", endpoint, connect_wait)
     return pub.send(image, pixel_size=pixel_size, series=series, index=index, timestamp=timestamp, detector=detector, meta=meta)
 
 

@@ -40,6 +40,7 @@ from typing import Any
 import zmq
 
 from .control import MAX_PART_BYTES, describe_request, parse_request, serve_control
+from .holding import ResultHold
 from .link import FrameLink, LinkDrop
 from .protocol import (
     Frame,
@@ -175,6 +176,14 @@ class Daemon:
             return self
         s = self.settings
         try:
+            if s.curve.enabled:
+                from .curve import Authenticator, load_secret
+
+                load_secret(s.curve.secret_key)  # fail early, with the file name, if it is missing or not secret
+                self._auth = Authenticator(self._ctx, s.curve.authorized_keys or None)
+            # bind first: a taken port fails at once, not after the model has loaded (seconds)
+            self._start_thread("aistem-publisher", self._publisher_loop)
+            self._start_thread("aistem-control", self._control_loop)
             if self._model is None:
                 from aistem.core import load_model
 
@@ -183,13 +192,6 @@ class Daemon:
                 from .storage import SeriesStore
 
                 self._store = SeriesStore(s.save, "results")
-            if s.curve.enabled:
-                from .curve import Authenticator, load_secret
-
-                load_secret(s.curve.secret_key)  # fail early, with the file name, if it is missing or not secret
-                self._auth = Authenticator(self._ctx, s.curve.authorized_keys or None)
-            self._start_thread("aistem-publisher", self._publisher_loop)
-            self._start_thread("aistem-control", self._control_loop)
             self._start_thread("aistem-receiver", self._receiver_loop)
         except BaseException:
             self._shutdown()
@@ -278,15 +280,18 @@ class Daemon:
             self._post(encode_status(self.status()))
         self._publisher_stop.set()
         self._control_stop.set()
+        alive = []
         for t in self._threads:
             t.join(10)
             if t.is_alive():
-                log.error("thread %s did not stop", t.name)
+                alive.append(t.name)
         if self._store is not None:
             self._store.close()
         if self._auth is not None:
             self._auth.stop()
-        if self._own_context:
+        if alive:  # destroying the context would close their sockets under them: libzmq aborts the process
+            log.error("thread(s) %s did not stop: their sockets and the ZeroMQ context are left open", ", ".join(alive))
+        elif self._own_context:
             self._ctx.destroy(linger=0)  # every thread has closed its socket; this only guards against a leak
         self.finished.set()
         if self._started:
@@ -604,7 +609,7 @@ class Daemon:
         s = self.settings
         sock: zmq.Socket | None = None
         try:
-            sock = self._ctx.socket(zmq.PUB)
+            sock = self._ctx.socket(zmq.XPUB)  # a PUB that hears subscriptions: results nobody could get are held
             sock.setsockopt(zmq.SNDHWM, s.results_hwm)
             sock.setsockopt(zmq.LINGER, 0)
             if s.curve.enabled:
@@ -621,6 +626,7 @@ class Daemon:
             return
         ready.set()
         next_status = time.monotonic() + s.status_interval
+        hold = ResultHold()
         try:
             while True:
                 wait = max(0.0, min(POLL_MS / 1000, next_status - time.monotonic()))
@@ -628,11 +634,14 @@ class Daemon:
                     parts = self._outbox.get(timeout=wait)
                 except queue.Empty:
                     parts = None
-                if parts is not None:
-                    try:
-                        sock.send_multipart(parts, copy=False)
-                    except zmq.ZMQError as exc:
-                        log.error("publishing failed: %s", exc)
+                try:
+                    if parts is not None:
+                        hold.send(sock, parts)
+                    else:
+                        hold.read_subscriptions(sock)
+                        hold.flush(sock)
+                except zmq.ZMQError as exc:
+                    log.error("publishing failed: %s", exc)
                 if time.monotonic() >= next_status:
                     next_status = time.monotonic() + s.status_interval
                     if not self._publisher_stop.is_set():

@@ -221,3 +221,36 @@ def test_frame_link_state_in_status_and_numpy_pixels(daemon):
     st = request("status", daemon.control_endpoint)["status"]
     assert st["frame_link"] in ("connected", "connecting")
     assert np.isfinite(st["uptime_s"])
+
+
+def test_the_readmes_three_lines_get_the_first_frames_result_every_time(reference_model, tmp_path):
+    """Issue 22.12: `publish_frame` then `iter_results`, in that order, in a fresh process each time, against a
+    running daemon whose reconnection back-off is at its longest (1 s): the first frame's result arrives."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT, free_port
+
+    frames_ep = f"tcp://127.0.0.1:{free_port()}"
+    s = fast_settings(frames_ep, mode="live")
+    d, thread = serve(s, reference_model)
+    script = tmp_path / "three_lines.py"
+    script.write_text(
+        "import sys\n"
+        "from aistem.daemon.sim import synthetic_series\n"
+        "image = synthetic_series(1, (256, 256), 0.12)[0]\n"
+        "from aistem.daemon.client import publish_frame, iter_results\n"
+        f"publish_frame(image, pixel_size=0.12, series=sys.argv[1], endpoint={frames_ep!r})\n"
+        f"for r in iter_results({d.results_endpoint!r}, timeout=30): print(r.series, r.index, r.classes.shape); break\n"
+    )
+    try:
+        time.sleep(3)  # nobody bound on the frame port yet: the daemon's reconnection interval grows to 1 s
+        for k in range(3):
+            out = subprocess.run(
+                [sys.executable, str(script), f"readme-{k}"], cwd=ROOT, capture_output=True, text=True, timeout=90
+            )
+            assert out.returncode == 0, out.stderr
+            assert out.stdout.split()[:2] == [f"readme-{k}", "0"], (out.stdout, out.stderr)
+            time.sleep(1.5)  # the port closed with the process: the daemon retries every second again
+    finally:
+        stop(d, thread)

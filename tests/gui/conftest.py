@@ -107,12 +107,14 @@ class Publisher:
             self.frames_endpoint = f"tcp://127.0.0.1:{self.fsock.bind_to_random_port('tcp://127.0.0.1')}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # a ZeroMQ socket is used by one thread at a time: the test's or the loop's
         self.sent = 0
 
     def send(self, parts: list[bytes]) -> None:
-        sock = self.fsock if self.fsock is not None and parts[0] == b"frame" else self.sock
-        sock.send_multipart(parts)
-        self.sent += 1
+        with self._lock:
+            sock = self.fsock if self.fsock is not None and parts[0] == b"frame" else self.sock
+            sock.send_multipart(parts)
+            self.sent += 1
 
     def loop(self, make: Callable[[int], list[list[bytes]]], period: float = 0.05) -> Publisher:
         """Send ``make(i)`` (a list of messages) every ``period`` s, i = 0, 1, …, from a thread."""
@@ -121,6 +123,8 @@ class Publisher:
             i = 0
             while not self._stop.is_set():
                 for m in make(i):
+                    if self._stop.is_set():  # a long batch ends at the next message, not after it
+                        return
                     self.send(m)
                 i += 1
                 self._stop.wait(period)
@@ -130,12 +134,16 @@ class Publisher:
         return self
 
     def close(self) -> None:
+        """Stop the loop, then close the sockets: never while the loop's thread may still be sending on them (a
+        socket closed under a sending thread aborts the process inside libzmq)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(5)
-        self.sock.close(linger=0)
-        if self.fsock is not None:
-            self.fsock.close(linger=0)
+            self._thread.join(60)
+            assert not self._thread.is_alive(), "the publisher's loop did not stop: its sockets are left open"
+        with self._lock:
+            self.sock.close(linger=0)
+            if self.fsock is not None:
+                self.fsock.close(linger=0)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -291,3 +292,24 @@ def test_ctrl_c_stops_the_viewer(tmp_path):
             p.communicate()
     assert p.returncode == 130 and "interrupted" in err
     assert json.loads((tmp_path / "s.json").read_text())["interrupted"] is True
+
+
+def test_closing_a_publisher_never_closes_its_socket_under_the_sending_thread(publisher):
+    """Issue 22.13: the abort inside libzmq came from a test publisher closing its socket after a 5 s join had
+    timed out, while its loop thread was still sending on it (a socket used by two threads). Closing now stops
+    the loop between two messages and closes the socket only when the thread has ended."""
+    p = publisher()
+    sending = threading.Event()
+
+    def slow_batch(i: int):
+        for k in range(100):  # a batch far longer than any join timeout would allow
+            sending.set()
+            time.sleep(0.05)
+            yield result_message(i * 100 + k)
+
+    p.loop(slow_batch, period=0.0)
+    assert sending.wait(10)
+    t0 = time.monotonic()
+    p.close()
+    assert time.monotonic() - t0 < 3, "the loop did not stop between two messages"
+    assert p._thread is not None and not p._thread.is_alive() and p.sock.closed
