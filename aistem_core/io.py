@@ -128,9 +128,29 @@ def _read_tiff(path: Path) -> ImageData:
     return ImageData(frames, px, str(path))
 
 
+def _check_npy_size(path: Path) -> None:
+    """ValueError unless the ``.npy`` file holds as many bytes as its header claims (checked before allocating)."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        fmt = np.lib.format
+        read = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+        if read is None:  # a newer format: np.load checks it
+            return
+        shape, _, dtype = read(f)
+        offset = f.tell()
+    need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    have = path.stat().st_size - offset
+    if need > have:
+        raise ValueError(
+            f"could not read {path}: its header claims shape {tuple(shape)} of {dtype} ({need / 2**30:.3g} GiB) "
+            f"but the file holds {have} bytes of data"
+        )
+
+
 def _read_numpy(path: Path) -> ImageData:
     try:
         if path.suffix.lower() == ".npy":
+            _check_npy_size(path)
             data = np.load(path, allow_pickle=False)
             px = None
         else:
@@ -142,10 +162,10 @@ def _read_numpy(path: Path) -> ImageData:
                     raise ValueError(f"{path} holds no 2-D image or stack (keys: {z.files})")
                 data = z[key]
                 px = float(z["pixel_size"]) if "pixel_size" in z.files else None
-    except (OSError, EOFError, ValueError) as exc:
-        if "holds no 2-D image" in str(exc):
+    except (OSError, EOFError, ValueError, MemoryError) as exc:
+        if "holds no 2-D image" in str(exc) or "its header claims" in str(exc):
             raise
-        raise ValueError(f"could not read {path}: {exc}") from exc
+        raise ValueError(f"could not read {path}: {type(exc).__name__ if isinstance(exc, MemoryError) else exc}") from exc
     if data.ndim not in (2, 3):
         raise ValueError(f"{path}: expected a 2-D image or a stack (N, rows, cols), got shape {data.shape}")
     return ImageData(data if data.ndim == 3 else data[None], px, str(path))

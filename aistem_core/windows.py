@@ -76,7 +76,10 @@ def to_pixels(length_angstrom: float, pixel_size: float, *, name: str = "length"
         raise ValueError(f"pixel size must be a positive number of Å/px, got {pixel_size!r}")
     if not (math.isfinite(length_angstrom) and length_angstrom > 0):
         raise ValueError(f"{name} must be a positive number of Å, got {length_angstrom!r}")
-    return max(1, round(length_angstrom / pixel_size))
+    px = length_angstrom / pixel_size
+    if not px < 2**31:
+        raise ValueError(f"{name} of {length_angstrom:g} Å is {px:.3g} px at {pixel_size:g} Å/px: the pixel size is too small")
+    return max(1, round(px))
 
 
 def window_grid(image_shape: tuple[int, ...], window_px: int, stride_px: int, *, pixel_size: float | None = None) -> WindowGrid:

@@ -33,15 +33,42 @@ def create_keys(directory: str | Path, name: str) -> tuple[Path, Path]:
     Returns
     -------
     (public_file, secret_file)
+
+    Raises
+    ------
+    FileExistsError
+        If either file exists already: a new pair would lock out every peer that holds the old public key.
     """
-    import zmq.auth
+    import datetime
+    import os
+
+    import zmq
 
     _check()
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    public, secret = zmq.auth.create_certificates(d, name)
-    Path(secret).chmod(0o600)
-    return Path(public), Path(secret)
+    public, secret = d / f"{name}.key", d / f"{name}.key_secret"
+    for p in (public, secret):
+        if p.exists():
+            raise FileExistsError(
+                f"{p} exists already: keep the pair, or delete {public.name} and {secret.name} first (a new pair locks "
+                "out every peer that has the old public key)"
+            )
+    pub, sec = zmq.curve_keypair()
+    when = datetime.datetime.now().isoformat(timespec="seconds")
+
+    def write(path: Path, what: str, keys: str, mode: int) -> None:
+        text = (
+            f"#   ****  Generated on {when} by aistem keys  ****\n#   ZeroMQ CURVE {what} Certificate\n\nmetadata\ncurve\n{keys}"
+        )
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)  # the mode from the first byte, never wider
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+
+    keys = f'    public-key = "{pub.decode()}"\n'
+    write(secret, "**Secret**", keys + f'    secret-key = "{sec.decode()}"\n', 0o600)
+    write(public, "Public", keys, 0o644)
+    return public, secret
 
 
 def load_public(path: str | Path) -> bytes:

@@ -67,6 +67,8 @@ RESULT_ARRAYS: tuple[tuple[str, str, str], ...] = (
 )
 REQUIRED_FRAME_KEYS: tuple[str, ...] = ("protocol", "series", "index", "shape", "dtype", "pixel_size", "timestamp")
 MAX_SERIES_CHARS = 256
+#: Pixel sizes a frame may have [Å/px]: from a sub-picometre sampling to a 100 nm one.
+PIXEL_SIZE_RANGE = (1e-3, 1e3)
 
 
 class ProtocolError(ValueError):
@@ -298,6 +300,25 @@ def encode_frame(
     return [b"frame", pack(header), pixels.tobytes()]
 
 
+def _non_string_key(obj: Any, depth: int = 0) -> Any:
+    """The first map key that is not a string in ``obj`` (maps and lists, nested), or None."""
+    if depth > 32:
+        return None
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                return k
+            bad = _non_string_key(v, depth + 1)
+            if bad is not None:
+                return bad
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            bad = _non_string_key(v, depth + 1)
+            if bad is not None:
+                return bad
+    return None
+
+
 def _int(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         return None
@@ -357,6 +378,8 @@ def decode_frame(parts: list[Any], limits: Limits | None = None, *, check_finite
         raise fail("bad-value", f"series must be a string, got {type(h['series']).__name__}")
     if len(series) > MAX_SERIES_CHARS:
         raise fail("bad-value", f"series name of {len(series)} characters is longer than {MAX_SERIES_CHARS}")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in series):
+        raise fail("bad-value", f"series name {series!r} has control characters (NUL, newline …): it could not be saved")
     if index is None:
         raise fail("bad-value", f"index must be an integer, got {h['index']!r}")
     shape = h["shape"]
@@ -375,8 +398,9 @@ def decode_frame(parts: list[Any], limits: Limits | None = None, *, check_finite
     if dtype not in FRAME_DTYPES:
         raise fail("unsupported-dtype", f"dtype {dtype!r} is not one of {', '.join(FRAME_DTYPES)}")
     pixel_size = _number(h["pixel_size"])
-    if pixel_size is None or not math.isfinite(pixel_size) or pixel_size <= 0:
-        raise fail("bad-value", f"pixel_size must be a positive number of Å/px, got {h['pixel_size']!r}")
+    lo, hi = PIXEL_SIZE_RANGE
+    if pixel_size is None or not math.isfinite(pixel_size) or not lo <= pixel_size <= hi:
+        raise fail("bad-value", f"pixel_size must be a number of Å/px from {lo:g} to {hi:g}, got {h['pixel_size']!r}")
     timestamp = _number(h["timestamp"])
     if timestamp is None or not math.isfinite(timestamp):
         raise fail("bad-value", f"timestamp must be a number of Unix seconds, got {h['timestamp']!r}")
@@ -388,6 +412,9 @@ def decode_frame(parts: list[Any], limits: Limits | None = None, *, check_finite
         meta = {}
     if not isinstance(meta, dict):
         raise fail("bad-value", f"meta must be a map, got {type(meta).__name__}")
+    bad_key = _non_string_key(meta)
+    if bad_key is not None:
+        raise fail("bad-value", f"meta keys must be strings (at every level), got {bad_key!r}: it could not be saved")
     dt = np.dtype(dtype).newbyteorder("<")
     buf = _buffer(parts[2])
     need = rows * cols * dt.itemsize
@@ -403,6 +430,10 @@ def decode_frame(parts: list[Any], limits: Limits | None = None, *, check_finite
         finite = np.isfinite(image)
         if not finite.all():
             raise fail("non-finite", f"the frame has {int(finite.size - np.count_nonzero(finite))} NaN or infinite pixel(s)")
+        if image.dtype.itemsize > 4:  # the analysis runs in float32: larger values become infinite there
+            big = int(np.count_nonzero(np.abs(image) > np.finfo(np.float32).max))
+            if big:
+                raise fail("non-finite", f"the frame has {big} pixel(s) beyond the float32 range (±3.4e38) of the analysis")
     return Frame(
         series=series,
         index=index,

@@ -73,8 +73,9 @@ def to_wire_dtype(frames: np.ndarray) -> np.ndarray:
     return frames.astype(target)
 
 
-def load_recording(path: str | Path) -> list[Series]:
-    """The series of a ``*.frames.h5`` file written by ``aistem record``, with their original indices."""
+def load_recording(path: str | Path, pixel_size: float | None = None) -> list[Series]:
+    """The series of a ``*.frames.h5`` file written by ``aistem record``, with their original indices
+    (``pixel_size`` [Å/px]: for entries without one; overrides theirs when given)."""
     from .storage import read_entries
 
     entries = read_entries(path)
@@ -89,11 +90,14 @@ def load_recording(path: str | Path) -> list[Series]:
         if len(shapes) != 1:
             raise ValueError(f"{path}: series {name!r} has frames of several shapes {sorted(shapes)}")
         first = items[0][0]
+        px = first.get("pixel_size")
+        if px is None and pixel_size is None:
+            raise ValueError(f"{path}: series {name!r} has no pixel size in its header: give --pixel-size [Å/px]")
         out.append(
             Series(
                 name=name,
                 frames=np.stack([img for _, img in items]),
-                pixel_size=float(first["pixel_size"]),
+                pixel_size=float(pixel_size if pixel_size is not None else px),
                 indices=[int(h["index"]) for h, _ in items],
                 detector=first.get("detector"),
                 meta=first.get("meta") or {},
@@ -123,7 +127,7 @@ def load_series(paths: list[str | Path], *, pixel_size: float | None = None, nam
     out: list[Series] = []
     for p in map(Path, paths):
         if p.name.endswith(".h5"):
-            recs = load_recording(p)
+            recs = load_recording(p, pixel_size)
             for s in recs:
                 if pixel_size is not None:
                     s.pixel_size = float(pixel_size)

@@ -149,6 +149,11 @@ def read_entries(path: str | Path) -> list[tuple[dict[str, Any], dict[str, np.nd
         out = []
         for name in sorted(f["entries"]):
             g = f["entries"][name]
-            header = json.loads(g.attrs["header"])
+            try:
+                header = json.loads(g.attrs["header"])
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"{p}: entry {name} has a header that is not JSON ({exc})") from None
+            if not isinstance(header, dict):
+                raise ValueError(f"{p}: entry {name} has a header that is not a JSON object")
             out.append((header, {k: g[k][()] for k in g}))
         return out

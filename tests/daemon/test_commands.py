@@ -245,7 +245,9 @@ def start_serve(model: Path, frames: str, tmp_path: Path, *extra: str):
     return proc, results, control
 
 
-def test_sigterm_finishes_the_frame_in_hand_publishes_it_and_exits_cleanly(reference_model_path, frames, tmp_path):
+def test_sigterm_stops_at_once_and_accounts_for_the_frame_in_hand(reference_model_path, frames, tmp_path):
+    """SIGTERM cancels the analysis in hand within one network call (issue 22.5): the frame in hand ends with its
+    result (its preview, in live mode, when the refinement was cut) or with an ``error`` ``cancelled``."""
     src = Source()
     proc, results, control = start_serve(
         reference_model_path, src.endpoint, tmp_path, "--window", "12", "--stride", "3", "--samples", "20"
@@ -264,10 +266,14 @@ def test_sigterm_finishes_the_frame_in_hand_publishes_it_and_exits_cleanly(refer
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=120)
         assert proc.returncode == 0, out
-        assert "finishing the frame in hand" in out and "stopped:" in out
+        assert "the frame in hand is cancelled within one network call" in out and "stopped:" in out
         assert "Traceback" not in out
-        got = ls.wait_for(lambda: ls.of("result", "term"), 5, "the frame in hand")
-        assert got[-1].index == in_hand["index"]
+
+        def accounted() -> list[int]:
+            cancelled = [m.index for m in ls.of("error", "term") if m.header.get("code") == "cancelled"]
+            return [r.index for r in ls.of("result", "term")] + cancelled
+
+        assert in_hand["index"] in ls.wait_for(lambda: in_hand["index"] in accounted() and accounted(), 5, "the frame in hand")
         assert ls.wait_for(lambda: [m for m in ls.of("status") if m.header["state"] == "stopping"], 5, "the last status")
         saved = read_entries(tmp_path / "save" / series_filename("term", "results"))
         assert [h["index"] for h, _ in saved] == [r.index for r in ls.of("result", "term")]
