@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import ipaddress
 import logging
 import os
 import queue
@@ -84,6 +85,34 @@ REFINE_SAMPLES_PER_CALL = 8
 DRAIN_QUIET_S = 0.5
 #: A frame-link failure that repeats (a plaintext source on a CURVE link) is published and logged once per this [s].
 LINK_REPORT_S = 10.0
+
+
+def _loopback(endpoint: str | None) -> bool:
+    """``endpoint`` is reachable from this machine only (loopback TCP, ipc, inproc)."""
+    if not endpoint or not endpoint.startswith("tcp://"):
+        return True
+    host = endpoint[len("tcp://") :].rsplit(":", 1)[0].strip("[]").lower()
+    if host == "localhost" or host == "::1" or host.startswith("127."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # an interface name or host name: not known to be local
+        return False
+
+
+def open_endpoint_warnings(settings: DaemonSettings, results: str | None, control: str | None) -> list[str]:
+    """Warnings for sockets bound beyond this machine without CURVE (said at start-up and in every status)."""
+    if settings.curve.enabled:
+        return []
+    out = []
+    if not _loopback(control):
+        out.append(
+            f"the control socket {control} is open to the network without CURVE: anyone who can reach it can change "
+            "the settings, load a model file and stop the daemon; use --curve (aistem keys) or a 127.0.0.1 endpoint"
+        )
+    if not _loopback(results):
+        out.append(f"the result socket {results} is open to the network without CURVE: anyone can read the results")
+    return out
 
 
 def _bind_error(what: str, endpoint: str, option: str, exc: BaseException) -> RuntimeError:
@@ -198,6 +227,9 @@ class Daemon:
             raise
         self._started = True
         self._started_at = time.time()
+        self._warnings = open_endpoint_warnings(self.settings, self.results_endpoint, self.control_endpoint)
+        for w in self._warnings:
+            log.warning("%s", w)
         m = self._model
         log.info(
             "serving: frames from %s (%s, %s mode), results on %s, control on %s, model %s (%s)%s",
