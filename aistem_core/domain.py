@@ -1,0 +1,606 @@
+"""Domain check: is a window a lattice the model knows, independently of the network?
+
+A window is **unknown** when (reason codes of :class:`DomainCheck`):
+
+1. ``NO_LATTICE`` — its power spectrum has no Bragg peak above the noise (vacuum with detector noise, amorphous
+   material, a blank or saturated patch), or only one fringe direction (no 2-D lattice);
+2. ``MISMATCH`` — its Bragg peaks do not fit the predicted class's reference pattern (spacings and angles);
+3. ``OUT_OF_RANGE`` — they fit, but the lattice constant they imply lies outside the range the model was trained
+   for (the model's ``training_domain`` metadata, else the paper's recipe: the class's own constant ± 0.1 Å).
+
+Method (the thresholds and their measurements: ``docs/domain-check.md``)
+------------------------------------------------------------------------
+* Spectrum: ``P = |FFT(t·(x − m))|²`` of the Hann-tapered window (no padding).
+* Background: per ring of radius k bins, the lower quartile of ``P`` over the bins within 1.5 bins of k, divided
+  by −ln 0.75 (the quartile of an exponential): the mean of ``P`` if the ring held only noise or an amorphous
+  speckle pattern (both are Gaussian random fields, whose spectral bins are exponentially distributed), and a robust
+  estimate when a few Bragg peaks sit in the ring.
+* Significance ``s = P / background``; Bragg peaks are the local maxima with ``s ≥ peak_significance`` in
+  ``q_min ≤ |q| ≤ q_max``; their positions are refined to sub-bin accuracy by a parabola through log P.
+* A lattice is present if the largest ``s ≥ lattice_significance`` and a second peak exists that is not parallel to
+  the strongest.
+* Fit: every pair of reference reflections (g_i, ±g_j) of the predicted class (:mod:`aistem.core.rotation`'s
+  references, the strongest ``HYPOTHESIS_REFLECTIONS``) mapped onto the two anchor peaks defines a 2×2 linear map M
+  (rotation, scale, and the training's shear); maps that are not a similarity within ``shear_tolerance`` (for hcp
+  non-basal zones: independent scales along a* and c*) are rejected.  The map that explains most detected peaks
+  (within ``match_tolerance`` bins of a predicted reflection M·g_k) wins and is refined by least squares over its
+  matched peaks.  The window fits when at least ``min_explained`` of its peaks are explained.
+* Lattice constants: ``a = a₀ / |M e_a|`` (and ``c = c₀ / |M e_c|``) with a₀, c₀ the constants of the references.
+
+All windows of a block are processed together (no loop over windows or classes); float32; NumPy or CuPy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .backend import asnumpy, fft_module, get_array_module
+from .rotation import RotationReferences, default_references
+from .windows import WindowGrid, extract_windows
+
+__all__ = [
+    "KNOWN",
+    "MISMATCH",
+    "NO_LATTICE",
+    "OUT_OF_RANGE",
+    "REASONS",
+    "REFERENCE_LATTICE",
+    "DomainCheck",
+    "DomainSettings",
+    "TrainingDomain",
+    "domain_check",
+    "domain_check_map",
+]
+
+KNOWN, NO_LATTICE, MISMATCH, OUT_OF_RANGE = 0, 1, 2, 3
+#: Reason code → words.
+REASONS = {
+    KNOWN: "known",
+    NO_LATTICE: "no lattice",
+    MISMATCH: "pattern does not fit the class",
+    OUT_OF_RANGE: "lattice constant out of range",
+}
+
+#: Lattice constants [Å] of the crystals the shipped rotation references were simulated from
+#: (:mod:`aistem.training.crystals`), by class prefix ``LATTICE_Element``.
+REFERENCE_LATTICE: dict[str, dict[str, float]] = {
+    "BCC_Fe": {"a": 2.87},
+    "FCC_Cu": {"a": 3.63},
+    "HCP_Ti": {"a": 2.95, "c": 4.68},
+}
+#: Half-width of the lattice-constant range of the paper's recipe [Å] (used when a model has no training domain).
+PAPER_DELTA = 0.1
+#: Reference reflections (strongest first) paired into hypotheses.
+HYPOTHESIS_REFLECTIONS = 6
+#: Detected peaks kept per window (strongest first).
+MAX_PEAKS = 8
+
+
+@dataclass(frozen=True)
+class DomainSettings:
+    """Thresholds of the domain check (measured: ``docs/domain-check.md``; ``[domain]`` in ``config/default.toml``).
+
+    Attributes
+    ----------
+    lattice_significance : float
+        Smallest peak significance (power / background) that counts as a lattice.
+    peak_significance : float
+        Smallest significance of a local maximum counted as a Bragg peak (to be explained by the fit).
+    q_min, q_max : float
+        Spatial-frequency range searched [Å⁻¹] (q_min is raised to 2.5 Fourier bins, q_max lowered to 0.45 px⁻¹).
+    match_tolerance : float
+        Largest distance between a peak and a predicted reflection [Fourier bins] for it to be explained.
+    min_explained : float
+        Smallest fraction of a window's peaks its class's pattern must explain.
+    shear_tolerance : float
+        Largest departure of the fitted map from a similarity: |σ₁/σ₂ − 1| and |cos(angle(M e₁, M e₂))|.
+    range_tolerance : float
+        Relative margin on the trained lattice-constant range (pixel-size calibration and measurement error).
+    """
+
+    lattice_significance: float = 30.0
+    peak_significance: float = 20.0
+    q_min: float = 0.25
+    q_max: float = 1.3
+    match_tolerance: float = 0.5
+    min_explained: float = 0.75
+    shear_tolerance: float = 0.08
+    range_tolerance: float = 0.03
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> DomainSettings:
+        """Settings from a config table; unknown keys are an error."""
+        d = dict(d or {})
+        names = {f.name for f in fields(cls)}
+        bad = sorted(set(d) - names - {"enabled"})
+        if bad:
+            raise ValueError(f"unknown domain setting(s) {', '.join(bad)}; known: {', '.join(sorted(names))}")
+        return cls(**{k: float(v) for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class TrainingDomain:
+    """Lattice-constant ranges the model was trained for.
+
+    Attributes
+    ----------
+    lattice : dict
+        class name → {"a": (min, max)} [Å] (and "c" for hcp).
+    source : str
+        ``"model"`` (from its metadata) or ``"paper recipe"`` (the class's own constant ± 0.1 Å).
+    """
+
+    lattice: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    source: str = "paper recipe"
+
+    @classmethod
+    def from_model_info(cls, extra: dict[str, Any] | None, class_names: list[str] | tuple[str, ...]) -> TrainingDomain:
+        """From ``extra["training_domain"]["lattice_constants"]`` of a model's info; else the paper's recipe.
+
+        Classes missing from the metadata fall back to the paper's recipe one by one.
+        """
+        given = ((extra or {}).get("training_domain") or {}).get("lattice_constants") or {}
+        out: dict[str, dict[str, tuple[float, float]]] = {}
+        for name in class_names:
+            entry = given.get(name)
+            if entry:
+                out[name] = {k: (float(v[0]), float(v[1])) for k, v in entry.items() if k in ("a", "c")}
+                continue
+            ref = reference_lattice(name)
+            if ref:
+                out[name] = {k: (v - PAPER_DELTA * v / ref["a"], v + PAPER_DELTA * v / ref["a"]) for k, v in ref.items()}
+        return cls(out, "model" if given else "paper recipe")
+
+
+def reference_lattice(class_name: str) -> dict[str, float] | None:
+    """Lattice constants [Å] of the crystal a class's reference pattern was simulated from, or None."""
+    parts = class_name.split("_")
+    return REFERENCE_LATTICE.get("_".join(parts[:2])) if len(parts) >= 2 else None
+
+
+@dataclass
+class DomainCheck:
+    """Result of the domain check, one entry per window (shape (N,) or the grid's (rows, cols)).
+
+    Attributes
+    ----------
+    unknown : ndarray, bool
+    reason : ndarray, uint8
+        ``KNOWN``, ``NO_LATTICE``, ``MISMATCH`` or ``OUT_OF_RANGE``.
+    significance : ndarray, float32
+        Largest peak significance (power / background).
+    explained : ndarray, float32
+        Fraction of the peaks the class's pattern explains (NaN without a lattice).
+    lattice_a, lattice_c : ndarray, float32
+        Lattice constants implied by the fit [Å] (NaN where not measured; c for hcp non-basal zones only).
+    """
+
+    unknown: np.ndarray
+    reason: np.ndarray
+    significance: np.ndarray
+    explained: np.ndarray
+    lattice_a: np.ndarray
+    lattice_c: np.ndarray
+
+    def reshape(self, shape: tuple[int, ...]) -> DomainCheck:
+        return DomainCheck(*(getattr(self, f.name).reshape(shape) for f in fields(self)))
+
+
+# --- geometry of the spectrum (cached per window size) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    cand: np.ndarray  # (M,) flat indices of the candidate bins (half-plane, q range)
+    ring: np.ndarray  # (M,) ring index of each candidate
+    band: np.ndarray  # (R, L) flat indices of each ring's background band, −1 padded
+    quart: np.ndarray  # (R,) index of the lower quartile in the sorted band
+    scale: float  # bins per Å⁻¹ (h · pixel size)
+
+
+@lru_cache(maxsize=8)
+def _geometry(h: int, w: int, pixel_size: float, q_min: float, q_max: float) -> _Geometry:
+    wc = w // 2 + 1
+    fr = np.fft.fftfreq(h) * h  # row bins (signed)
+    fc = np.arange(wc, dtype=np.float64) * h / w  # col bins on the row scale
+    rho = np.hypot(fr[:, None], fc[None, :])
+    half = (fc[None, :] > 0) | (fr[:, None] > 0)
+    scale = h * pixel_size
+    lo = max(q_min * scale, 2.5)
+    hi = min(q_max * scale, 0.45 * h)
+    cand = np.flatnonzero((half & (rho >= lo) & (rho <= hi)).ravel())
+    k0, k1 = math.floor(lo), math.ceil(hi)
+    ring = np.rint(rho.ravel()[cand]).astype(np.int64) - k0
+    bands = []
+    for k in range(k0, k1 + 1):
+        bands.append(np.flatnonzero((half & (rho >= 1.5) & (np.abs(rho - k) <= 1.5)).ravel()))
+    length = max(len(b) for b in bands)
+    band = np.full((len(bands), length), -1, np.int64)
+    for i, b in enumerate(bands):
+        band[i, : len(b)] = b
+    quart = np.asarray([len(b) // 4 for b in bands], np.int64)
+    return _Geometry(cand, ring, band, quart, float(scale))
+
+
+def _hann(h: int, w: int) -> np.ndarray:
+    hr = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(h) / h)
+    hc = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(w) / w)
+    return np.outer(hr, hc).astype(np.float32)
+
+
+def _power(windows: Any, xp: ModuleType) -> Any:
+    """Power spectra |rfft2(t·(x − m))|² of the Hann-tapered windows, (n, h, w//2+1) float32."""
+    x = windows.astype(xp.float32, copy=False)
+    t = xp.asarray(_hann(x.shape[1], x.shape[2]))
+    m = (x * t).sum(axis=(1, 2), keepdims=True) / t.sum()
+    spec = fft_module(xp).rfft2((x - m) * t, axes=(1, 2))
+    return (spec.real * spec.real + spec.imag * spec.imag).astype(xp.float32)
+
+
+def _significance(power: Any, geo: _Geometry, xp: ModuleType) -> Any:
+    """Power / ring background at every candidate bin, (n, M)."""
+    n = power.shape[0]
+    flat = power.reshape(n, -1)
+    band = xp.asarray(geo.band)
+    vals = xp.where(band[None] >= 0, flat[:, xp.maximum(band, 0)], xp.float32(np.inf))  # (n, R, L)
+    vals = xp.sort(vals, axis=2)
+    q25 = xp.take_along_axis(vals, xp.asarray(geo.quart)[None, :, None] * xp.ones((n, 1, 1), xp.int64), axis=2)[..., 0]
+    bg = xp.maximum(q25 / xp.float32(-math.log(0.75)), xp.float32(1e-30))
+    return flat[:, xp.asarray(geo.cand)] / bg[:, xp.asarray(geo.ring)]
+
+
+def _vertex(lm: Any, l0: Any, lp: Any, xp: ModuleType) -> Any:
+    den = lm - 2 * l0 + lp
+    ok = den < 0
+    return xp.clip(xp.where(ok, 0.5 * (lm - lp) / xp.where(ok, den, -1), 0), -0.5, 0.5)
+
+
+def _peaks(power: Any, sig: Any, geo: _Geometry, settings: DomainSettings, xp: ModuleType) -> tuple[Any, Any]:
+    """The strongest local maxima: positions (n, D, 2) [bins, (row, col)] refined to sub-bin, and significance (n, D).
+
+    Entries beyond a window's peaks have significance 0.
+    """
+    n, h, wc = power.shape
+    smap = xp.zeros((n, h * wc), xp.float32)
+    smap[:, xp.asarray(geo.cand)] = sig
+    smap = smap.reshape(n, h, wc)
+    ext = xp.concatenate([xp.zeros((n, h, 1), xp.float32), smap, xp.zeros((n, h, 1), xp.float32)], axis=2)
+    peak = smap >= xp.float32(settings.peak_significance)
+    for dr in (-1, 0, 1):
+        rolled = xp.roll(ext, dr, axis=1)
+        for dc in (-1, 0, 1):
+            if dr or dc:
+                peak &= smap >= rolled[:, :, 1 + dc : 1 + dc + wc]
+    score = xp.where(peak, smap, xp.float32(0)).reshape(n, -1)
+    d = min(MAX_PEAKS, score.shape[1])
+    top = xp.argsort(-score, axis=1)[:, :d]
+    s = xp.take_along_axis(score, top, axis=1)
+    r, c = top // wc, top % wc
+    logp = xp.log(xp.maximum(power, xp.float32(1e-30)))
+    win = xp.arange(n)[:, None]
+
+    def at(rr: Any, cc: Any) -> Any:  # log P at (row, col) with col −1 read at its Friedel mate
+        neg = cc < 0
+        return logp[win, xp.where(neg, -rr, rr) % h, xp.abs(cc)]
+
+    l0 = at(r, c)
+    dr = _vertex(at(r - 1, c), l0, at(r + 1, c), xp)
+    dc = _vertex(at(r, c - 1), l0, at(r, c + 1), xp)
+    rs = xp.where(r > h // 2, r - h, r).astype(xp.float32) + dr
+    cs = c.astype(xp.float32) * xp.float32(h / (2 * (wc - 1))) + dc
+    return xp.stack([rs, cs], axis=2), s
+
+
+# --- per-class tables -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Tables:
+    g: np.ndarray  # (C, K2, 2) reference reflections and their Friedel mates [bins]
+    g_ok: np.ndarray  # (C, K2) bool
+    hyp_inv: np.ndarray  # (C, H, 2, 2) inverse of [g_i g_j] (columns)
+    hyp_ok: np.ndarray  # (C, H) bool
+    axes: np.ndarray  # (C, 2, 2) columns e1, e2 (unit vectors, reference frame)
+    iso: np.ndarray  # (C,) bool: one lattice constant, similarity maps only
+    x0: np.ndarray  # (C, 2) reference constants along e1, e2 [Å]
+    lo: np.ndarray  # (C, 2) trained range along e1, e2 [Å]
+    hi: np.ndarray  # (C, 2)
+    usable: np.ndarray  # (C,) bool: class has references and a training range
+
+
+def _class_axes(peaks: np.ndarray, ref: dict[str, float], name: str) -> tuple[np.ndarray, bool]:
+    """(e1, e2) as columns, and whether the class is isotropic (cubic, hcp [0001])."""
+    if "c" not in ref or name.endswith("_0001"):
+        return np.eye(2), True
+    q = np.hypot(peaks[:, 0], peaks[:, 1])
+    k = int(np.argmin(np.abs(q - 2.0 / ref["c"])))
+    if abs(q[k] - 2.0 / ref["c"]) > 0.03 * q[k]:
+        return np.eye(2), True
+    ec = peaks[k] / q[k]
+    return np.stack([np.array([-ec[1], ec[0]]), ec], axis=1), False
+
+
+def _tables(class_names: tuple[str, ...], refs: RotationReferences, domain: TrainingDomain, scale: float, q_hi: float) -> _Tables:
+    c = len(class_names)
+    k2 = 2 * refs.peaks.shape[1]
+    nh = HYPOTHESIS_REFLECTIONS * 2 * (HYPOTHESIS_REFLECTIONS - 1)
+    t = _Tables(
+        np.zeros((c, k2, 2), np.float32), np.zeros((c, k2), bool), np.zeros((c, nh, 2, 2), np.float32),
+        np.zeros((c, nh), bool), np.tile(np.eye(2, dtype=np.float32), (c, 1, 1)), np.ones(c, bool),
+        np.ones((c, 2), np.float32), np.zeros((c, 2), np.float32), np.zeros((c, 2), np.float32), np.zeros(c, bool),
+    )  # fmt: skip
+    for ci, name in enumerate(class_names):
+        ref, lat, rng = refs.reference(name), reference_lattice(name), domain.lattice.get(name)
+        if ref is None or lat is None or not rng or "a" not in rng:
+            continue
+        peaks = ref[0].astype(np.float64)
+        peaks = peaks[np.hypot(peaks[:, 0], peaks[:, 1]) * scale <= 1.35 * q_hi]  # beyond any trained scale's reach
+        g = peaks * scale
+        t.g[ci, : 2 * len(g)] = np.concatenate([g, -g])
+        t.g_ok[ci, : 2 * len(g)] = True
+        axes, iso = _class_axes(peaks, lat, name)
+        t.axes[ci], t.iso[ci] = axes, iso
+        use_c = not iso and "c" in rng
+        t.x0[ci] = (lat["a"], lat["c"] if use_c else lat["a"])
+        t.lo[ci] = (rng["a"][0], rng["c"][0] if use_c else rng["a"][0])
+        t.hi[ci] = (rng["a"][1], rng["c"][1] if use_c else rng["a"][1])
+        strong = [i for i in range(len(g)) if 2.0 <= np.hypot(*g[i]) <= 1.25 * q_hi][:HYPOTHESIS_REFLECTIONS]
+        h = 0
+        for i in strong:
+            for j in strong:
+                for sign in (1.0, -1.0):
+                    if i == j:
+                        continue
+                    gm = np.stack([g[i], sign * g[j]], axis=1)
+                    det = np.linalg.det(gm)
+                    if abs(det) > 0.25 * np.hypot(*g[i]) * np.hypot(*g[j]):
+                        t.hyp_inv[ci, h] = np.linalg.inv(gm)
+                        t.hyp_ok[ci, h] = True
+                    h += 1
+        t.usable[ci] = bool(t.hyp_ok[ci].any())
+    return t
+
+
+_TABLE_CACHE: dict[Any, dict[str, Any]] = {}
+
+
+def _cached_tables(
+    names: tuple[str, ...], refs: RotationReferences, domain: TrainingDomain, scale: float, q_hi: float, xp: ModuleType
+) -> dict[str, Any]:
+    """:func:`_tables` as arrays of ``xp``, cached per (classes, references, domain, geometry)."""
+    key = (names, id(refs), repr(sorted(domain.lattice.items())), round(scale, 6), round(q_hi, 6), xp.__name__)
+    tab = _TABLE_CACHE.get(key)
+    if tab is None:
+        t = _tables(names, refs, domain, scale, q_hi)
+        tab = {f.name: xp.asarray(getattr(t, f.name)) for f in fields(t)}
+        if len(_TABLE_CACHE) > 16:
+            _TABLE_CACHE.clear()
+        _TABLE_CACHE[key] = tab
+    return tab
+
+
+# --- the check --------------------------------------------------------------------------------------------------------
+
+
+def _anchors(p: Any, s: Any, xp: ModuleType) -> tuple[Any, Any]:
+    """The two anchor peaks as the columns of (n, 2, 2), and whether a non-parallel second peak exists (n,)."""
+    p1 = p[:, 0]
+    cross = xp.abs(p1[:, None, 0] * p[:, :, 1] - p1[:, None, 1] * p[:, :, 0])
+    norm = xp.hypot(p1[:, 0], p1[:, 1])[:, None] * xp.hypot(p[:, :, 0], p[:, :, 1])
+    ok = (s > 0) & (cross >= 0.25 * norm)
+    ok[:, 0] = False
+    j = xp.argmax(ok, axis=1)
+    p2 = xp.take_along_axis(p, j[:, None, None] * xp.ones((1, 1, 2), xp.int64), axis=1)[:, 0]
+    return xp.stack([p1, p2], axis=2), ok.any(axis=1)
+
+
+def _scales(m: Any, axes: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
+    """|M e1|, |M e2| and |cos| of the angle between M e1 and M e2, for maps m (..., 2, 2) and axes (..., 2, 2)."""
+    u = m @ axes
+    s1 = xp.hypot(u[..., 0, 0], u[..., 1, 0])
+    s2 = xp.hypot(u[..., 0, 1], u[..., 1, 1])
+    cos = xp.abs(u[..., 0, 0] * u[..., 0, 1] + u[..., 1, 0] * u[..., 1, 1]) / xp.maximum(s1 * s2, xp.float32(1e-12))
+    return s1, s2, cos
+
+
+def _fit(
+    p: Any, s: Any, anchors: Any, cls: Any, tab: dict[str, Any], settings: DomainSettings, xp: ModuleType
+) -> tuple[Any, ...]:
+    """Best map per window (all with a 2-D lattice) → (fits (n,), explained fraction (n,), lattice a (n,), lattice c (n,))."""
+    n = p.shape[0]
+    m = anchors[:, None] @ tab["hyp_inv"][cls]  # (n, H, 2, 2)
+    axes = tab["axes"][cls][:, None]
+    s1, s2, cos = _scales(m, axes, xp)
+    tol = xp.float32(settings.shear_tolerance)
+    iso = tab["iso"][cls][:, None]
+    shape_ok = (cos <= tol) & (~iso | (xp.abs(s1 / xp.maximum(s2, xp.float32(1e-12)) - 1) <= tol))
+    valid = tab["hyp_ok"][cls] & shape_ok
+    g = tab["g"][cls]  # (n, K2, 2)
+    gr, gc = g[:, None, :, 0], g[:, None, :, 1]  # (n, 1, K2)
+    pr = m[..., 0, 0, None] * gr + m[..., 0, 1, None] * gc  # predicted reflections (n, H, K2)
+    pc = m[..., 1, 0, None] * gr + m[..., 1, 1, None] * gc
+    dr = p[:, None, :, None, 0] - pr[:, :, None, :]  # (n, H, D, K2)
+    dc = p[:, None, :, None, 1] - pc[:, :, None, :]
+    dist = dr * dr + dc * dc
+    dist = xp.where(tab["g_ok"][cls][:, None, None, :], dist, xp.float32(np.inf))
+    k_best = xp.argmin(dist, axis=3)  # (n, H, D)
+    d_best = xp.sqrt(xp.take_along_axis(dist, k_best[..., None], axis=3)[..., 0])
+    has = s > 0
+    matched = (d_best <= xp.float32(settings.match_tolerance)) & has[:, None, :]
+    count = matched.sum(axis=2).astype(xp.float32)
+    res = xp.where(matched, d_best, 0).sum(axis=2) / xp.maximum(count, 1)
+    score = xp.where(valid, count - res / xp.float32(settings.match_tolerance + 1e-6), xp.float32(-1))
+    h = xp.argmax(score, axis=1)
+    rows = xp.arange(n)
+    fits_any = valid[rows, h]
+    mk = matched[rows, h]  # (n, D)
+    gk = xp.take_along_axis(g, k_best[rows, h][:, :, None] * xp.ones((1, 1, 2), xp.int64), axis=1)  # (n, D, 2)
+    wgt = mk.astype(xp.float32)[:, :, None, None]
+    a_pg = (wgt * p[:, :, :, None] * gk[:, :, None, :]).sum(axis=1)  # Σ p gᵀ (n, 2, 2)
+    b_gg = (wgt * gk[:, :, :, None] * gk[:, :, None, :]).sum(axis=1)  # Σ g gᵀ
+    det = b_gg[:, 0, 0] * b_gg[:, 1, 1] - b_gg[:, 0, 1] * b_gg[:, 1, 0]
+    good = xp.abs(det) > xp.float32(1e-3) * xp.maximum(b_gg[:, 0, 0] * b_gg[:, 1, 1], xp.float32(1e-12))
+    b_safe = xp.where(good[:, None, None], b_gg, xp.eye(2, dtype=xp.float32)[None])
+    m_ls = xp.where(good[:, None, None], a_pg @ xp.linalg.inv(b_safe), m[rows, h])
+    f1, f2, _ = _scales(m_ls, tab["axes"][cls], xp)
+    npk = xp.maximum(has.sum(axis=1), 1).astype(xp.float32)
+    explained = xp.where(fits_any, mk.sum(axis=1) / npk, xp.float32(0))
+    x0 = tab["x0"][cls]
+    iso_n = tab["iso"][cls]
+    a = xp.where(iso_n, x0[:, 0] / xp.sqrt(xp.maximum(f1 * f2, 1e-12)), x0[:, 0] / xp.maximum(f1, 1e-6))
+    c = xp.where(iso_n, xp.float32(np.nan), x0[:, 1] / xp.maximum(f2, 1e-6))
+    return fits_any, explained, a.astype(xp.float32), c.astype(xp.float32)
+
+
+def domain_check(
+    windows: Any,
+    classes: Any,
+    class_names: list[str] | tuple[str, ...],
+    *,
+    pixel_size: float,
+    domain: TrainingDomain | None = None,
+    references: RotationReferences | str | Path | None = None,
+    settings: DomainSettings | None = None,
+) -> DomainCheck:
+    """Domain check of a batch of windows against their predicted classes.
+
+    Parameters
+    ----------
+    windows : ndarray of shape (N, h, w)
+        Raw image windows (any real dtype), NumPy or CuPy.
+    classes : ndarray of shape (N,), int
+        Predicted class of each window (index into ``class_names``).
+    class_names : list of str
+    pixel_size : float
+        [Å/px].
+    domain : TrainingDomain, optional
+        Trained lattice-constant ranges (default: the paper's recipe).
+    references : RotationReferences, path or None
+        Reference reflections (default: the shipped ones).
+    settings : DomainSettings, optional
+
+    Returns
+    -------
+    DomainCheck
+        Arrays of shape (N,), NumPy.  Classes without a reference or range are judged on "no lattice" only.
+    """
+    xp = get_array_module(windows)
+    x = xp.asarray(windows)
+    if x.ndim != 3:
+        raise ValueError(f"windows must have shape (N, h, w), got {tuple(x.shape)}")
+    if not (pixel_size and pixel_size > 0):
+        raise ValueError(f"pixel size must be a positive number of Å/px, got {pixel_size!r}")
+    st = settings or DomainSettings()
+    n, h, w = x.shape
+    cls_np = np.asarray(asnumpy(classes)).reshape(-1).astype(np.int64)
+    if cls_np.size != n:
+        raise ValueError(f"classes ({cls_np.size}) must have one entry per window ({n})")
+    names = tuple(class_names)
+    if n and (cls_np.min() < 0 or cls_np.max() >= len(names)):
+        raise ValueError(f"class index outside the {len(names)} class names")
+    refs = references if isinstance(references, RotationReferences) else (
+        default_references() if references is None else RotationReferences.load(references)
+    )  # fmt: skip
+    dom = domain if domain is not None else TrainingDomain.from_model_info(None, names)
+    geo = _geometry(h, w, float(pixel_size), st.q_min, st.q_max)
+    tab = _cached_tables(names, refs, dom, geo.scale, min(st.q_max * geo.scale, 0.45 * h), xp)
+    power = _power(x, xp)
+    sig = _significance(power, geo, xp)
+    top = sig.max(axis=1) if sig.shape[1] else xp.zeros(n, xp.float32)
+    p, s = _peaks(power, sig, geo, st, xp)
+    anchors, two_d = _anchors(p, s, xp)
+    cls = xp.asarray(cls_np)
+    lattice = (top >= xp.float32(st.lattice_significance)) & two_d
+    usable = tab["usable"][cls]
+    nan = xp.float32(np.nan)
+    fits, explained = xp.zeros(n, bool), xp.full(n, nan, xp.float32)
+    a, c = xp.full(n, nan, xp.float32), xp.full(n, nan, xp.float32)
+    sel = xp.flatnonzero(lattice & usable)
+    if int(sel.size):
+        fits[sel], explained[sel], a[sel], c[sel] = _fit(p[sel], s[sel], anchors[sel], cls[sel], tab, st, xp)
+    lo, hi = tab["lo"][cls], tab["hi"][cls]
+    tol = xp.float32(st.range_tolerance)
+    in_a = (a >= lo[:, 0] * (1 - tol)) & (a <= hi[:, 0] * (1 + tol))
+    in_c = xp.isnan(c) | ((c >= lo[:, 1] * (1 - tol)) & (c <= hi[:, 1] * (1 + tol)))
+    fit_ok = fits & (explained >= xp.float32(st.min_explained))
+    reason = xp.where(
+        ~lattice,
+        NO_LATTICE,
+        xp.where(~usable, KNOWN, xp.where(~fit_ok, MISMATCH, xp.where(in_a & in_c, KNOWN, OUT_OF_RANGE))),
+    ).astype(xp.uint8)
+    measured = lattice & usable & fit_ok
+    return DomainCheck(
+        unknown=asnumpy(reason != KNOWN),
+        reason=asnumpy(reason),
+        significance=asnumpy(top.astype(xp.float32)),
+        explained=asnumpy(xp.where(lattice & usable, explained, nan).astype(xp.float32)),
+        lattice_a=asnumpy(xp.where(measured, a, nan).astype(xp.float32)),
+        lattice_c=asnumpy(xp.where(measured, c, nan).astype(xp.float32)),
+    )
+
+
+#: Windows cut and checked at a time by :func:`domain_check_map` (memory ≈ 0.2 MB per 100 px window).
+DOMAIN_CHUNK = 256
+
+
+def domain_check_map(
+    image: Any,
+    grid: WindowGrid,
+    classes: Any,
+    class_names: list[str] | tuple[str, ...],
+    *,
+    pixel_size: float,
+    domain: TrainingDomain | None = None,
+    references: RotationReferences | str | Path | None = None,
+    settings: DomainSettings | None = None,
+    chunk: int = DOMAIN_CHUNK,
+) -> DomainCheck:
+    """:func:`domain_check` over an image's window grid, ``chunk`` windows at a time.
+
+    Parameters
+    ----------
+    image : ndarray of shape (rows, cols)
+    grid : WindowGrid
+    classes : ndarray of shape grid.shape, int
+    class_names, pixel_size, domain, references, settings
+        As for :func:`domain_check`.
+    chunk : int
+        Windows per block (bounded memory).
+
+    Returns
+    -------
+    DomainCheck
+        Arrays of shape grid.shape.
+    """
+    cls = np.asarray(asnumpy(classes)).reshape(-1)
+    if cls.size != grid.size:
+        raise ValueError(f"the class map must have the grid's {grid.shape} entries")
+    refs = references if isinstance(references, RotationReferences) else (
+        default_references() if references is None else RotationReferences.load(references)
+    )  # fmt: skip
+    parts = []
+    for start in range(0, grid.size, max(1, int(chunk))):
+        stop = min(grid.size, start + max(1, int(chunk)))
+        block = extract_windows(image, grid, start, stop)
+        parts.append(
+            domain_check(
+                block, cls[start:stop], class_names, pixel_size=pixel_size, domain=domain, references=refs, settings=settings
+            )
+        )
+    if not parts:
+        empty = DomainCheck(*(np.zeros(0, t) for t in (bool, np.uint8, np.float32, np.float32, np.float32, np.float32)))
+        return empty.reshape(grid.shape)
+    merged = DomainCheck(*(np.concatenate([getattr(q, f.name) for q in parts]) for f in fields(DomainCheck)))
+    return merged.reshape(grid.shape)
+
+
+def with_settings(settings: DomainSettings, **changes: float) -> DomainSettings:
+    """A copy of ``settings`` with some thresholds changed (for measurements)."""
+    return replace(settings, **changes)
