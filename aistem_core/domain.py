@@ -78,7 +78,7 @@ REFERENCE_LATTICE: dict[str, dict[str, float]] = {
 #: Half-width of the lattice-constant range of the paper's recipe [Å] (used when a model has no training domain).
 PAPER_DELTA = 0.1
 #: Reference reflections (strongest first) paired into hypotheses.
-HYPOTHESIS_REFLECTIONS = 6
+HYPOTHESIS_REFLECTIONS = 8
 #: Detected peaks kept per window (strongest first).
 MAX_PEAKS = 8
 
@@ -93,6 +93,9 @@ class DomainSettings:
         Smallest peak significance (power / background) that counts as a lattice.
     peak_significance : float
         Smallest significance of a local maximum counted as a Bragg peak (to be explained by the fit).
+    peak_relative : float
+        Smallest power of a counted peak relative to the strongest (weaker ones: taper side lobes, reflections too
+        weak to be in the reference list).
     q_min, q_max : float
         Spatial-frequency range searched [Å⁻¹] (q_min is raised to 2.5 Fourier bins, q_max lowered to 0.45 px⁻¹).
     match_tolerance : float
@@ -107,12 +110,13 @@ class DomainSettings:
 
     lattice_significance: float = 30.0
     peak_significance: float = 20.0
+    peak_relative: float = 0.01
     q_min: float = 0.25
     q_max: float = 1.3
-    match_tolerance: float = 0.5
+    match_tolerance: float = 0.75
     min_explained: float = 0.75
-    shear_tolerance: float = 0.08
-    range_tolerance: float = 0.03
+    shear_tolerance: float = 0.12
+    range_tolerance: float = 0.015
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> DomainSettings:
@@ -198,7 +202,8 @@ class DomainCheck:
 
 @dataclass(frozen=True)
 class _Geometry:
-    cand: np.ndarray  # (M,) flat indices of the candidate bins (half-plane, q range)
+    cand: np.ndarray  # (M,) flat indices of the candidate bins (half-plane, q range widened by 1.5 bins)
+    inner: np.ndarray  # (M,) bool: candidate inside the q range proper (peaks are taken there only)
     ring: np.ndarray  # (M,) ring index of each candidate
     band: np.ndarray  # (R, L) flat indices of each ring's background band, −1 padded
     quart: np.ndarray  # (R,) index of the lower quartile in the sorted band
@@ -215,8 +220,10 @@ def _geometry(h: int, w: int, pixel_size: float, q_min: float, q_max: float) -> 
     scale = h * pixel_size
     lo = max(q_min * scale, 2.5)
     hi = min(q_max * scale, 0.45 * h)
-    cand = np.flatnonzero((half & (rho >= lo) & (rho <= hi)).ravel())
-    k0, k1 = math.floor(lo), math.ceil(hi)
+    lo_x, hi_x = max(lo - 1.5, 1.5), min(hi + 1.5, 0.5 * h - 1)  # margins: a peak needs its neighbours
+    cand = np.flatnonzero((half & (rho >= lo_x) & (rho <= hi_x)).ravel())
+    inner = (rho.ravel()[cand] >= lo) & (rho.ravel()[cand] <= hi)
+    k0, k1 = math.floor(lo_x), math.ceil(hi_x)
     ring = np.rint(rho.ravel()[cand]).astype(np.int64) - k0
     bands = []
     for k in range(k0, k1 + 1):
@@ -226,7 +233,7 @@ def _geometry(h: int, w: int, pixel_size: float, q_min: float, q_max: float) -> 
     for i, b in enumerate(bands):
         band[i, : len(b)] = b
     quart = np.asarray([len(b) // 4 for b in bands], np.int64)
-    return _Geometry(cand, ring, band, quart, float(scale))
+    return _Geometry(cand, inner, ring, band, quart, float(scale))
 
 
 def _hann(h: int, w: int) -> np.ndarray:
@@ -272,7 +279,11 @@ def _peaks(power: Any, sig: Any, geo: _Geometry, settings: DomainSettings, xp: M
     smap[:, xp.asarray(geo.cand)] = sig
     smap = smap.reshape(n, h, wc)
     ext = xp.concatenate([xp.zeros((n, h, 1), xp.float32), smap, xp.zeros((n, h, 1), xp.float32)], axis=2)
-    peak = smap >= xp.float32(settings.peak_significance)
+    inner = xp.zeros(h * wc, bool)
+    inner[xp.asarray(geo.cand[geo.inner])] = True
+    pmax = xp.where(inner[None], power.reshape(n, -1), 0).max(axis=1)
+    peak = (smap >= xp.float32(settings.peak_significance)) & inner.reshape(1, h, wc)
+    peak &= power >= xp.float32(settings.peak_relative) * pmax[:, None, None]
     for dr in (-1, 0, 1):
         rolled = xp.roll(ext, dr, axis=1)
         for dc in (-1, 0, 1):
@@ -436,7 +447,9 @@ def _fit(
     matched = (d_best <= xp.float32(settings.match_tolerance)) & has[:, None, :]
     count = matched.sum(axis=2).astype(xp.float32)
     res = xp.where(matched, d_best, 0).sum(axis=2) / xp.maximum(count, 1)
-    score = xp.where(valid, count - res / xp.float32(settings.match_tolerance + 1e-6), xp.float32(-1))
+    # ties (a square or hexagonal pattern matched at √2 or √3 its scale explains the same peaks): the smaller rescaling
+    far = xp.minimum(xp.abs(xp.log(xp.maximum(s1 * s2, xp.float32(1e-12)))) / xp.float32(2 * math.log(2.0)), 1)
+    score = xp.where(valid, count - 0.5 * res / xp.float32(settings.match_tolerance + 1e-6) - 0.49 * far, xp.float32(-1))
     h = xp.argmax(score, axis=1)
     rows = xp.arange(n)
     fits_any = valid[rows, h]
@@ -513,7 +526,8 @@ def domain_check(
     tab = _cached_tables(names, refs, dom, geo.scale, min(st.q_max * geo.scale, 0.45 * h), xp)
     power = _power(x, xp)
     sig = _significance(power, geo, xp)
-    top = sig.max(axis=1) if sig.shape[1] else xp.zeros(n, xp.float32)
+    inner = xp.asarray(geo.inner)
+    top = sig[:, inner].max(axis=1) if int(inner.sum()) else xp.zeros(n, xp.float32)
     p, s = _peaks(power, sig, geo, st, xp)
     anchors, two_d = _anchors(p, s, xp)
     cls = xp.asarray(cls_np)
@@ -524,7 +538,14 @@ def domain_check(
     a, c = xp.full(n, nan, xp.float32), xp.full(n, nan, xp.float32)
     sel = xp.flatnonzero(lattice & usable)
     if int(sel.size):
-        fits[sel], explained[sel], a[sel], c[sel] = _fit(p[sel], s[sel], anchors[sel], cls[sel], tab, st, xp)
+        # two anchor choices: the two strongest peaks, and the two of lowest |q| (the fundamentals)
+        order = xp.argsort(xp.where(s > 0, xp.hypot(p[..., 0], p[..., 1]), xp.float32(np.inf)), axis=1)
+        low, _ = _anchors(xp.take_along_axis(p, order[..., None] * xp.ones((1, 1, 2), xp.int64), axis=1),
+                          xp.take_along_axis(s, order, axis=1), xp)  # fmt: skip
+        one = _fit(p[sel], s[sel], anchors[sel], cls[sel], tab, st, xp)
+        two = _fit(p[sel], s[sel], low[sel], cls[sel], tab, st, xp)
+        pick = (two[0] & ~one[0]) | (two[0] & (two[1] > one[1]))
+        fits[sel], explained[sel], a[sel], c[sel] = (xp.where(pick, v2, v1) for v1, v2 in zip(one, two, strict=True))
     lo, hi = tab["lo"][cls], tab["hi"][cls]
     tol = xp.float32(st.range_tolerance)
     in_a = (a >= lo[:, 0] * (1 - tol)) & (a <= hi[:, 0] * (1 + tol))

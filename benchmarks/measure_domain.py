@@ -208,15 +208,17 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=36, help="windows per case")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/aistem-domain-cache"))
     ap.add_argument("--only", default="", help="comma-separated groups: classes,scale,ood,none,real,time")
+    ap.add_argument("--classes", default="", help="comma-separated class names (default: all ten)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a DomainSettings threshold")
     args = ap.parse_args()
     groups = set(args.only.split(",")) if args.only else {"classes", "scale", "ood", "none", "real", "time"}
-    st = DomainSettings()
+    st = DomainSettings.from_dict({k: float(v) for k, v in (a.split("=", 1) for a in args.set)})
     rng = np.random.default_rng(0)
     n = args.windows
     print(f"settings: {st}")
     if "classes" in groups:
         print("\n== in-domain: the ten classes at a − 0.1, a, a + 0.1 Å (augmentation rotations, shears, noise) ==")
-        for name in NAMES:
+        for name in [n for n in NAMES if not args.classes or n in args.classes.split(",")]:
             for delta in (-0.1, 0.0, 0.1):
                 img, ps = _sim(f"class {name} {delta}", lambda name=name, delta=delta: _class_cell(name, delta), args.cache)
                 print(_row(f"{name} {delta:+.1f}", judge(windows_of(img, ps, n, rng), name, st)), flush=True)
@@ -274,9 +276,7 @@ def real_files(st: DomainSettings, n: int) -> None:
             continue
         img = read_image(path)
         ps = img.pixel_size or PIX
-        data = np.asarray(img.data, np.float32)
-        if data.ndim == 3:
-            data = data[0]
+        data = np.asarray(img.frames[0], np.float32)
         w = max(8, round(12.0 / ps))
         grid = window_grid(data.shape, w, max(1, w // 2), pixel_size=ps)
         idx = np.linspace(0, grid.size - 1, min(n * 4, grid.size)).astype(int)
