@@ -110,7 +110,7 @@ class DomainSettings:
 
     lattice_significance: float = 30.0
     peak_significance: float = 20.0
-    peak_relative: float = 0.01
+    peak_relative: float = 0.002
     q_min: float = 0.25
     q_max: float = 1.3
     match_tolerance: float = 0.75
@@ -448,7 +448,9 @@ def _fit(
     count = matched.sum(axis=2).astype(xp.float32)
     res = xp.where(matched, d_best, 0).sum(axis=2) / xp.maximum(count, 1)
     # ties (a square or hexagonal pattern matched at √2 or √3 its scale explains the same peaks): the smaller rescaling
-    far = xp.minimum(xp.abs(xp.log(xp.maximum(s1 * s2, xp.float32(1e-12)))) / xp.float32(2 * math.log(2.0)), 1)
+    tiny = xp.float32(1e-12)
+    far = (xp.abs(xp.log(xp.maximum(s1, tiny))) + xp.abs(xp.log(xp.maximum(s2, tiny)))) / xp.float32(2 * math.log(2.0))
+    far = xp.minimum(far, 1)
     score = xp.where(valid, count - 0.5 * res / xp.float32(settings.match_tolerance + 1e-6) - 0.49 * far, xp.float32(-1))
     h = xp.argmax(score, axis=1)
     rows = xp.arange(n)
