@@ -74,7 +74,8 @@ def _compound(kind: str, symbols: tuple[str, str], a: float, zone: str):
 def _perovskite(a: float = 3.905):
     from ase.spacegroup import crystal
 
-    at = crystal(["Sr", "Ti", "O"], basis=[(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0)], spacegroup=221, cellpar=[a, a, a, 90, 90, 90])
+    basis = [(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0)]
+    at = crystal(["Sr", "Ti", "O"], basis=basis, spacegroup=221, cellpar=[a, a, a, 90, 90, 90])
     return _repeat(at)
 
 
@@ -194,11 +195,13 @@ def judge(wins: np.ndarray, true_class: str | None, settings: DomainSettings) ->
 
 
 def _row(label: str, d: dict) -> str:
-    s = f"{label:34s} sig p5 {d['sig_p5']:8.1f} p50 {d['sig_p50']:8.1f} max {d['sig_max']:8.1f}  no-lattice {d['no_lattice']:5.0%}"
+    s = f"{label:34s} sig p5 {d['sig_p5']:8.1f} p50 {d['sig_p50']:8.1f} max {d['sig_max']:8.1f}"
+    s += f"  no-lattice {d['no_lattice']:5.0%}"
     if "true_known" in d:
         a = d["a_p5_p50_p95"]
         a_txt = "" if a is None else f"  a [Å] p5/50/95 {a[0]:.3f}/{a[1]:.3f}/{a[2]:.3f}"
-        s += f"  true-class known {d['true_known']:5.0%} (reasons {np.round(d['reasons'], 2)}) explained p5 {d['expl_p5']:.2f}{a_txt}"
+        s += f"  true-class known {d['true_known']:5.0%} (reasons {np.round(d['reasons'], 2)})"
+        s += f" explained p5 {d['expl_p5']:.2f}{a_txt}"
     s += f"  any-class known {d['any_known']:5.0%}"
     return s
 
@@ -299,7 +302,6 @@ def timing(st: DomainSettings) -> None:
 
     from aistem.core.domain import domain_check_map
     from aistem.core.windows import window_grid
-
     from aistem.training.augment import PeriodicImage
 
     rng = np.random.default_rng(1)
@@ -318,8 +320,11 @@ def timing(st: DomainSettings) -> None:
     except (OSError, StopIteration):
         pass
     known = float((domain_check_map(img, grid, cls, NAMES, pixel_size=PIX, settings=st).reason == KNOWN).mean())
-    print(f"\n== time == 512×512 frame of Cu [110] ({known:.0%} known), {grid.size} windows of 100 px: {dt:.2f} s ({dt / grid.size * 1e3:.2f} ms/window), "
-          f"{cpu}, {os.cpu_count()} logical CPUs")
+    print(
+        f"\n== time == 512×512 frame of Cu [110] ({known:.0%} known), {grid.size} windows of 100 px: {dt:.2f} s "
+        f"({dt / grid.size * 1e3:.2f} ms/window), "
+        f"{cpu}, {os.cpu_count()} logical CPUs"
+    )
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ class AnalysisSettings:
         or ``bfloat16``.
     rotation : bool
         Measure the local lattice rotation of bulk windows (array ``lattice_rotation``).
+    domain : bool
+        Run the domain check (array ``unknown``: windows outside the model's domain; ``docs/domain-check.md``).
     """
 
     window: float = 12.0
@@ -50,6 +52,7 @@ class AnalysisSettings:
     adaptive: bool = True
     precision: str = "float32"
     rotation: bool = True
+    domain: bool = True
 
     def validate(self) -> AnalysisSettings:
         for name in ("window", "stride"):
@@ -63,8 +66,8 @@ class AnalysisSettings:
             raise ValueError(f"threshold must be a non-negative number of bits, got {t!r}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ValueError(f"seed must be a whole number (or -1 / nil for fresh masks), got {self.seed!r}")
-        if not isinstance(self.adaptive, bool) or not isinstance(self.rotation, bool):
-            raise ValueError("adaptive and rotation must be true or false")
+        if not all(isinstance(v, bool) for v in (self.adaptive, self.rotation, self.domain)):
+            raise ValueError("adaptive, rotation and domain must be true or false")
         if self.precision not in USER_PRECISIONS:
             raise ValueError(
                 f"precision must be {', '.join(USER_PRECISIONS[:-1])} or {USER_PRECISIONS[-1]}, got {self.precision!r}"
@@ -196,6 +199,7 @@ class DaemonSettings:
             adaptive=bool(a.get("adaptive", True)),
             precision=str(a.get("precision", "auto")),
             rotation=bool(a.get("rotation", True)),
+            domain=bool(a.get("domain", True)),
         )
         return cls(
             frames=d["frames"],
