@@ -33,7 +33,7 @@ All windows of a block are processed together (no loop over windows or classes);
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -105,18 +105,22 @@ class DomainSettings:
     shear_tolerance : float
         Largest departure of the fitted map from a similarity: |σ₁/σ₂ − 1| and |cos(angle(M e₁, M e₂))|.
     range_tolerance : float
-        Relative margin on the trained lattice-constant range (pixel-size calibration and measurement error).
+        Relative margin on the trained lattice-constant range (measurement error).
+    ratio_tolerance : float
+        Relative margin on the trained c/a range of hcp [10-10] and [2-1-10] (measurement error and the training's
+        ±0.05 shear).
     """
 
     lattice_significance: float = 30.0
     peak_significance: float = 20.0
-    peak_relative: float = 0.002
+    peak_relative: float = 0.005
     q_min: float = 0.25
     q_max: float = 1.3
     match_tolerance: float = 0.75
     min_explained: float = 0.75
     shear_tolerance: float = 0.12
-    range_tolerance: float = 0.015
+    range_tolerance: float = 0.01
+    ratio_tolerance: float = 0.03
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> DomainSettings:
@@ -136,7 +140,8 @@ class TrainingDomain:
     Attributes
     ----------
     lattice : dict
-        class name → {"a": (min, max)} [Å] (and "c" for hcp).
+        class name → {"a": (min, max)} [Å] (and "c" [Å] and "c/a" for hcp; "c/a" defaults to the widest ratio the
+        a and c ranges allow, and to the class's own c/a in the paper's recipe).
     source : str
         ``"model"`` (from its metadata) or ``"paper recipe"`` (the class's own constant ± 0.1 Å).
     """
@@ -155,11 +160,16 @@ class TrainingDomain:
         for name in class_names:
             entry = given.get(name)
             if entry:
-                out[name] = {k: (float(v[0]), float(v[1])) for k, v in entry.items() if k in ("a", "c")}
+                out[name] = {k: (float(v[0]), float(v[1])) for k, v in entry.items() if k in ("a", "c", "c/a")}
+                if "a" in out[name] and "c" in out[name] and "c/a" not in out[name]:
+                    (a0, a1), (c0, c1) = out[name]["a"], out[name]["c"]
+                    out[name]["c/a"] = (c0 / a1, c1 / a0)
                 continue
             ref = reference_lattice(name)
-            if ref:
+            if ref:  # the paper's recipe: a ± 0.1 Å, c scaled with a (c/a fixed)
                 out[name] = {k: (v - PAPER_DELTA * v / ref["a"], v + PAPER_DELTA * v / ref["a"]) for k, v in ref.items()}
+                if "c" in ref:
+                    out[name]["c/a"] = (ref["c"] / ref["a"], ref["c"] / ref["a"])
         return cls(out, "model" if given else "paper recipe")
 
 
@@ -320,6 +330,7 @@ class _Tables:
     hyp_ok: np.ndarray  # (C, H) bool
     axes: np.ndarray  # (C, 2, 2) columns e1, e2 (unit vectors, reference frame)
     iso: np.ndarray  # (C,) bool: one lattice constant, similarity maps only
+    ratio: np.ndarray  # (C, 2) trained c/a range (hcp non-basal zones; 0, inf otherwise)
     x0: np.ndarray  # (C, 2) reference constants along e1, e2 [Å]
     lo: np.ndarray  # (C, 2) trained range along e1, e2 [Å]
     hi: np.ndarray  # (C, 2)
@@ -345,6 +356,7 @@ def _tables(class_names: tuple[str, ...], refs: RotationReferences, domain: Trai
     t = _Tables(
         np.zeros((c, k2, 2), np.float32), np.zeros((c, k2), bool), np.zeros((c, nh, 2, 2), np.float32),
         np.zeros((c, nh), bool), np.tile(np.eye(2, dtype=np.float32), (c, 1, 1)), np.ones(c, bool),
+        np.tile(np.array([0.0, np.inf], np.float32), (c, 1)),
         np.ones((c, 2), np.float32), np.zeros((c, 2), np.float32), np.zeros((c, 2), np.float32), np.zeros(c, bool),
     )  # fmt: skip
     for ci, name in enumerate(class_names):
@@ -362,6 +374,8 @@ def _tables(class_names: tuple[str, ...], refs: RotationReferences, domain: Trai
         t.x0[ci] = (lat["a"], lat["c"] if use_c else lat["a"])
         t.lo[ci] = (rng["a"][0], rng["c"][0] if use_c else rng["a"][0])
         t.hi[ci] = (rng["a"][1], rng["c"][1] if use_c else rng["a"][1])
+        if use_c and "c/a" in rng:
+            t.ratio[ci] = rng["c/a"]
         strong = [i for i in range(len(g)) if 2.0 <= np.hypot(*g[i]) <= 1.25 * q_hi][:HYPOTHESIS_REFLECTIONS]
         h = 0
         for i in strong:
@@ -552,6 +566,8 @@ def domain_check(
     tol = xp.float32(st.range_tolerance)
     in_a = (a >= lo[:, 0] * (1 - tol)) & (a <= hi[:, 0] * (1 + tol))
     in_c = xp.isnan(c) | ((c >= lo[:, 1] * (1 - tol)) & (c <= hi[:, 1] * (1 + tol)))
+    ratio, rt = tab["ratio"][cls], xp.float32(st.ratio_tolerance)
+    in_c &= xp.isnan(c) | ((c / a >= ratio[:, 0] * (1 - rt)) & (c / a <= ratio[:, 1] * (1 + rt)))
     fit_ok = fits & (explained >= xp.float32(st.min_explained))
     reason = xp.where(
         ~lattice,
@@ -622,8 +638,3 @@ def domain_check_map(
         return empty.reshape(grid.shape)
     merged = DomainCheck(*(np.concatenate([getattr(q, f.name) for q in parts]) for f in fields(DomainCheck)))
     return merged.reshape(grid.shape)
-
-
-def with_settings(settings: DomainSettings, **changes: float) -> DomainSettings:
-    """A copy of ``settings`` with some thresholds changed (for measurements)."""
-    return replace(settings, **changes)
