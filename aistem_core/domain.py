@@ -33,7 +33,7 @@ All windows of a block are processed together (no loop over windows or classes);
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .backend import asnumpy, fft_module, get_array_module
+from .domain_tables import REFERENCE_LATTICE, TrainingDomain, cached_tables
 from .rotation import RotationReferences, default_references
 from .windows import WindowGrid, extract_windows
 
@@ -68,17 +69,6 @@ REASONS = {
     OUT_OF_RANGE: "lattice constant out of range",
 }
 
-#: Lattice constants [Å] of the crystals the shipped rotation references were simulated from
-#: (:mod:`aistem.training.crystals`), by class prefix ``LATTICE_Element``.
-REFERENCE_LATTICE: dict[str, dict[str, float]] = {
-    "BCC_Fe": {"a": 2.87},
-    "FCC_Cu": {"a": 3.63},
-    "HCP_Ti": {"a": 2.95, "c": 4.68},
-}
-#: Half-width of the lattice-constant range of the paper's recipe [Å] (used when a model has no training domain).
-PAPER_DELTA = 0.1
-#: Reference reflections (strongest first) paired into hypotheses.
-HYPOTHESIS_REFLECTIONS = 8
 #: Detected peaks kept per window (strongest first).
 MAX_PEAKS = 8
 
@@ -111,7 +101,7 @@ class DomainSettings:
         ±0.05 shear).
     """
 
-    lattice_significance: float = 30.0
+    lattice_significance: float = 25.0
     peak_significance: float = 20.0
     peak_relative: float = 0.005
     q_min: float = 0.25
@@ -131,52 +121,6 @@ class DomainSettings:
         if bad:
             raise ValueError(f"unknown domain setting(s) {', '.join(bad)}; known: {', '.join(sorted(names))}")
         return cls(**{k: float(v) for k, v in d.items() if k in names})
-
-
-@dataclass(frozen=True)
-class TrainingDomain:
-    """Lattice-constant ranges the model was trained for.
-
-    Attributes
-    ----------
-    lattice : dict
-        class name → {"a": (min, max)} [Å] (and "c" [Å] and "c/a" for hcp; "c/a" defaults to the widest ratio the
-        a and c ranges allow, and to the class's own c/a in the paper's recipe).
-    source : str
-        ``"model"`` (from its metadata) or ``"paper recipe"`` (the class's own constant ± 0.1 Å).
-    """
-
-    lattice: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
-    source: str = "paper recipe"
-
-    @classmethod
-    def from_model_info(cls, extra: dict[str, Any] | None, class_names: list[str] | tuple[str, ...]) -> TrainingDomain:
-        """From ``extra["training_domain"]["lattice_constants"]`` of a model's info; else the paper's recipe.
-
-        Classes missing from the metadata fall back to the paper's recipe one by one.
-        """
-        given = ((extra or {}).get("training_domain") or {}).get("lattice_constants") or {}
-        out: dict[str, dict[str, tuple[float, float]]] = {}
-        for name in class_names:
-            entry = given.get(name)
-            if entry:
-                out[name] = {k: (float(v[0]), float(v[1])) for k, v in entry.items() if k in ("a", "c", "c/a")}
-                if "a" in out[name] and "c" in out[name] and "c/a" not in out[name]:
-                    (a0, a1), (c0, c1) = out[name]["a"], out[name]["c"]
-                    out[name]["c/a"] = (c0 / a1, c1 / a0)
-                continue
-            ref = reference_lattice(name)
-            if ref:  # the paper's recipe: a ± 0.1 Å, c scaled with a (c/a fixed)
-                out[name] = {k: (v - PAPER_DELTA * v / ref["a"], v + PAPER_DELTA * v / ref["a"]) for k, v in ref.items()}
-                if "c" in ref:
-                    out[name]["c/a"] = (ref["c"] / ref["a"], ref["c"] / ref["a"])
-        return cls(out, "model" if given else "paper recipe")
-
-
-def reference_lattice(class_name: str) -> dict[str, float] | None:
-    """Lattice constants [Å] of the crystal a class's reference pattern was simulated from, or None."""
-    parts = class_name.split("_")
-    return REFERENCE_LATTICE.get("_".join(parts[:2])) if len(parts) >= 2 else None
 
 
 @dataclass
@@ -319,98 +263,6 @@ def _peaks(power: Any, sig: Any, geo: _Geometry, settings: DomainSettings, xp: M
     return xp.stack([rs, cs], axis=2), s
 
 
-# --- per-class tables -------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Tables:
-    g: np.ndarray  # (C, K2, 2) reference reflections and their Friedel mates [bins]
-    g_ok: np.ndarray  # (C, K2) bool
-    hyp_inv: np.ndarray  # (C, H, 2, 2) inverse of [g_i g_j] (columns)
-    hyp_ok: np.ndarray  # (C, H) bool
-    axes: np.ndarray  # (C, 2, 2) columns e1, e2 (unit vectors, reference frame)
-    iso: np.ndarray  # (C,) bool: one lattice constant, similarity maps only
-    ratio: np.ndarray  # (C, 2) trained c/a range (hcp non-basal zones; 0, inf otherwise)
-    x0: np.ndarray  # (C, 2) reference constants along e1, e2 [Å]
-    lo: np.ndarray  # (C, 2) trained range along e1, e2 [Å]
-    hi: np.ndarray  # (C, 2)
-    usable: np.ndarray  # (C,) bool: class has references and a training range
-
-
-def _class_axes(peaks: np.ndarray, ref: dict[str, float], name: str) -> tuple[np.ndarray, bool]:
-    """(e1, e2) as columns, and whether the class is isotropic (cubic, hcp [0001])."""
-    if "c" not in ref or name.endswith("_0001"):
-        return np.eye(2), True
-    q = np.hypot(peaks[:, 0], peaks[:, 1])
-    k = int(np.argmin(np.abs(q - 2.0 / ref["c"])))
-    if abs(q[k] - 2.0 / ref["c"]) > 0.03 * q[k]:
-        return np.eye(2), True
-    ec = peaks[k] / q[k]
-    return np.stack([np.array([-ec[1], ec[0]]), ec], axis=1), False
-
-
-def _tables(class_names: tuple[str, ...], refs: RotationReferences, domain: TrainingDomain, scale: float, q_hi: float) -> _Tables:
-    c = len(class_names)
-    k2 = 2 * refs.peaks.shape[1]
-    nh = HYPOTHESIS_REFLECTIONS * 2 * (HYPOTHESIS_REFLECTIONS - 1)
-    t = _Tables(
-        np.zeros((c, k2, 2), np.float32), np.zeros((c, k2), bool), np.zeros((c, nh, 2, 2), np.float32),
-        np.zeros((c, nh), bool), np.tile(np.eye(2, dtype=np.float32), (c, 1, 1)), np.ones(c, bool),
-        np.tile(np.array([0.0, np.inf], np.float32), (c, 1)),
-        np.ones((c, 2), np.float32), np.zeros((c, 2), np.float32), np.zeros((c, 2), np.float32), np.zeros(c, bool),
-    )  # fmt: skip
-    for ci, name in enumerate(class_names):
-        ref, lat, rng = refs.reference(name), reference_lattice(name), domain.lattice.get(name)
-        if ref is None or lat is None or not rng or "a" not in rng:
-            continue
-        peaks = ref[0].astype(np.float64)
-        peaks = peaks[np.hypot(peaks[:, 0], peaks[:, 1]) * scale <= 1.35 * q_hi]  # beyond any trained scale's reach
-        g = peaks * scale
-        t.g[ci, : 2 * len(g)] = np.concatenate([g, -g])
-        t.g_ok[ci, : 2 * len(g)] = True
-        axes, iso = _class_axes(peaks, lat, name)
-        t.axes[ci], t.iso[ci] = axes, iso
-        use_c = not iso and "c" in rng
-        t.x0[ci] = (lat["a"], lat["c"] if use_c else lat["a"])
-        t.lo[ci] = (rng["a"][0], rng["c"][0] if use_c else rng["a"][0])
-        t.hi[ci] = (rng["a"][1], rng["c"][1] if use_c else rng["a"][1])
-        if use_c and "c/a" in rng:
-            t.ratio[ci] = rng["c/a"]
-        strong = [i for i in range(len(g)) if 2.0 <= np.hypot(*g[i]) <= 1.25 * q_hi][:HYPOTHESIS_REFLECTIONS]
-        h = 0
-        for i in strong:
-            for j in strong:
-                for sign in (1.0, -1.0):
-                    if i == j:
-                        continue
-                    gm = np.stack([g[i], sign * g[j]], axis=1)
-                    det = np.linalg.det(gm)
-                    if abs(det) > 0.25 * np.hypot(*g[i]) * np.hypot(*g[j]):
-                        t.hyp_inv[ci, h] = np.linalg.inv(gm)
-                        t.hyp_ok[ci, h] = True
-                    h += 1
-        t.usable[ci] = bool(t.hyp_ok[ci].any())
-    return t
-
-
-_TABLE_CACHE: dict[Any, dict[str, Any]] = {}
-
-
-def _cached_tables(
-    names: tuple[str, ...], refs: RotationReferences, domain: TrainingDomain, scale: float, q_hi: float, xp: ModuleType
-) -> dict[str, Any]:
-    """:func:`_tables` as arrays of ``xp``, cached per (classes, references, domain, geometry)."""
-    key = (names, id(refs), repr(sorted(domain.lattice.items())), round(scale, 6), round(q_hi, 6), xp.__name__)
-    tab = _TABLE_CACHE.get(key)
-    if tab is None:
-        t = _tables(names, refs, domain, scale, q_hi)
-        tab = {f.name: xp.asarray(getattr(t, f.name)) for f in fields(t)}
-        if len(_TABLE_CACHE) > 16:
-            _TABLE_CACHE.clear()
-        _TABLE_CACHE[key] = tab
-    return tab
-
-
 # --- the check --------------------------------------------------------------------------------------------------------
 
 
@@ -438,7 +290,7 @@ def _scales(m: Any, axes: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
 def _fit(
     p: Any, s: Any, anchors: Any, cls: Any, tab: dict[str, Any], settings: DomainSettings, xp: ModuleType
 ) -> tuple[Any, ...]:
-    """Best map per window (all with a 2-D lattice) → (fits (n,), explained fraction (n,), lattice a (n,), lattice c (n,))."""
+    """Best map per window (all with a 2-D lattice) → fits (n,), explained fraction (n,), a (n,), c (n,), matched (n, D)."""
     n = p.shape[0]
     m = anchors[:, None] @ tab["hyp_inv"][cls]  # (n, H, 2, 2)
     axes = tab["axes"][cls][:, None]
@@ -485,7 +337,50 @@ def _fit(
     iso_n = tab["iso"][cls]
     a = xp.where(iso_n, x0[:, 0] / xp.sqrt(xp.maximum(f1 * f2, 1e-12)), x0[:, 0] / xp.maximum(f1, 1e-6))
     c = xp.where(iso_n, xp.float32(np.nan), x0[:, 1] / xp.maximum(f2, 1e-6))
-    return fits_any, explained, a.astype(xp.float32), c.astype(xp.float32)
+    return fits_any, explained, a.astype(xp.float32), c.astype(xp.float32), mk & fits_any[:, None]
+
+
+def _best_fit(p: Any, s: Any, cls: Any, tab: dict[str, Any], st: DomainSettings, xp: ModuleType) -> tuple[Any, ...]:
+    """:func:`_fit` with two anchor choices — the two strongest peaks, the two of lowest |q| — the better one kept."""
+    order = xp.argsort(-s, axis=1)
+    p, s = xp.take_along_axis(p, order[..., None] * xp.ones((1, 1, 2), xp.int64), axis=1), xp.take_along_axis(s, order, axis=1)
+    strong, _ = _anchors(p, s, xp)
+    order = xp.argsort(xp.where(s > 0, xp.hypot(p[..., 0], p[..., 1]), xp.float32(np.inf)), axis=1)
+    low, _ = _anchors(xp.take_along_axis(p, order[..., None] * xp.ones((1, 1, 2), xp.int64), axis=1),
+                      xp.take_along_axis(s, order, axis=1), xp)  # fmt: skip
+    one = _fit(p, s, strong, cls, tab, st, xp)
+    two = _fit(p, s, low, cls, tab, st, xp)
+    pick = (two[0] & ~one[0]) | (two[0] & (two[1] > one[1]))
+    out = [xp.where(pick, v2, v1) for v1, v2 in zip(one[:4], two[:4], strict=True)]
+    return (*out, xp.where(pick[:, None], two[4], one[4]), p, s)
+
+
+def _in_range(a: Any, c: Any, cls: Any, tab: dict[str, Any], st: DomainSettings, xp: ModuleType) -> Any:
+    """Whether the lattice constants a, c [Å] (c NaN: not measured) lie in the class's trained range (with margins)."""
+    lo, hi = tab["lo"][cls], tab["hi"][cls]
+    tol = xp.float32(st.range_tolerance)
+    ok = (a >= lo[:, 0] * (1 - tol)) & (a <= hi[:, 0] * (1 + tol))
+    in_c = (c >= lo[:, 1] * (1 - tol)) & (c <= hi[:, 1] * (1 + tol))
+    ratio, rt = tab["ratio"][cls], xp.float32(st.ratio_tolerance)
+    in_c &= (c / a >= ratio[:, 0] * (1 - rt)) & (c / a <= ratio[:, 1] * (1 + rt))
+    return ok & (xp.isnan(c) | in_c)
+
+
+def _second_lattice(p: Any, s: Any, matched: Any, tab: dict[str, Any], st: DomainSettings, xp: ModuleType) -> Any:
+    """Share of all peaks explained by the first fit's ``matched`` peaks plus the best second lattice of any class in
+    its range fitted to the rest (a window across a grain boundary), (n,)."""
+    rest = xp.where(matched, xp.float32(0), s)
+    npk = xp.maximum((s > 0).sum(axis=1), 1).astype(xp.float32)
+    best = matched.sum(axis=1).astype(xp.float32) / npk
+    first = best.copy()
+    for k in range(int(tab["usable"].shape[0])):
+        if not bool(tab["usable"][k]):
+            continue
+        cls = xp.full(p.shape[0], k, xp.int64)
+        fits, _, a, c, mk2, _, _ = _best_fit(p, rest, cls, tab, st, xp)
+        total = first + mk2.sum(axis=1).astype(xp.float32) / npk
+        best = xp.where(fits & _in_range(a, c, cls, tab, st, xp), xp.maximum(best, total), best)
+    return best
 
 
 def domain_check(
@@ -539,13 +434,13 @@ def domain_check(
     )  # fmt: skip
     dom = domain if domain is not None else TrainingDomain.from_model_info(None, names)
     geo = _geometry(h, w, float(pixel_size), st.q_min, st.q_max)
-    tab = _cached_tables(names, refs, dom, geo.scale, min(st.q_max * geo.scale, 0.45 * h), xp)
+    tab = cached_tables(names, refs, dom, geo.scale, min(st.q_max * geo.scale, 0.45 * h), xp)
     power = _power(x, xp)
     sig = _significance(power, geo, xp)
     inner = xp.asarray(geo.inner)
     top = sig[:, inner].max(axis=1) if int(inner.sum()) else xp.zeros(n, xp.float32)
     p, s = _peaks(power, sig, geo, st, xp)
-    anchors, two_d = _anchors(p, s, xp)
+    _, two_d = _anchors(p, s, xp)
     cls = xp.asarray(cls_np)
     lattice = (top >= xp.float32(st.lattice_significance)) & two_d
     usable = tab["usable"][cls]
@@ -553,26 +448,19 @@ def domain_check(
     fits, explained = xp.zeros(n, bool), xp.full(n, nan, xp.float32)
     a, c = xp.full(n, nan, xp.float32), xp.full(n, nan, xp.float32)
     sel = xp.flatnonzero(lattice & usable)
+    in_range = xp.zeros(n, bool)
     if int(sel.size):
-        # two anchor choices: the two strongest peaks, and the two of lowest |q| (the fundamentals)
-        order = xp.argsort(xp.where(s > 0, xp.hypot(p[..., 0], p[..., 1]), xp.float32(np.inf)), axis=1)
-        low, _ = _anchors(xp.take_along_axis(p, order[..., None] * xp.ones((1, 1, 2), xp.int64), axis=1),
-                          xp.take_along_axis(s, order, axis=1), xp)  # fmt: skip
-        one = _fit(p[sel], s[sel], anchors[sel], cls[sel], tab, st, xp)
-        two = _fit(p[sel], s[sel], low[sel], cls[sel], tab, st, xp)
-        pick = (two[0] & ~one[0]) | (two[0] & (two[1] > one[1]))
-        fits[sel], explained[sel], a[sel], c[sel] = (xp.where(pick, v2, v1) for v1, v2 in zip(one, two, strict=True))
-    lo, hi = tab["lo"][cls], tab["hi"][cls]
-    tol = xp.float32(st.range_tolerance)
-    in_a = (a >= lo[:, 0] * (1 - tol)) & (a <= hi[:, 0] * (1 + tol))
-    in_c = xp.isnan(c) | ((c >= lo[:, 1] * (1 - tol)) & (c <= hi[:, 1] * (1 + tol)))
-    ratio, rt = tab["ratio"][cls], xp.float32(st.ratio_tolerance)
-    in_c &= xp.isnan(c) | ((c / a >= ratio[:, 0] * (1 - rt)) & (c / a <= ratio[:, 1] * (1 + rt)))
+        fits[sel], explained[sel], a[sel], c[sel], matched, ps, ss = _best_fit(p[sel], s[sel], cls[sel], tab, st, xp)
+        in_range[sel] = _in_range(a[sel], c[sel], cls[sel], tab, st, xp)
+        # a window across a grain boundary: the class explains part of its peaks, a second lattice the rest
+        part = xp.flatnonzero(fits[sel] & in_range[sel] & (explained[sel] < xp.float32(st.min_explained)))
+        if int(part.size):
+            explained[sel[part]] = _second_lattice(ps[part], ss[part], matched[part], tab, st, xp)
     fit_ok = fits & (explained >= xp.float32(st.min_explained))
     reason = xp.where(
         ~lattice,
         NO_LATTICE,
-        xp.where(~usable, KNOWN, xp.where(~fit_ok, MISMATCH, xp.where(in_a & in_c, KNOWN, OUT_OF_RANGE))),
+        xp.where(~usable, KNOWN, xp.where(~fit_ok, MISMATCH, xp.where(in_range, KNOWN, OUT_OF_RANGE))),
     ).astype(xp.uint8)
     measured = lattice & usable & fit_ok
     return DomainCheck(
