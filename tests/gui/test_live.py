@@ -291,3 +291,22 @@ def test_ctrl_c_stops_the_viewer(tmp_path):
             p.communicate()
     assert p.returncode == 130 and "interrupted" in err
     assert json.loads((tmp_path / "s.json").read_text())["interrupted"] is True
+
+
+def test_receiver_counts_classes_over_known_windows_only(publisher):
+    """A 1.2 result on a real socket: the class counts leave out unknown windows, the unknown share is summed."""
+    from aistem.gui.receiver import Receiver
+    from tests.gui.conftest import bicrystal_result_arrays
+
+    arrays = bicrystal_result_arrays()
+    unknown = np.zeros(arrays["classes"].shape, np.uint8)
+    unknown[:, : unknown.shape[1] // 4] = 1
+    arrays = {**arrays, "unknown": unknown}
+    p = publisher()
+    p.loop(lambda i: [result_message(i, arrays=arrays, protocol="aistem-result/1.2")], period=0.03)
+    with Receiver(p.endpoint) as rec:
+        assert rec.wait_results(3, timeout=10)
+    finals = rec.counters["final_results"]
+    known = arrays["classes"][unknown == 0]
+    np.testing.assert_array_equal(rec.class_counts[: len(np.bincount(known))], np.bincount(known) * finals)
+    assert rec.unknown_sum == pytest.approx(finals * unknown.mean())
