@@ -107,7 +107,7 @@ class DomainSettings:
     q_min: float = 0.25
     q_max: float = 1.3
     match_tolerance: float = 0.75
-    min_explained: float = 0.75
+    min_explained: float = 0.6
     shear_tolerance: float = 0.12
     range_tolerance: float = 0.01
     ratio_tolerance: float = 0.03
