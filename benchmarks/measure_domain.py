@@ -280,6 +280,12 @@ def real_files(st: DomainSettings, n: int) -> None:
         img = read_image(path)
         ps = img.pixel_size or PIX
         data = np.asarray(img.frames[0], np.float32)
+        if min(data.shape) < 64 or ps > 0.5:
+            print(
+                f"{rel}: {data.shape} px at {ps:.4g} Å/px — no atomic lattice at a usable pixel size (a 12 Å window "
+                f"is {12 / ps:.1f} px): analyze refuses it"
+            )
+            continue
         w = max(8, round(12.0 / ps))
         grid = window_grid(data.shape, w, max(1, w // 2), pixel_size=ps)
         idx = np.linspace(0, grid.size - 1, min(n * 4, grid.size)).astype(int)
