@@ -69,9 +69,14 @@ def _multislice_cu110(rng: np.random.Generator) -> np.ndarray:
     from aistem.training.haadf import SimulationSettings, multislice_haadf
 
     f = Path("/tmp/aistem-domain-cache/multislice_cu110.npz")
-    if not f.is_file():
-        atoms = build_cell("FCC_Cu_110", size=(7.26, 10.27), thickness=30.0)  # 2 × 2 unit cells, periodic
-        sim = multislice_haadf(atoms, SimulationSettings(method="multislice", frozen_phonons=4, scan_sampling=0.12))
+    if not f.is_file():  # a 3 × 2 supercell (10.9 × 10.3 Å, 20 Å thick); the probe scans one unit cell of it
+        from aistem.training.crystals import unit_cell
+
+        cell = unit_cell("FCC_Cu_110")
+        ux, uy, _ = cell.cell.lengths()
+        atoms = build_cell("FCC_Cu_110", size=(3 * ux, 2 * uy), thickness=20.0)
+        st = SimulationSettings(method="multislice", frozen_phonons=2, scan_sampling=0.12)
+        sim = multislice_haadf(atoms, st, scan_region=((0.0, 0.0), (ux, uy)))
         f.parent.mkdir(parents=True, exist_ok=True)
         np.savez(f, image=sim.image, ps=np.asarray(sim.pixel_size))
     z = np.load(f)
