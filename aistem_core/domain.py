@@ -182,7 +182,8 @@ def _geometry(h: int, w: int, pixel_size: float, q_min: float, q_max: float) -> 
     bands = []
     for k in range(k0, k1 + 1):
         bands.append(np.flatnonzero((half & (rho >= 1.5) & (np.abs(rho - k) <= 1.5)).ravel()))
-    length = max(len(b) for b in bands)
+    bands = bands or [np.zeros(0, np.int64)]  # windows too small for the q range: no candidate, no lattice
+    length = max(1, *(len(b) for b in bands))
     band = np.full((len(bands), length), -1, np.int64)
     for i, b in enumerate(bands):
         band[i, : len(b)] = b
@@ -253,7 +254,7 @@ def _peaks(power: Any, sig: Any, geo: _Geometry, settings: DomainSettings, xp: M
 
     def at(rr: Any, cc: Any) -> Any:  # log P at (row, col) with col −1 read at its Friedel mate
         neg = cc < 0
-        return logp[win, xp.where(neg, -rr, rr) % h, xp.abs(cc)]
+        return logp[win, xp.where(neg, -rr, rr) % h, xp.minimum(xp.abs(cc), wc - 1)]
 
     l0 = at(r, c)
     dr = _vertex(at(r - 1, c), l0, at(r + 1, c), xp)

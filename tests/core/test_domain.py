@@ -155,3 +155,10 @@ def test_map_over_an_image_in_blocks_and_bad_input():
         domain_check(img[None, :100, :100], [0, 1], NAMES, pixel_size=PIX)
     with pytest.raises(ValueError, match="unknown domain setting"):
         DomainSettings.from_dict({"lattice_sig": 3})
+
+
+def test_small_windows_of_a_coarse_image_do_not_fail():
+    rng = np.random.default_rng(5)
+    for side in (8, 16, 33):
+        r = domain_check(rng.random((4, side, side)).astype(np.float32), np.zeros(4, int), NAMES, pixel_size=2.5)
+        assert r.unknown.all()
