@@ -37,7 +37,7 @@ class AnalysisResult:
     variation_ratio : ndarray of shape (rows, cols), float32
         1 − (votes for the modal class) / T.
     interface : ndarray of shape (rows, cols), bool
-        MI > threshold.
+        MI > threshold, among the windows that are not ``unknown``.
     class_names : list of str
     origins_px : ndarray of shape (rows, cols, 2), int64
         Top-left pixel (row, col) of each window.
@@ -63,6 +63,11 @@ class AnalysisResult:
         (:mod:`aistem.core.rotation`).
     source : str
         Where the image came from (a file name), when known.
+    unknown : ndarray of shape (rows, cols), bool
+        Windows outside the model's domain (:mod:`aistem.core.domain`: no lattice, a lattice that does not fit the
+        predicted class, or a lattice constant outside the trained range); all False when the check was off.
+    unknown_reason : ndarray of shape (rows, cols), uint8, optional
+        Why (``aistem.core.domain.REASONS``: 0 known, 1 no lattice, 2 pattern does not fit, 3 out of range).
     """
 
     classes: np.ndarray
@@ -85,6 +90,8 @@ class AnalysisResult:
     samples_used: np.ndarray | None = None
     lattice_rotation: np.ndarray | None = None
     source: str = ""
+    unknown: np.ndarray = None  # type: ignore[assignment]  # None → all False (see __post_init__)
+    unknown_reason: np.ndarray | None = None
 
     ARRAYS = (
         "classes",
@@ -95,6 +102,14 @@ class AnalysisResult:
         "interface",
         "origins_px",
     )
+
+    def __post_init__(self) -> None:
+        if self.unknown is None:
+            self.unknown = np.zeros(np.shape(self.classes), bool)
+        else:
+            self.unknown = np.asarray(self.unknown, bool)
+        if self.unknown.shape != np.shape(self.classes):
+            raise ValueError(f"unknown map {self.unknown.shape} does not match the class map {np.shape(self.classes)}")
 
     @property
     def mean_samples(self) -> float:
@@ -109,19 +124,31 @@ class AnalysisResult:
 
     @property
     def interface_fraction(self) -> float:
+        """Share of all windows that are interface (MI > threshold among the known windows)."""
         return float(self.interface.mean()) if self.interface.size else 0.0
 
+    @property
+    def unknown_fraction(self) -> float:
+        """Share of all windows outside the model's domain."""
+        return float(self.unknown.mean()) if self.unknown.size else 0.0
+
+    @property
+    def confident_fraction(self) -> float:
+        """Share of all windows given a confident known class (neither unknown nor interface)."""
+        return float((~self.unknown & ~self.interface).mean()) if self.unknown.size else 0.0
+
     def class_fractions(self) -> dict[str, float]:
-        """Fraction of windows assigned to each class."""
-        counts = np.bincount(self.classes.ravel(), minlength=len(self.class_names))
-        total = max(1, self.classes.size)
+        """Fraction of the known (not ``unknown``) windows assigned to each class (all 0 when none is known)."""
+        known = self.classes[~self.unknown]
+        counts = np.bincount(known.ravel(), minlength=len(self.class_names))[: len(self.class_names)]
+        total = max(1, known.size)
         return {n: float(c) / total for n, c in zip(self.class_names, counts, strict=True)}
 
     def with_threshold(self, threshold: float) -> AnalysisResult:
         """The same result segmented at another MI threshold."""
         import dataclasses
 
-        interface = segment_interface(self.mutual_information, threshold)
+        interface = segment_interface(self.mutual_information, threshold) & ~self.unknown
         rotation = self.lattice_rotation
         if rotation is not None:  # windows that were interface and become bulk stay NaN: they were not measured
             rotation = np.where(interface, np.float32(np.nan), rotation).astype(np.float32)
@@ -147,7 +174,12 @@ class AnalysisResult:
             source=self.source,
             **{
                 k: v
-                for k, v in (("samples_used", self.samples_used), ("lattice_rotation", self.lattice_rotation))
+                for k, v in (
+                    ("samples_used", self.samples_used),
+                    ("lattice_rotation", self.lattice_rotation),
+                    ("unknown", self.unknown),
+                    ("unknown_reason", self.unknown_reason),
+                )
                 if v is not None
             },  # type: ignore[arg-type]
         )
@@ -171,6 +203,8 @@ class AnalysisResult:
                 samples_used=z["samples_used"] if "samples_used" in z.files else None,
                 lattice_rotation=z["lattice_rotation"] if "lattice_rotation" in z.files else None,
                 source=str(z["source"]) if "source" in z.files else "",
+                unknown=z["unknown"].astype(bool) if "unknown" in z.files else None,  # type: ignore[arg-type]  # old: all known
+                unknown_reason=z["unknown_reason"] if "unknown_reason" in z.files else None,
             )
 
 
@@ -312,6 +346,27 @@ def warm_up(
         return int(predictor.warm_up(samples, _adaptive_settings(adaptive), stop=stop))
 
 
+def _domain_step(
+    img: Any, grid: WindowGrid, classes: np.ndarray, m: Any, pixel_size: float | None, domain: Any
+) -> tuple[Any, Any]:
+    """The domain check of the analysed windows: (unknown (rows, cols) bool, reason (rows, cols) uint8 or None)."""
+    if domain is False or domain is None:
+        return np.zeros(grid.shape, bool), None
+    from .domain import DomainSettings, TrainingDomain, domain_check_map
+
+    settings = domain if isinstance(domain, DomainSettings) else None
+    check = domain_check_map(
+        img,
+        grid,
+        classes,
+        m.class_names,
+        pixel_size=pixel_size if pixel_size is not None else m.info.pixel_size,
+        domain=TrainingDomain.from_model_info(m.info.extra, m.class_names),
+        settings=settings,
+    )
+    return check.unknown, check.reason
+
+
 def analyze(
     image: Any,
     pixel_size: float | None = None,
@@ -331,6 +386,7 @@ def analyze(
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     samples_per_call: int | None = None,
+    domain: bool | Any = True,
 ) -> AnalysisResult:
     """Classify every window of an image and measure its uncertainty (AI-STEM).
 
@@ -377,6 +433,10 @@ def analyze(
         MC samples per window per network call (None: the sampler's setting, 32). Smaller calls let ``cancel``
         act sooner at about the same cost per sample on a CPU; the masks are keyed by the seed and the sample
         index, so with a ``seed`` the result is the same (to float rounding). Applies to this call only.
+    domain : bool or aistem.core.domain.DomainSettings
+        Run the domain check (``unknown``: windows without a lattice, whose lattice does not fit the predicted class,
+        or whose lattice constant lies outside the model's training range; ``docs/domain-check.md``). True: the
+        default thresholds; a ``DomainSettings``: those; False: off (every window known).
 
     Raises
     ------
@@ -433,7 +493,9 @@ def analyze(
     gr, gc = grid.shape
     mi = maps["mutual_information"].reshape(gr, gc)
     classes = maps["classes"].reshape(gr, gc).astype(np.uint8)
-    interface = segment_interface(mi, threshold)
+    t_dom = time.perf_counter()
+    unknown, reason = _domain_step(img, grid, classes, m, pixel_size, domain)
+    interface = segment_interface(mi, threshold) & ~unknown
     t3 = time.perf_counter()
     rot = None
     if rotation and cancel is not None and cancel():
@@ -445,7 +507,7 @@ def analyze(
             img,
             grid,
             classes,
-            interface,
+            interface | unknown,  # unknown windows: NaN, not measured
             m.class_names,
             pixel_size=pixel_size if pixel_size is not None else m.info.pixel_size,
             cancel=cancel,
@@ -472,9 +534,12 @@ def analyze(
         precision=predictor.precision,
         samples_used=stats.samples.reshape(gr, gc).astype(np.int32),
         lattice_rotation=rot,
+        unknown=unknown,
+        unknown_reason=reason,
         timing={
             "descriptor": (t1 - t0 + t_descriptor) * 1e3,
             "inference": (t2 - t1 - t_descriptor) * 1e3,
+            "domain": (t3 - t_dom) * 1e3,
             "rotation": (t4 - t3) * 1e3,
             "total": (time.perf_counter() - t0) * 1e3,
         },

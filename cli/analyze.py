@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=None,
         help="measure the local lattice rotation of bulk windows (default from config: on)",
     )
+    p.add_argument(
+        "--domain",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mark windows outside the model's domain as unknown (docs/domain-check.md; default from config: on)",
+    )
     p.add_argument("--config", help="TOML file overriding config/default.toml")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run, exit_at_once=True)  # all outputs written and closed on return
@@ -105,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         adaptive=args.adaptive if args.adaptive is not None else cfg["adaptive"],
         precision=args.precision or cfg["precision"],
         rotation=args.rotation if args.rotation is not None else cfg["rotation"],
+        domain=args.domain if args.domain is not None else cfg.get("domain", True),
         progress=progress,
     )
     if bar is not None:
@@ -116,14 +123,16 @@ def run(args: argparse.Namespace) -> int:
         f"{Path(args.image).name}: {result.grid_shape[0]}×{result.grid_shape[1]} windows of {result.window_px} px "
         f"(stride {result.stride_px} px), T={result.samples}, model {model.name} [{model.hash}], {result.precision}"
     )
-    print("  classes: " + ", ".join(f"{n} {f:.1%}" for n, f in top if f > 0))
+    print("  classes (of the known windows): " + (", ".join(f"{n} {f:.1%}" for n, f in top if f > 0) or "none"))
     print(
-        f"  interface (MI > {result.threshold:g} bit): {result.interface_fraction:.1%} of windows; "
-        f"mean MI {float(result.mutual_information.mean()):.3f} bit"
+        f"  unknown (outside the model's domain): {result.unknown_fraction:.1%} of windows; "
+        f"interface (MI > {result.threshold:g} bit): {result.interface_fraction:.1%}; "
+        f"confident known: {result.confident_fraction:.1%}; mean MI {float(result.mutual_information.mean()):.3f} bit"
     )
     print(
         f"  time: descriptors {result.timing['descriptor']:.0f} ms, inference {result.timing['inference']:.0f} ms; "
-        f"rotation {result.timing.get('rotation', 0):.0f} ms; mean samples per window {result.mean_samples:.1f}"
+        f"domain check {result.timing.get('domain', 0):.0f} ms; rotation {result.timing.get('rotation', 0):.0f} ms; "
+        f"mean samples per window {result.mean_samples:.1f}"
     )
     if args.out:
         print(f"  maps: {result.save(args.out)}")

@@ -159,10 +159,12 @@ def _report(summary: dict, out: Path) -> None:  # type: ignore[type-arg]
     fr = summary.get("class_fractions") or summary.get("last_class_fractions") or {}
     top = ", ".join(f"{k} {v:.0%}" for k, v in sorted(fr.items(), key=lambda kv: -kv[1])[:4])
     print(f"demo: {summary.get('results')} results from series {summary.get('series')!r}, model {summary.get('model')}")
-    print(f"demo: classes {top or 'none'}")
+    print(f"demo: classes (of the known windows) {top or 'none'}")
     itf = summary.get("interface_fraction")
+    unk = summary.get("unknown_fraction")
     if itf is not None:
-        print(f"demo: interface (MI > {summary.get('threshold')} bit): {itf:.1%} of windows")
+        unknown = f"; unknown (outside the model's domain) {unk:.1%}" if unk is not None else ""
+        print(f"demo: interface (MI > {summary.get('threshold')} bit): {itf:.1%} of windows{unknown}")
     fps, latency, dropped = summary.get("frames_per_second"), summary.get("latency_ms"), summary.get("dropped")
     print(f"demo: {fps} results/s, latency {latency} ms, frames dropped (live mode) {dropped}")
     if summary.get("screenshot"):

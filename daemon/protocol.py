@@ -4,8 +4,8 @@ Pure functions on lists of message parts (``bytes``-like); no sockets.  Every
 multipart message starts with a one-word topic:
 
 * ``[b"frame", header, pixels]`` — acquisition → daemon (``aistem-frame/1``);
-* ``[b"result", header, array_1, …, array_n]`` — daemon → viewers (``aistem-result/1.1``: 1 plus the live
-  preview keys ``final``, ``stage``, ``stages``);
+* ``[b"result", header, array_1, …, array_n]`` — daemon → viewers (``aistem-result/1.2``: 1 plus the live
+  preview keys ``final``, ``stage``, ``stages`` (1.1) and the ``unknown`` array (1.2));
 * ``[b"error", header]`` and ``[b"status", header]`` — daemon → viewers.
 
 Headers are msgpack maps; arrays are raw little-endian C-order buffers whose
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 FRAME_PROTOCOL = "aistem-frame/1"
-RESULT_PROTOCOL = "aistem-result/1.1"  # 1.1: live previews (final: false, stage, stages); readable as 1
+RESULT_PROTOCOL = "aistem-result/1.2"  # 1.1: live previews (final: false, stage, stages); 1.2: the unknown map; readable as 1
 ERROR_PROTOCOL = "aistem-error/1"
 STATUS_PROTOCOL = "aistem-status/1"
 
@@ -60,6 +60,7 @@ RESULT_ARRAYS: tuple[tuple[str, str, str], ...] = (
     ("probabilities", "probabilities", "float32"),
     ("mutual_information", "mutual_information", "float32"),
     ("interface", "interface", "uint8"),
+    ("unknown", "unknown", "uint8"),
     ("predictive_entropy", "predictive_entropy", "float32"),
     ("variation_ratio", "variation_ratio", "float32"),
     ("samples_used", "samples_used", "int32"),

@@ -71,6 +71,7 @@ SETTABLE = (
     "adaptive",
     "precision",
     "rotation",
+    "domain",
     "preview",
     "preview_step",
     "preview_samples",
@@ -535,6 +536,7 @@ class Daemon:
             "adaptive": a.adaptive,
             "precision": a.precision,
             "rotation": a.rotation,
+            "domain": a.domain,
         }
         kw.update(override)
         if "stride_px" in kw:  # the preview: the same window in px as the final grid, a multiple of its stride
@@ -937,6 +939,7 @@ class Daemon:
             "adaptive": s.analysis.adaptive,
             "precision": s.analysis.precision,
             "rotation": s.analysis.rotation,
+            "domain": s.analysis.domain,
             "mode": s.mode,
             "batch_size": s.batch_size,
             "preview": s.preview.enabled,

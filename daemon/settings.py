@@ -101,6 +101,8 @@ class AnalysisSettings:
         or ``bfloat16``.
     rotation : bool
         Measure the local lattice rotation of bulk windows (array ``lattice_rotation``).
+    domain : bool
+        Run the domain check (array ``unknown``: windows outside the model's domain; ``docs/domain-check.md``).
     """
 
     window: float = 12.0
@@ -111,6 +113,7 @@ class AnalysisSettings:
     adaptive: bool = True
     precision: str = "float32"
     rotation: bool = True
+    domain: bool = True
 
     def validate(self) -> AnalysisSettings:
         for name in ("window", "stride", "samples", "threshold"):
@@ -122,8 +125,8 @@ class AnalysisSettings:
                 raise ValueError(
                     f"seed must be {RANGES['seed'].describe()} (-1 or nil: fresh masks), got {self.seed!r}"
                 ) from None
-        if not isinstance(self.adaptive, bool) or not isinstance(self.rotation, bool):
-            raise ValueError("adaptive and rotation must be true or false")
+        if not all(isinstance(v, bool) for v in (self.adaptive, self.rotation, self.domain)):
+            raise ValueError("adaptive, rotation and domain must be true or false")
         if self.precision not in USER_PRECISIONS:
             raise ValueError(
                 f"precision must be {', '.join(USER_PRECISIONS[:-1])} or {USER_PRECISIONS[-1]}, got {self.precision!r}"
@@ -252,6 +255,7 @@ class DaemonSettings:
             adaptive=bool(a.get("adaptive", True)),
             precision=str(a.get("precision", "auto")),
             rotation=bool(a.get("rotation", True)),
+            domain=bool(a.get("domain", True)),
         )
         return cls(
             frames=d["frames"],

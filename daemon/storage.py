@@ -5,7 +5,7 @@ Layout of ``DIR/<series>.results.h5`` (``aistem serve --save``, ``aistem record`
 
     /                      attrs: format ("aistem-results/1" or "aistem-frames/1"), series, created [ISO 8601]
     /entries/000000        group, one per message in arrival order; attrs: index, series, header (JSON of the wire header)
-    /entries/000000/NAME   one dataset per array: classes, probabilities, mutual_information, interface, …
+    /entries/000000/NAME   one dataset per array: classes, probabilities, mutual_information, interface, unknown, …
                            (results; grid rows × cols [× classes]) or image (frames; rows × cols, the sender's dtype)
 
 Entries are numbered in arrival order, not by frame index, so a series sent

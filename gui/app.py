@@ -81,9 +81,11 @@ def run_view(
         ``ok`` (False on timeout or Ctrl-C), ``timed_out``, ``interrupted`` (Ctrl-C), ``screenshot`` (path or None),
         ``results`` (live previews included), ``final_results``, ``previews``, ``frames``, ``errors``, ``rejected``,
         ``not_drawn``, ``series``, ``last_index``, ``model``, ``samples``, ``class_fractions`` (over all final
-        results: class name → fraction of windows, present classes only), ``last_class_fractions``,
+        results: class name → fraction of the known windows, present classes only), ``last_class_fractions``,
         ``interface_fraction`` (mean over final results, the daemon's threshold), ``interface_fraction_displayed``
-        (newest result at the display ``threshold``), ``threshold`` [bit], ``frames_per_second`` (result rate),
+        (newest result at the display ``threshold``, known windows), ``unknown_fraction`` (mean over final results
+        of the share of windows outside the model's domain; None before any), ``threshold`` [bit],
+        ``frames_per_second`` (result rate),
         ``latency_ms`` (final result arrival − acquisition timestamp, mean of the last final results),
         ``preview_latency_ms`` (the same for live previews; None without), ``dropped``, ``daemon_status``,
         ``last_error``, ``elapsed_s``.
@@ -193,8 +195,10 @@ def _summary(receiver: Any, window: Any, state: dict[str, Any], t0: float) -> di
     fractions = {names[i]: round(float(counts[i]) / total, 4) for i in np.nonzero(counts)[0]} if total else {}
     last = {}
     if r is not None:
-        lc = np.bincount(r.classes.ravel().astype(np.int64), minlength=len(r.class_names))
-        last = {r.class_names[i]: round(float(lc[i]) / r.classes.size, 4) for i in np.nonzero(lc)[0] if i < len(r.class_names)}
+        unknown = r.unknown if r.unknown is not None else np.zeros(r.grid, bool)
+        known = r.classes[~unknown]
+        lc = np.bincount(known.astype(np.int64), minlength=len(r.class_names))
+        last = {r.class_names[i]: round(float(lc[i]) / known.size, 4) for i in np.nonzero(lc)[0] if i < len(r.class_names)}
     finals = c.get("final_results", 0)
     fps = None
     if receiver.first_result_at and receiver.last_result_at and c["results"] > 1:
@@ -223,7 +227,10 @@ def _summary(receiver: Any, window: Any, state: dict[str, Any], t0: float) -> di
         "class_fractions": fractions,
         "last_class_fractions": last,
         "interface_fraction": round(receiver.interface_sum / finals, 4) if finals else None,
-        "interface_fraction_displayed": round(float(interface_at(r, window.threshold).mean()), 4) if r is not None else None,
+        "interface_fraction_displayed": round(float((interface_at(r, window.threshold) & ~unknown).mean()), 4)
+        if r is not None
+        else None,
+        "unknown_fraction": round(receiver.unknown_sum / finals, 4) if finals else None,
         "threshold": window.threshold,
         "frames_per_second": fps,
         "latency_ms": None if s.latency_ms is None else round(s.latency_ms, 1),

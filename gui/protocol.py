@@ -37,6 +37,7 @@ __all__ = [
     "encode_status",
     "frame_order",
     "preview_outdated",
+    "result_minor_version",
 ]
 
 FRAME_PROTOCOL = "aistem-frame/1"
@@ -114,7 +115,8 @@ class Result:
         frame's final result (or a newer frame's result) replaces it. Absent in the header: True.
     arrays : dict of str to ndarray
         ``classes`` (uint8), ``probabilities`` (float32, rows × cols × classes), ``mutual_information``
-        (float32 [bit]), ``interface`` (uint8), optionally ``lattice_rotation`` (float32 [°], NaN in the interface).
+        (float32 [bit]), ``interface`` (uint8), ``unknown`` (uint8 0/1, since 1.2; :attr:`unknown` gives it as bool),
+        optionally ``lattice_rotation`` (float32 [°], NaN in the interface and unknown windows).
     header : dict
         The header as sent.
     received : float
@@ -163,6 +165,17 @@ class Result:
     @property
     def lattice_rotation(self) -> np.ndarray | None:
         return self.arrays.get("lattice_rotation")
+
+    @property
+    def minor_version(self) -> int:
+        """Minor version of the result message (``aistem-result/1.2`` → 2; 0 when the header has none)."""
+        return result_minor_version(self.header)
+
+    @property
+    def unknown(self) -> np.ndarray | None:
+        """Windows outside the model's domain, (rows, cols) bool (``aistem-result/1.2``); None from older daemons."""
+        a = self.arrays.get("unknown")
+        return None if a is None else a.astype(bool)
 
     @property
     def timestamp(self) -> float | None:
@@ -325,6 +338,13 @@ def _unpack(raw: bytes) -> dict[str, Any]:
     return h
 
 
+def result_minor_version(header: dict[str, Any]) -> int:
+    """Minor version of a result header's ``protocol`` (``"aistem-result/1.2"`` → 2; 0 when absent or unreadable)."""
+    _, _, version = str(header.get("protocol", "")).partition("/")
+    _, _, minor = version.partition(".")
+    return int(minor) if minor.isdigit() else 0
+
+
 def _check_protocol(h: dict[str, Any], expected: str) -> None:
     p = h.get("protocol")
     if p is None:
@@ -412,6 +432,8 @@ def _decode_result(parts: list[bytes], now: float) -> Result:
         arrays[name] = _array(buf, spec["dtype"], spec["shape"], f"array {name!r}")
     if "classes" not in arrays:
         raise ProtocolError("result has no 'classes' array")
+    if result_minor_version(h) >= 2 and "unknown" not in arrays:
+        raise ProtocolError(f"a {h.get('protocol')} result has no 'unknown' array")
     for name, a in arrays.items():
         if a.shape[:2] != grid:
             raise ProtocolError(f"array {name!r} has shape {list(a.shape)}, not the grid {list(grid)}")

@@ -185,6 +185,7 @@ class Receiver:
         self.class_counts: np.ndarray = np.zeros(0, np.int64)
         self.class_names: list[str] = []
         self.interface_sum = 0.0
+        self.unknown_sum = 0.0  # sum over final results of their unknown share (aistem-result/1.2)
         self.started = 0.0
         self.first_result_at: float | None = None
         self.last_result_at: float | None = None
@@ -430,7 +431,11 @@ class Receiver:
             if self.class_names != res.class_names:
                 self.class_names = list(res.class_names)
                 self.class_counts = np.zeros(n, np.int64)
-            self.class_counts += np.bincount(res.classes.ravel().astype(np.int64), minlength=n)[:n]
+            unknown = res.unknown
+            known = res.classes[~unknown] if unknown is not None else res.classes.ravel()  # classes of known windows
+            self.class_counts += np.bincount(known.astype(np.int64), minlength=n)[:n]
+            if unknown is not None and unknown.size:
+                self.unknown_sum += float(unknown.mean())
             iface = res.interface
             if iface is not None and iface.size:
                 self.interface_sum += float(iface.astype(bool).mean())

@@ -268,3 +268,18 @@ def test_iter_results_three_lines(daemon, source, connected, frames):
     assert [(m.kind, m.index) for m in got] == [("result", 0)]
     assert got[0].classes.shape == (4, 4) and got[0].mutual_information.dtype == np.float32
     assert got[0].timing["total"] > 0 and got[0].class_names[3] == "FCC_Cu_100"
+
+
+def test_a_blank_frame_is_all_unknown_and_the_map_is_saved(daemon, source, connected, frames, save_dir):
+    """Issue 22 point 14 / issue 17: a constant frame has no lattice — every window unknown, none interface."""
+    source.send(np.full(SHAPE, 1000, np.uint16), "blank", 0)
+    source.send(frames[0], "blank", 1)
+    blank, good = connected.results("blank", 2, timeout=60)
+    assert blank.header["protocol"] == "aistem-result/1.2"
+    assert blank.arrays["unknown"].dtype == np.uint8 and blank.arrays["unknown"].shape == tuple(blank.header["grid"])
+    assert blank.unknown.all() and not blank.interface.any()
+    assert np.isnan(blank.lattice_rotation).all()
+    assert good.unknown.mean() < 0.5  # the bicrystal's grains are fcc Cu [100] in range: known
+    saved = read_entries(save_dir / series_filename("blank", "results"))
+    np.testing.assert_array_equal(saved[0][1]["unknown"], blank.unknown)
+    np.testing.assert_array_equal(saved[1][1]["unknown"], good.unknown)

@@ -313,3 +313,22 @@ def test_closing_a_publisher_never_closes_its_socket_under_the_sending_thread(pu
     p.close()
     assert time.monotonic() - t0 < 3, "the loop did not stop between two messages"
     assert p._thread is not None and not p._thread.is_alive() and p.sock.closed
+
+
+def test_receiver_counts_classes_over_known_windows_only(publisher):
+    """A 1.2 result on a real socket: the class counts leave out unknown windows, the unknown share is summed."""
+    from aistem.gui.receiver import Receiver
+    from tests.gui.conftest import bicrystal_result_arrays
+
+    arrays = bicrystal_result_arrays()
+    unknown = np.zeros(arrays["classes"].shape, np.uint8)
+    unknown[:, : unknown.shape[1] // 4] = 1
+    arrays = {**arrays, "unknown": unknown}
+    p = publisher()
+    p.loop(lambda i: [result_message(i, arrays=arrays, protocol="aistem-result/1.2")], period=0.03)
+    with Receiver(p.endpoint) as rec:
+        assert rec.wait_results(3, timeout=10)
+    finals = rec.counters["final_results"]
+    known = arrays["classes"][unknown == 0]
+    np.testing.assert_array_equal(rec.class_counts[: len(np.bincount(known))], np.bincount(known) * finals)
+    assert rec.unknown_sum == pytest.approx(finals * unknown.mean())

@@ -173,3 +173,46 @@ def test_reads_what_the_daemon_writes():
     e = decode(dp.encode_error("bad pixels", code="non-finite", series="s", index=5))
     assert e.text() == "daemon error on s #5 (non-finite): bad pixels"
     assert isinstance(decode(dp.encode_status({"frames_received": 3})), Status)
+
+
+def test_unknown_map_of_a_1_2_result_and_none_from_older_daemons():
+    from aistem.core.analysis import AnalysisResult
+    from aistem.daemon import protocol as dp
+    from aistem.gui.protocol import ProtocolError, result_minor_version
+
+    a = bicrystal_result_arrays()
+    g = a["classes"].shape
+    unknown = np.zeros(g, bool)
+    unknown[:, :2] = True
+    ar = AnalysisResult(
+        classes=a["classes"],
+        probabilities=a["probabilities"],
+        mutual_information=a["mutual_information"],
+        predictive_entropy=a["mutual_information"],
+        variation_ratio=np.zeros(g, np.float32),
+        interface=a["interface"].astype(bool) & ~unknown,
+        class_names=CLASS_NAMES,
+        origins_px=np.zeros((*g, 2), np.int64),
+        window_px=WINDOW,
+        stride_px=STRIDE,
+        pixel_size=0.12,
+        threshold=0.1,
+        samples=8,
+        unknown=unknown,
+    )
+    parts = dp.encode_result(ar, series="s", index=1, timing={}, dropped=0)
+    r = decode(parts)
+    assert r.header["protocol"] == "aistem-result/1.2" and r.minor_version == 2
+    assert r.arrays["unknown"].dtype == np.uint8 and r.arrays["unknown"].shape == g
+    assert r.unknown.dtype == bool
+    np.testing.assert_array_equal(r.unknown, unknown)
+    # a daemon of 1.0/1.1: no map, and the viewer says so
+    old = decode(result_message(1))
+    assert old.unknown is None and old.minor_version == 0
+    assert result_minor_version({"protocol": "aistem-result/1.1"}) == 1 and result_minor_version({}) == 0
+    # a 1.2 result must carry it
+    h = msgpack.unpackb(parts[1])
+    keep = [i for i, s in enumerate(h["arrays"]) if s["name"] != "unknown"]
+    h["arrays"] = [h["arrays"][i] for i in keep]
+    with pytest.raises(ProtocolError, match="no 'unknown' array"):
+        decode([parts[0], msgpack.packb(h), *[parts[2 + i] for i in keep]])
