@@ -54,8 +54,9 @@ class Snapshot:
     counters : dict
         results (previews included), final_results, previews, previews_ignored (arrived after the final result of
         the same or a newer frame), finals_late (final results of an older frame arriving after a newer frame's, as
-        from several daemons behind a relay: counted in the class shares, not drawn), frames, errors, rejected, skipped (results never drawn; a preview overtaken by
-        its own frame's final result is not counted), and per-endpoint ``connected``.
+        from several daemons behind a relay: counted in the class shares, not drawn), frames, errors, rejected,
+        skipped (results never drawn; a preview overtaken by its own frame's final result is not counted), and
+        per-endpoint ``connected``.
     results_per_s, frames_per_s : float
         Arrival rates over the last few seconds (results: frames with a result, a preview and its final count once).
     latency_ms : float or None

@@ -44,8 +44,12 @@ def test_two_daemons_behind_a_relay_answer_every_lossless_frame_exactly_once(ref
         assert got == list(range(n))  # every frame once, through one endpoint
         per_daemon = [request("status", d.control_endpoint, timeout=5)["status"]["frames_processed"] for d in daemons]
         assert all(k > 0 for k in per_daemon) and sum(per_daemon) >= n
+
+        def merged_statuses() -> list:
+            return [s for s in viewer.of("status") if len(s.header.get("daemons", [])) == 2 and s.header["frames_processed"] >= n]
+
         merged = viewer.wait_for(
-            lambda: [s for s in viewer.of("status") if len(s.header.get("daemons", [])) == 2 and s.header["frames_processed"] >= n],
+            merged_statuses,
             10,
             "a merged status",
         )[-1].header
