@@ -190,7 +190,7 @@ def stitch_bands(bands: list[AnalysisResult]) -> AnalysisResult:
         raise ValueError("no bands to stitch")
     first = bands[0]
     names = list(_map_fields(first, first.grid_shape[0], lambda a: a))
-    maps = {n: np.concatenate([getattr(b, n) for b in bands], axis=0) for n in names}
+    maps: dict[str, Any] = {n: np.concatenate([getattr(b, n) for b in bands], axis=0) for n in names}
     timing: dict[str, float] = {}
     for b in bands:
         for k, v in b.timing.items():
