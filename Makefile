@@ -36,6 +36,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(PY) .ci/lint_imports.py
 
 bench: setup
 	$(PY) benchmarks/bench_core.py $(ARGS)
