@@ -226,8 +226,8 @@ def coarse_to_fine(
         if not bad.any():
             break
         mask = np.zeros((gr, gc), bool)
-        for i in np.flatnonzero(bad):
-            r0, r1, c0, c1 = cells[i]
+        for b in np.flatnonzero(bad):
+            r0, r1, c0, c1 = cells[int(b)]
             mask[r0 : r1 + 1, c0 : c1 + 1] = True
         g.compute(mask, REFINED)
         refined |= bad
