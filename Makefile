@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.aistem-installed
-EXTRAS ?= tf,io,training,gui,dev
+EXTRAS ?= tf,io,training,gui,cluster,dev
 # The paper's model, for `make evaluate` (compared side by side when the file is there).
 REFERENCE ?= ../shared/reference/ai4stem_optimal_model.h5
 # Extra options for the benchmark/evaluation targets, e.g. `make soak ARGS="--minutes 30 --csv /tmp/soak.csv"`.
@@ -36,6 +36,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(PY) .ci/lint_imports.py
 
 bench: setup
 	$(PY) benchmarks/bench_core.py $(ARGS)

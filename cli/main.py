@@ -19,6 +19,7 @@ REGISTRARS = (
     ("aistem.cli.analyze", "register"),
     ("aistem.cli.demo", "register"),
     ("aistem.daemon.commands", "register"),
+    ("aistem.daemon.relay", "register"),
     ("aistem.gui.commands", "register"),
     ("aistem.training.commands", "register_simulate"),
     ("aistem.training.train_commands", "register_train"),

@@ -53,8 +53,10 @@ class Snapshot:
         Newest result received (new or not).
     counters : dict
         results (previews included), final_results, previews, previews_ignored (arrived after the final result of
-        the same or a newer frame), frames, errors, rejected, skipped (results never drawn; a preview overtaken by
-        its own frame's final result is not counted), and per-endpoint ``connected``.
+        the same or a newer frame), finals_late (final results of an older frame arriving after a newer frame's, as
+        from several daemons behind a relay: counted in the class shares, not drawn), frames, errors, rejected,
+        skipped (results never drawn; a preview overtaken by its own frame's final result is not counted), and
+        per-endpoint ``connected``.
     results_per_s, frames_per_s : float
         Arrival rates over the last few seconds (results: frames with a result, a preview and its final count once).
     latency_ms : float or None
@@ -181,6 +183,7 @@ class Receiver:
             "final_results": 0,
             "previews": 0,
             "previews_ignored": 0,
+            "finals_late": 0,
         }
         self.class_counts: np.ndarray = np.zeros(0, np.int64)
         self.class_names: list[str] = []
@@ -409,6 +412,11 @@ class Receiver:
                 return
         elif self._newest_final is None or frame_order(res, self._newest_final) >= 0:
             self._newest_final = res
+        else:  # the final of an older frame, late (several daemons behind a relay): counted, never shown over a newer one
+            self.counters["finals_late"] += 1
+            self._count_final(res)
+            self.results_event.notify_all()
+            return
         pending = self._pending_result
         if pending is not None and not (not pending.final and pending.key == res.key):
             self.counters["skipped"] += 1  # a preview overtaken by its own refinement was not missed
@@ -426,17 +434,20 @@ class Receiver:
         if ts is not None:
             (self._latencies if res.final else self._preview_latencies).append((now - ts) * 1000.0)
         if res.final:
-            self.counters["final_results"] += 1
-            n = len(res.class_names)
-            if self.class_names != res.class_names:
-                self.class_names = list(res.class_names)
-                self.class_counts = np.zeros(n, np.int64)
-            unknown = res.unknown
-            known = res.classes[~unknown] if unknown is not None else res.classes.ravel()  # classes of known windows
-            self.class_counts += np.bincount(known.astype(np.int64), minlength=n)[:n]
-            if unknown is not None and unknown.size:
-                self.unknown_sum += float(unknown.mean())
-            iface = res.interface
-            if iface is not None and iface.size:
-                self.interface_sum += float(iface.astype(bool).mean())
+            self._count_final(res)
         self.results_event.notify_all()
+
+    def _count_final(self, res: Result) -> None:  # called with the lock held
+        self.counters["final_results"] += 1
+        n = len(res.class_names)
+        if self.class_names != res.class_names:
+            self.class_names = list(res.class_names)
+            self.class_counts = np.zeros(n, np.int64)
+        unknown = res.unknown
+        known = res.classes[~unknown] if unknown is not None else res.classes.ravel()  # classes of known windows
+        self.class_counts += np.bincount(known.astype(np.int64), minlength=n)[:n]
+        if unknown is not None and unknown.size:
+            self.unknown_sum += float(unknown.mean())
+        iface = res.interface
+        if iface is not None and iface.size:
+            self.interface_sum += float(iface.astype(bool).mean())

@@ -174,16 +174,22 @@ def _run_dataset(args: argparse.Namespace) -> int:
             _say(f"{len(plan.units)} base images × {plan.recipe.per_base} windows = {plan.total} descriptors → {out}")
             return 0
         t0 = time.perf_counter()
-        result = generate_dataset(
-            cfg,
-            out,
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
-            cache_dir=cfg["simulation"]["cache_dir"] or None,
-            use_cache=not args.no_cache,
-            max_units=args.max_units,
-            log=_say,
-        )
+        from aistem.core.cluster import cluster_client, describe_client
+
+        with cluster_client(args.scheduler, args.workers) as client:
+            if client is not None:
+                _say(f"simulating on {describe_client(client)}")
+            result = generate_dataset(
+                cfg,
+                out,
+                overwrite=args.overwrite,
+                progress=not args.no_progress,
+                cache_dir=cfg["simulation"]["cache_dir"] or None,
+                use_cache=not args.no_cache,
+                max_units=args.max_units,
+                log=_say,
+                client=client,
+            )
         _say(f"done in {time.perf_counter() - t0:.1f} s: {result}")
         return 0
     except (ValueError, OSError, RuntimeError) as exc:
@@ -332,7 +338,11 @@ def register_simulate(subparsers: Any) -> argparse.ArgumentParser:
         "--shear-step", type=_positive_float, metavar="SHEAR", help="shear step (dimensionless) over ±0.05 (default 0.01)"
     )
     ds.add_argument("--store-windows", action="store_const", const=True, help="also store the 12 Å windows (float16)")
-    ds.add_argument("--workers", type=_positive_int, metavar="N", help="FFT threads for the descriptors (default 1)")
+    ds.add_argument("--fft-threads", type=_positive_int, metavar="N", help="FFT threads for the descriptors (default 1)")
+    ds.add_argument(
+        "--scheduler", metavar="ADDRESS", help="simulate the base images on this Dask cluster, e.g. tcp://10.0.0.5:8786"
+    )
+    ds.add_argument("--workers", type=_positive_int, metavar="N", help="simulate on a local Dask cluster of N processes")
     ds.add_argument("--max-units", type=_positive_int, metavar="N", help="stop after N base images (run again to resume)")
     ds.add_argument("--overwrite", action="store_true", help="discard an existing file or unfinished run")
     ds.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -345,7 +355,7 @@ def register_simulate(subparsers: Any) -> argparse.ArgumentParser:
                 ("classes", "classes"),
                 ("lattice_deltas", "lattice_deltas"),
                 ("store_windows", "store_windows"),
-                ("workers", "workers"),
+                ("workers", "fft_threads"),
                 ("seed", "seed"),
             ],
             "augment": [("rotation_step", "rotation_step"), ("shear_step", "shear_step")],

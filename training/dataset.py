@@ -197,6 +197,34 @@ def _unit_arrays(
     return out
 
 
+def _cluster_unit(
+    plan: DatasetPlan, index: int, cache_dir: str | os.PathLike[str] | None, use_cache: bool
+) -> dict[str, np.ndarray]:
+    """Worker side: one unit's arrays (the same as in-process: the unit's random stream depends only on its index)."""
+    return _unit_arrays(plan, index, cache_dir=cache_dir, use_cache=use_cache, tick=lambda _n: None)
+
+
+def _units_on_cluster(
+    client: Any,
+    plan: DatasetPlan,
+    todo: list[int],
+    cache_dir: str | os.PathLike[str] | None,
+    use_cache: bool,
+    saved: Callable[[int, dict[str, np.ndarray]], None],
+    bar: Any,
+) -> None:
+    """Simulate the units ``todo`` on the cluster; save each as it finishes (a worker that dies: its unit is re-run)."""
+    from distributed import as_completed
+
+    futures = {client.submit(_cluster_unit, plan, i, cache_dir, use_cache, key=f"unit-{i}", pure=False): i for i in todo}
+    for fut in as_completed(futures):
+        i = futures[fut]
+        saved(i, fut.result())
+        if bar is not None:
+            bar.set_postfix_str(f"{plan.units[i][0]} {plan.units[i][1]:+.2f} Å")
+            bar.update(plan.recipe.per_base)
+
+
 def _save_unit(folder: Path, index: int, arrays: dict[str, np.ndarray]) -> None:
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp.npz")
     os.close(fd)
@@ -299,6 +327,7 @@ def generate_dataset(
     use_cache: bool = True,
     max_units: int | None = None,
     log: Callable[[str], None] | None = None,
+    client: Any = None,
 ) -> Path:
     """Make (or finish) the training set described by ``cfg`` in the HDF5 file ``out``.
 
@@ -320,6 +349,10 @@ def generate_dataset(
         Stop after this many new units (the run then resumes later; for tests and budgets).
     log : callable, optional
         Receives one-line status messages.
+    client : distributed.Client, optional
+        Simulate and augment the base images on this Dask cluster's workers (:func:`aistem.core.cluster.cluster_client`);
+        each finished unit comes back here and is saved as it arrives, so the run resumes the same way. The cache of
+        base images is the workers' (``cache_dir`` as they see it).
 
     Returns
     -------
@@ -341,7 +374,7 @@ def generate_dataset(
     if not os.access(out.parent, os.W_OK):
         raise PermissionError(f"cannot write to {out.parent}")
     with _exclusive(out):
-        return _generate(plan, out, overwrite, progress, cache_dir, use_cache, max_units, say)
+        return _generate(plan, out, overwrite, progress, cache_dir, use_cache, max_units, say, client)
 
 
 def _generate(
@@ -353,6 +386,7 @@ def _generate(
     use_cache: bool,
     max_units: int | None,
     say: Callable[[str], None],
+    client: Any = None,
 ) -> Path:
     folder = out.with_name(out.name + ".partial")
     if out.exists() and not overwrite:
@@ -388,19 +422,23 @@ def _generate(
             total=plan.total, initial=len(done) * plan.recipe.per_base, unit="win", desc="simulate dataset", smoothing=0.05
         )
     t0 = time.perf_counter()
+    todo = todo if max_units is None else todo[:max_units]
+
+    def saved(i: int, arrays: dict[str, np.ndarray]) -> None:
+        _save_unit(folder, i, arrays)
+        seconds_now = seconds + time.perf_counter() - t0
+        _write_json(
+            plan_file, {"digest": plan.digest, "units": plan.units, "per_base": plan.recipe.per_base, "seconds": seconds_now}
+        )
+
     try:
-        for count, i in enumerate(todo):
-            if max_units is not None and count >= max_units:
-                break
+        if client is not None:
+            _units_on_cluster(client, plan, todo, cache_dir, use_cache, saved, bar)
+        for i in todo if client is None else ():
             if bar is not None:
                 bar.set_postfix_str(f"{plan.units[i][0]} {plan.units[i][1]:+.2f} Å")
-            arrays = _unit_arrays(
-                plan, i, cache_dir=cache_dir, use_cache=use_cache, tick=bar.update if bar else (lambda _n: None)
-            )
-            _save_unit(folder, i, arrays)
-            seconds_now = seconds + time.perf_counter() - t0
-            _write_json(
-                plan_file, {"digest": plan.digest, "units": plan.units, "per_base": plan.recipe.per_base, "seconds": seconds_now}
+            saved(
+                i, _unit_arrays(plan, i, cache_dir=cache_dir, use_cache=use_cache, tick=bar.update if bar else (lambda _n: None))
             )
     finally:
         if bar is not None:

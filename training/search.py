@@ -11,11 +11,10 @@ running the same command again continues
 up to ``max_evals`` trials in all.  A point of the discrete space that was
 already trained is not trained again: its saved candidate is reused.
 
-Distributed: pass ``mongo="mongo://host:27017/aistem/jobs"`` to use hyperopt's
-:class:`~hyperopt.mongoexp.MongoTrials`; start ``hyperopt-mongo-worker
---mongo=host:27017/aistem`` on each machine (with this package installed and
-the data file at the same path, or on a shared file system).  See
-``docs/training.md``.
+Distributed: pass a Dask ``client`` (:func:`aistem.core.cluster.cluster_client`, the command's ``--scheduler`` or
+``--workers``) to run up to ``parallel`` trials at once on its workers
+(:mod:`aistem.training.search_parallel`); the data file must be at the same path on every worker (a shared file
+system).  See ``docs/scaling.md``.
 """
 
 from __future__ import annotations
@@ -106,7 +105,7 @@ def candidate_name(kernel_size: int, dropout: float) -> str:
 class TrialObjective:
     """hyperopt objective: train one network and return its validation loss.
 
-    Picklable (hyperopt's MongoTrials ships it to remote workers): it holds only
+    Picklable (Dask ships it to the workers of a parallel search): it holds only
     paths and settings, and loads the data once per process.
 
     Parameters
@@ -197,7 +196,8 @@ def run_search(
     out_dir: str | os.PathLike[str],
     settings: SearchSettings | None = None,
     *,
-    mongo: str | None = None,
+    client: Any = None,
+    parallel: int | None = None,
     quiet: bool = False,
     echo: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
@@ -211,8 +211,10 @@ def run_search(
         Search folder: ``trials.pkl`` (resumable trials), ``trials.json`` (summary),
         ``trials.jsonl`` (one line per finished trial), ``candidates/*.keras``.
     settings : SearchSettings, optional
-    mongo : str, optional
-        ``mongo://host:port/db/jobs``: distribute the trials with hyperopt's MongoTrials.
+    client : distributed.Client, optional
+        Run the trials on this Dask cluster, up to ``parallel`` at once (None: one after another in this process).
+    parallel : int, optional
+        Trials at once on the cluster (default: its number of workers).
     """
     import logging
 
@@ -232,27 +234,28 @@ def run_search(
         raise PermissionError(f"search folder {out} is not writable")
     objective = TrialObjective(str(data_path.resolve()), str(out.resolve()), settings, quiet)
     space = search_space(settings)
-    if mongo:
-        from hyperopt.mongoexp import MongoTrials
+    pkl = out / "trials.pkl"
+    trials = _load_trials(pkl)
+    if client is not None:
+        from .search_parallel import run_trials_on_cluster
 
-        trials: Any = MongoTrials(mongo, exp_key=f"aistem-{out.resolve().name}")
-        fmin(
+        n = parallel if parallel is not None else max(1, len(client.scheduler_info().get("workers", {})))
+        run_trials_on_cluster(
+            client,
             objective,
             space,
-            algo=tpe.suggest,
+            trials,
+            pkl,
             max_evals=settings.max_evals,
-            trials=trials,
-            rstate=np.random.default_rng(settings.seed),
-            show_progressbar=False,
+            seed=settings.seed,
+            parallel=n,
+            snap=lambda d: _snap(d, settings),
         )
     else:
-        pkl = out / "trials.pkl"
-        trials = _load_trials(pkl)
         # One trial per fmin call, the trials pickled after each: a stopped search resumes where it was.
         # The sampler's seed depends on the number of trials done, so a resumed search draws what a
         # search run in one go would have drawn.
-        while len(trials.trials) < settings.max_evals:
-            n = len(trials.trials)
+        while (n := _valid(trials)) < settings.max_evals:
             fmin(
                 objective,
                 space,
@@ -275,6 +278,13 @@ def run_search(
             f"(kernel {b['kernel_size']}, dropout {b['dropout']:.2f}, val. accuracy {100 * b['val_accuracy']:.2f} %)"
         )
     return summary
+
+
+def _valid(trials: Any) -> int:
+    """Trials that count towards ``max_evals`` (finished or running; failed ones are proposed again)."""
+    from hyperopt import JOB_STATE_ERROR
+
+    return sum(1 for t in trials.trials if t["state"] != JOB_STATE_ERROR)
 
 
 def _load_trials(path: Path) -> Any:

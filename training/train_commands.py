@@ -118,8 +118,10 @@ def register_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     s.add_argument("--max-evals", type=int, help="number of trials in all, resumed ones included (default 30)")
     s.add_argument("--seed", type=int, help="seed of the TPE sampler (default 42)")
     s.add_argument(
-        "--mongo", help="distribute trials: hyperopt MongoTrials URL, e.g. mongo://host:27017/aistem/jobs (see docs/training.md)"
+        "--scheduler", metavar="ADDRESS", help="run trials on this Dask cluster, e.g. tcp://10.0.0.5:8786 (docs/scaling.md)"
     )
+    s.add_argument("--workers", type=int, metavar="N", help="run up to N trials at once on a local Dask cluster of N processes")
+    s.add_argument("--parallel", type=int, metavar="N", help="trials at once on the cluster (default: its number of workers)")
     _train_options(s)
     s.set_defaults(func=run_search_cmd)
 
@@ -238,7 +240,14 @@ def run_search_cmd(args: argparse.Namespace) -> int:
         raise ValueError(f"--out-dir {out} exists and is not a folder")
     if not out.parent.exists():
         raise FileNotFoundError(f"--out-dir: directory {out.parent} does not exist")
-    summary = run_search(args.data, out, settings, mongo=args.mongo, quiet=args.quiet)
+    from aistem.core.cluster import cluster_client
+
+    if not Path(args.data).is_file():  # before a cluster is started
+        raise FileNotFoundError(f"training data not found: {args.data}")
+    if args.parallel is not None and args.parallel < 1:
+        raise ValueError(f"--parallel must be ≥ 1, got {args.parallel}")
+    with cluster_client(args.scheduler, args.workers) as client:
+        summary = run_search(args.data, out, settings, client=client, parallel=args.parallel, quiet=args.quiet)
     print(f"{'kernel':>6} {'dropout':>7} {'val_loss':>9} {'val_acc':>8}  model")
     seen = set()
     for r in summary:

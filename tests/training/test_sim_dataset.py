@@ -100,3 +100,24 @@ def test_bad_settings_are_clear_errors(tmp_path):
     cfg = load_simulate_config(overrides={"augment": {"window": 6.0}})
     with pytest.raises(ValueError, match="smaller than the 64"):
         plan_dataset(cfg)
+
+
+@pytest.mark.timeout(600)
+def test_dataset_on_a_local_dask_cluster_equals_in_process_and_resumes(tmp_path, cache):
+    pytest.importorskip("distributed", reason="Dask distributed is not installed (the cluster extra)")
+    from aistem.core.cluster import cluster_client
+
+    cfg = small_config()
+    local = generate_dataset(cfg, tmp_path / "local.h5", progress=False, cache_dir=cache)
+    out = tmp_path / "dask.h5"
+    partial = generate_dataset(cfg, out, progress=False, cache_dir=cache, max_units=1)  # a stopped run, resumed on Dask
+    assert sorted(p.name for p in partial.glob("unit_*.npz")) == ["unit_0000.npz"]
+    messages: list[str] = []
+    with cluster_client(workers=2) as client:
+        assert generate_dataset(cfg, out, progress=False, cache_dir=cache, client=client, log=messages.append) == out
+    assert any("resuming: 1 of 4" in m for m in messages)
+    a, b = read_dataset(local), read_dataset(out)
+    np.testing.assert_array_equal(a["descriptors"], b["descriptors"])
+    np.testing.assert_array_equal(a["labels"], b["labels"])
+    for k in a["meta"]:
+        np.testing.assert_array_equal(a["meta"][k], b["meta"][k])

@@ -67,3 +67,37 @@ def test_cli_search_rejects_missing_data(tmp_path: Path, capsys: pytest.CaptureF
     rc = main(["train", "search", "--data", str(tmp_path / "none.h5"), "--out-dir", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert rc == 2 and "aistem train: error: training data not found" in err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_search_on_a_local_dask_cluster_runs_trials_at_once_and_resumes(tmp_path: Path) -> None:
+    pytest.importorskip("distributed", reason="Dask distributed is not installed (the cluster extra)")
+    from aistem.core.cluster import cluster_client
+
+    data = toy_dataset(tmp_path / "toy.h5", 12)
+    out = tmp_path / "search"
+    s = SearchSettings(max_evals=3, seed=1, train=TrainSettings(epochs=1, batch_size=16))
+    with cluster_client(workers=2) as client:
+        first = run_search(data, out, s, client=client, quiet=True)
+        assert len(first) == 3
+        lines = [json.loads(x) for x in (out / "trials.jsonl").read_text().splitlines()]
+        assert len(lines) == 3 and all(Path(r["model"]).is_file() for r in first)
+        with open(out / "trials.pkl", "rb") as f:
+            trials = pickle.load(f)
+        done = [t for t in trials.trials if t["result"].get("status") == "ok"]
+        assert len(done) == 3
+        # two ran at once: the second trial was booked before the first one's result came back
+        booked = sorted(t["book_time"] for t in done)
+        finished = sorted(t["refresh_time"] for t in done)
+        assert booked[1] < finished[0]
+        s.max_evals = 4
+        second = run_search(data, out, s, client=client, quiet=True)
+    assert len(second) == 4
+    assert json.loads((out / "trials.json").read_text()) == second
+
+
+def test_cli_search_refuses_both_cluster_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = toy_dataset(tmp_path / "toy.h5", 2)
+    rc = main(["train", "search", "--data", str(data), "--out-dir", str(tmp_path / "s"), "--workers", "2", "--scheduler", "x"])
+    assert rc == 2 and "not both" in capsys.readouterr().err
