@@ -132,8 +132,8 @@ def test_a_fast_stream_never_freezes_the_window(publisher, qapp):
     from aistem.gui.window import ViewerWindow
 
     rp = publisher()
-    msgs = [result_message(i) for i in range(50)]
-    rp.loop(lambda i: msgs, period=0.0)  # as fast as the socket takes them
+    # as fast as the socket takes them; every batch newer frames (a repeated older frame would be a late result)
+    rp.loop(lambda i: [result_message(50 * i + k) for k in range(50)], period=0.0)
     rec = Receiver(rp.endpoint).start()
     w = ViewerWindow(rec, redraw_hz=10)
     gaps: list[float] = []
