@@ -63,6 +63,12 @@ class AnalysisResult:
         (:mod:`aistem.core.rotation`).
     source : str
         Where the image came from (a file name), when known.
+    filled : ndarray of shape (rows, cols), bool, optional
+        Coarse-to-fine analysis (``coarse_step`` > 1): windows not evaluated but filled from their cell's identical
+        corners (class, bulk and known status; MI, probabilities and rotation interpolated); None: every window was
+        evaluated (the dense grid).
+    refinement_level : ndarray of shape (rows, cols), int8, optional
+        How each window was obtained: 0 coarse, 1 refined, 2 filled (:mod:`aistem.core.refine`).
     unknown : ndarray of shape (rows, cols), bool
         Windows outside the model's domain (:mod:`aistem.core.domain`: no lattice, a lattice that does not fit the
         predicted class, or a lattice constant outside the trained range); all False when the check was off.
@@ -92,6 +98,8 @@ class AnalysisResult:
     source: str = ""
     unknown: np.ndarray = None  # type: ignore[assignment]  # None → all False (see __post_init__)
     unknown_reason: np.ndarray | None = None
+    filled: np.ndarray | None = None
+    refinement_level: np.ndarray | None = None
 
     ARRAYS = (
         "classes",
@@ -179,6 +187,8 @@ class AnalysisResult:
                     ("lattice_rotation", self.lattice_rotation),
                     ("unknown", self.unknown),
                     ("unknown_reason", self.unknown_reason),
+                    ("filled", self.filled),
+                    ("refinement_level", self.refinement_level),
                 )
                 if v is not None
             },  # type: ignore[arg-type]
@@ -205,6 +215,8 @@ class AnalysisResult:
                 source=str(z["source"]) if "source" in z.files else "",
                 unknown=z["unknown"].astype(bool) if "unknown" in z.files else None,  # type: ignore[arg-type]  # old: all known
                 unknown_reason=z["unknown_reason"] if "unknown_reason" in z.files else None,
+                filled=z["filled"] if "filled" in z.files else None,
+                refinement_level=z["refinement_level"] if "refinement_level" in z.files else None,
             )
 
 
@@ -387,6 +399,7 @@ def analyze(
     cancel: Callable[[], bool] | None = None,
     samples_per_call: int | None = None,
     domain: bool | Any = True,
+    coarse_step: int | None = None,
 ) -> AnalysisResult:
     """Classify every window of an image and measure its uncertainty (AI-STEM).
 
@@ -438,6 +451,11 @@ def analyze(
         or whose lattice constant lies outside the model's training range; ``docs/domain-check.md``). True: the
         default thresholds; a ``DomainSettings``: those; False: off (every window known).
 
+    coarse_step : int, optional
+        Coarse-to-fine evaluation (:mod:`aistem.core.refine`): every ``coarse_step``-th window first, then every
+        window where neighbouring coarse windows differ or are interface/unknown; the rest are filled from their
+        identical corners and marked in ``filled``. None or 1: every window (the paper's dense grid).
+
     Raises
     ------
     ValueError
@@ -467,6 +485,14 @@ def analyze(
         )
     grid: WindowGrid = window_grid(img.shape, w, s, pixel_size=pixel_size)
     n = grid.size
+    if coarse_step is not None and coarse_step != 1:
+        from .analysis_refine import analyze_coarse
+
+        return analyze_coarse(
+            img, grid, m, pixel_size, int(coarse_step), t0,
+            samples=samples, threshold=threshold, seed=seed, adaptive=adaptive, precision=precision, rotation=rotation,
+            batch_size=batch_size, samples_per_call=samples_per_call, domain=domain, progress=progress, cancel=cancel,
+        )  # fmt: skip
     thr = float(m.info.descriptor.get("threshold", 0.1))
     # descriptors computed block by block as the sampler asks for them: memory bounded whatever the image size
     descriptors = DescriptorStream(img, grid, size=size, threshold=thr, pixel_size=pixel_size, cancel=cancel)

@@ -1,0 +1,192 @@
+"""The analysis of any set of windows, for coarse-to-fine evaluation (:mod:`aistem.core.refine`).
+
+:func:`window_evaluator` returns ``evaluate(rows, cols)``: for the listed windows of a grid, the same per-window
+pipeline as :func:`aistem.core.analyze` — descriptor, MC-dropout sampling (shared masks: a window's samples depend on
+the seed and the sample index only, so a window evaluated alone equals the same window in the dense grid), uncertainty,
+domain check, interface, lattice rotation — ``chunk`` windows at a time, so memory stays bounded.  Adaptive sampling
+decides each window alone here (the dense grid's rule also keeps grid neighbours of unsettled windows sampling; the
+coarse-to-fine refinement already evaluates densely around every disagreement).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .adaptive import AdaptiveSettings
+from .backend import asnumpy, get_array_module
+from .descriptor import fft_haadf_descriptor
+from .mc_dropout import AnalysisCancelled
+from .uncertainty import uncertainty_maps
+from .windows import WindowGrid
+
+__all__ = ["EVALUATE_CHUNK", "analyze_coarse", "window_evaluator"]
+
+#: Windows cut, described and sampled at a time [windows] (100 px windows: 40 MB of float32 windows).
+EVALUATE_CHUNK = 1024
+
+
+def window_evaluator(
+    image: Any,
+    grid: WindowGrid,
+    model: Any,
+    predictor: Any,
+    *,
+    samples: int,
+    threshold: float,
+    seed: int,
+    adaptive: AdaptiveSettings | None,
+    domain: Any,
+    rotation: bool,
+    pixel_size: float,
+    cancel: Callable[[], bool] | None = None,
+    progress: Callable[[int], None] | None = None,
+    chunk: int = EVALUATE_CHUNK,
+) -> Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]:
+    """``evaluate(rows, cols) -> maps`` for windows of ``grid`` (see the module docstring).
+
+    Parameters
+    ----------
+    image : ndarray of shape (rows, cols), float32
+    grid : WindowGrid
+    model : AistemModel
+    predictor : MCDropoutPredictor
+    seed : int
+        Seed of the dropout masks; the same for every call, so that every window has the dense grid's samples.
+    adaptive : AdaptiveSettings or None
+        None: every window gets ``samples``.
+    domain : bool or DomainSettings
+        The domain check (False: every window known).
+    pixel_size : float
+        [Å/px].
+    progress : callable, optional
+        ``progress(k)`` with the number of windows evaluated so far.
+
+    Returns
+    -------
+    callable
+        Maps of shape (M, …): classes, probabilities, mutual_information, predictive_entropy, variation_ratio,
+        samples_used, unknown, unknown_reason, interface and (with ``rotation``) lattice_rotation [°, in
+        [−period/2, period/2)].
+    """
+    xp = get_array_module(image)
+    w, s = grid.window_px, grid.stride_px
+    gr, gc = grid.shape
+    view = xp.lib.stride_tricks.sliding_window_view(image, (w, w))[::s, ::s][:gr, :gc]
+    size = model.input_size
+    thr = float(model.info.descriptor.get("threshold", 0.1))
+    names = list(model.class_names)
+    done = [0]
+
+    def one_chunk(rows: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
+        if cancel is not None and cancel():
+            raise AnalysisCancelled("analysis cancelled by the caller")
+        windows = xp.ascontiguousarray(view[xp.asarray(rows), xp.asarray(cols)])
+        desc = fft_haadf_descriptor(windows, threshold=thr, size=size, pixel_size=pixel_size)
+        if adaptive is not None:
+            stats = predictor.run_adaptive(desc, samples, settings=adaptive, threshold=threshold, seed=seed, cancel=cancel)
+        else:
+            stats = predictor.run(desc, samples, seed=seed, cancel=cancel)
+        maps = {k: np.asarray(v) for k, v in uncertainty_maps(stats).items()}
+        classes = maps["classes"].astype(np.uint8)
+        out = {
+            "classes": classes,
+            "probabilities": maps["probabilities"],
+            "mutual_information": maps["mutual_information"],
+            "predictive_entropy": maps["predictive_entropy"],
+            "variation_ratio": maps["variation_ratio"],
+            "samples_used": np.asarray(stats.samples).astype(np.int32),
+        }
+        out["unknown"], out["unknown_reason"] = _domain(windows, classes, names, model, pixel_size, domain)
+        out["interface"] = (out["mutual_information"] > threshold) & ~out["unknown"]
+        if rotation:
+            out["lattice_rotation"] = _rotation(windows, classes, out["interface"] | out["unknown"], names, pixel_size)
+        done[0] += len(rows)
+        if progress is not None:
+            progress(done[0])
+        return out
+
+    def evaluate(rows: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
+        parts = [one_chunk(rows[a : a + chunk], cols[a : a + chunk]) for a in range(0, len(rows), chunk)]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    return evaluate
+
+
+def _domain(windows: Any, classes: np.ndarray, names: list[str], model: Any, pixel_size: float, domain: Any) -> tuple[Any, Any]:
+    if domain is False or domain is None:
+        return np.zeros(len(classes), bool), np.zeros(len(classes), np.uint8)
+    from .domain import DomainSettings, TrainingDomain, domain_check
+
+    check = domain_check(
+        windows,
+        classes,
+        names,
+        pixel_size=pixel_size,
+        domain=TrainingDomain.from_model_info(model.info.extra, names),
+        settings=domain if isinstance(domain, DomainSettings) else None,
+    )
+    return asnumpy(check.unknown).astype(bool), asnumpy(check.reason).astype(np.uint8)
+
+
+def _rotation(windows: Any, classes: np.ndarray, skip: np.ndarray, names: list[str], pixel_size: float) -> np.ndarray:
+    from .rotation import circular_difference, lattice_rotation, rotation_period
+
+    rot = asnumpy(lattice_rotation(windows, classes, skip, names, pixel_size=pixel_size)).astype(np.float32)
+    # report in [−period/2, period/2) as the dense analysis does
+    return np.asarray(circular_difference(rot, 0.0, rotation_period(names)[classes]), np.float32)
+
+
+def analyze_coarse(img: Any, grid: WindowGrid, m: Any, pixel_size: float | None, k: int, t0: float, **o: Any) -> Any:
+    """:func:`aistem.core.analyze` with coarse-to-fine evaluation of the window grid (``coarse_step`` = k)."""
+    import secrets
+    import time
+
+    from .analysis import AnalysisResult, _adaptive_settings, _predictor, _sized
+    from .refine import coarse_to_fine
+    from .rotation import rotation_period
+
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"coarse_step must be a whole number ≥ 1, got {k!r}")
+    seed = o["seed"] if o["seed"] is not None else secrets.randbits(31)  # one seed for every level
+    n = grid.size
+    report = (lambda done: o["progress"](done, n)) if o["progress"] else None
+    px = pixel_size if pixel_size is not None else m.info.pixel_size
+    with _sized(_predictor(m, o["precision"]), o["batch_size"], o["samples_per_call"]) as predictor:
+        evaluate = window_evaluator(
+            img, grid, m, predictor,
+            samples=o["samples"], threshold=o["threshold"], seed=seed, adaptive=_adaptive_settings(o["adaptive"]),
+            domain=o["domain"], rotation=o["rotation"], pixel_size=px, cancel=o["cancel"], progress=report,
+        )  # fmt: skip
+        ref = coarse_to_fine(grid.shape, evaluate, k=k, period=rotation_period(m.class_names))
+        precision = predictor.precision
+    if o["progress"]:
+        o["progress"](n, n)
+    mp = ref.maps
+    return AnalysisResult(
+        classes=mp["classes"].astype(np.uint8),
+        probabilities=mp["probabilities"].astype(np.float32),
+        mutual_information=mp["mutual_information"].astype(np.float32),
+        predictive_entropy=mp["predictive_entropy"].astype(np.float32),
+        variation_ratio=mp["variation_ratio"].astype(np.float32),
+        interface=mp["interface"].astype(bool),
+        class_names=list(m.class_names),
+        origins_px=grid.origins,
+        window_px=grid.window_px,
+        stride_px=grid.stride_px,
+        pixel_size=float(pixel_size) if pixel_size is not None else float("nan"),
+        threshold=float(o["threshold"]),
+        samples=int(o["samples"]),
+        model_name=m.name,
+        model_hash=m.hash,
+        precision=precision,
+        samples_used=mp["samples_used"].astype(np.int32),
+        lattice_rotation=mp["lattice_rotation"].astype(np.float32) if "lattice_rotation" in mp else None,
+        unknown=mp["unknown"].astype(bool),
+        unknown_reason=mp["unknown_reason"].astype(np.uint8),
+        filled=ref.filled,
+        refinement_level=ref.level,
+        timing={"total": (time.perf_counter() - t0) * 1e3, "evaluated_fraction": ref.evaluated_fraction},
+    )

@@ -1,0 +1,59 @@
+"""Coarse-to-fine analysis with the real network against the dense grid (``coarse_step``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aistem.core import AnalysisResult, analyze, load_model
+from aistem.core.synthetic import square_lattice
+
+KW = {"window_px": 100, "stride_px": 12, "samples": 16, "seed": 4, "adaptive": False}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+def scene() -> np.ndarray:
+    """A fcc [100]-like bicrystal (30° apart, boundary down the middle) with a patch of noise (no lattice)."""
+    rng = np.random.default_rng(0)
+    a = square_lattice((420, 420), angle=0.0)
+    b = square_lattice((420, 420), angle=30.0)
+    img = np.where(np.arange(420)[None, :] < 230, a, b).astype(np.float32)
+    img[20:170, 280:400] = rng.normal(img.mean(), img.std(), (150, 120))
+    return img + rng.normal(0, 0.03, img.shape).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def pair(model):
+    img = scene()
+    return analyze(img, 0.12, model=model, **KW), analyze(img, 0.12, model=model, coarse_step=4, **KW)
+
+
+def test_coarse_to_fine_agrees_with_the_dense_grid(pair):
+    dense, coarse = pair
+    assert dense.filled is None and coarse.filled is not None and coarse.filled.any()
+    assert 0 < coarse.timing["evaluated_fraction"] < 0.8
+    for name in ("classes", "interface", "unknown"):
+        assert (getattr(coarse, name) == getattr(dense, name)).mean() >= 0.995, name
+    assert dense.unknown.any()  # the noise patch
+    ev = ~coarse.filled
+    # evaluated windows are the dense grid's windows: same masks (seed, sample index), same numbers
+    np.testing.assert_allclose(coarse.mutual_information[ev], dense.mutual_information[ev], atol=1e-4)
+    np.testing.assert_array_equal(coarse.classes[ev], dense.classes[ev])
+    assert set(np.unique(coarse.refinement_level)) <= {0, 1, 2}
+    assert not coarse.interface[coarse.filled].any() and not coarse.unknown[coarse.filled].any()
+
+
+def test_filled_and_level_round_trip_through_npz(pair, tmp_path):
+    _, coarse = pair
+    back = AnalysisResult.load(coarse.save(tmp_path / "c.npz"))
+    np.testing.assert_array_equal(back.filled, coarse.filled)
+    np.testing.assert_array_equal(back.refinement_level, coarse.refinement_level)
+
+
+def test_a_bad_coarse_step_is_refused(model):
+    with pytest.raises(ValueError, match="coarse_step"):
+        analyze(scene()[:200, :200], 0.12, model=model, coarse_step=0, **KW)
