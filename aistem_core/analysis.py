@@ -400,6 +400,7 @@ def analyze(
     samples_per_call: int | None = None,
     domain: bool | Any = True,
     coarse_step: int | None = None,
+    on_coarse: Callable[[AnalysisResult], None] | None = None,
 ) -> AnalysisResult:
     """Classify every window of an image and measure its uncertainty (AI-STEM).
 
@@ -455,6 +456,10 @@ def analyze(
         Coarse-to-fine evaluation (:mod:`aistem.core.refine`): every ``coarse_step``-th window first, then every
         window where neighbouring coarse windows differ or are interface/unknown; the rest are filled from their
         identical corners and marked in ``filled``. None or 1: every window (the paper's dense grid).
+    on_coarse : callable, optional
+        With ``coarse_step``: called with the coarse level as a result of its own (every ``coarse_step``-th window,
+        stride ``coarse_step`` × stride) before the refinement — the live preview, the first level of the same
+        analysis.
 
     Raises
     ------
@@ -492,6 +497,7 @@ def analyze(
             img, grid, m, pixel_size, int(coarse_step), t0,
             samples=samples, threshold=threshold, seed=seed, adaptive=adaptive, precision=precision, rotation=rotation,
             batch_size=batch_size, samples_per_call=samples_per_call, domain=domain, progress=progress, cancel=cancel,
+            on_coarse=on_coarse,
         )  # fmt: skip
     thr = float(m.info.descriptor.get("threshold", 0.1))
     # descriptors computed block by block as the sampler asks for them: memory bounded whatever the image size

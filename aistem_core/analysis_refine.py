@@ -160,7 +160,13 @@ def analyze_coarse(img: Any, grid: WindowGrid, m: Any, pixel_size: float | None,
             samples=o["samples"], threshold=o["threshold"], seed=seed, adaptive=_adaptive_settings(o["adaptive"]),
             domain=o["domain"], rotation=o["rotation"], pixel_size=px, cancel=o["cancel"], progress=report,
         )  # fmt: skip
-        ref = coarse_to_fine(grid.shape, evaluate, k=k, period=rotation_period(m.class_names))
+        on_level = None
+        if o.get("on_coarse") is not None:
+
+            def on_level(_level: int, part: Any) -> None:
+                o["on_coarse"](_coarse_result(part, grid, m, k, pixel_size, o, predictor.precision, t0))
+
+        ref = coarse_to_fine(grid.shape, evaluate, k=k, period=rotation_period(m.class_names), on_level=on_level)
         precision = predictor.precision
     if o["progress"]:
         o["progress"](n, n)
@@ -189,4 +195,41 @@ def analyze_coarse(img: Any, grid: WindowGrid, m: Any, pixel_size: float | None,
         filled=ref.filled,
         refinement_level=ref.level,
         timing={"total": (time.perf_counter() - t0) * 1e3, "evaluated_fraction": ref.evaluated_fraction},
+    )
+
+
+def _coarse_result(
+    part: Any, grid: WindowGrid, m: Any, k: int, pixel_size: float | None, o: dict[str, Any], precision: str, t0: float
+) -> Any:
+    """The coarse level as a result of its own: the regular sub-grid of every k-th window (stride k × stride)."""
+    import time
+
+    from .analysis import AnalysisResult
+
+    gr, gc = grid.shape
+    rows, cols = np.arange(0, gr, k), np.arange(0, gc, k)
+    sub = np.ix_(rows, cols)
+    mp = {name: a[sub] for name, a in part.maps.items()}
+    return AnalysisResult(
+        classes=mp["classes"].astype(np.uint8),
+        probabilities=mp["probabilities"].astype(np.float32),
+        mutual_information=mp["mutual_information"].astype(np.float32),
+        predictive_entropy=mp["predictive_entropy"].astype(np.float32),
+        variation_ratio=mp["variation_ratio"].astype(np.float32),
+        interface=mp["interface"].astype(bool),
+        class_names=list(m.class_names),
+        origins_px=grid.origins[sub],
+        window_px=grid.window_px,
+        stride_px=grid.stride_px * k,
+        pixel_size=float(pixel_size) if pixel_size is not None else float("nan"),
+        threshold=float(o["threshold"]),
+        samples=int(o["samples"]),
+        model_name=m.name,
+        model_hash=m.hash,
+        precision=precision,
+        samples_used=mp["samples_used"].astype(np.int32),
+        lattice_rotation=mp["lattice_rotation"].astype(np.float32) if "lattice_rotation" in mp else None,
+        unknown=mp["unknown"].astype(bool),
+        unknown_reason=mp["unknown_reason"].astype(np.uint8),
+        timing={"total": (time.perf_counter() - t0) * 1e3},
     )

@@ -57,3 +57,16 @@ def test_filled_and_level_round_trip_through_npz(pair, tmp_path):
 def test_a_bad_coarse_step_is_refused(model):
     with pytest.raises(ValueError, match="coarse_step"):
         analyze(scene()[:200, :200], 0.12, model=model, coarse_step=0, **KW)
+
+
+def test_the_coarse_level_comes_first_as_a_preview_of_the_same_analysis(model):
+    img = scene()[:300, :300]
+    previews = []
+    final = analyze(img, 0.12, model=model, coarse_step=4, on_coarse=previews.append, **KW)
+    assert len(previews) == 1
+    p = previews[0]
+    assert p.stride_px == 4 * final.stride_px and p.filled is None
+    gr, gc = final.grid_shape
+    assert p.grid_shape == (len(range(0, gr, 4)), len(range(0, gc, 4)))
+    np.testing.assert_array_equal(p.classes, final.classes[::4, ::4])  # the coarse windows are kept, not redone
+    np.testing.assert_array_equal(p.origins_px, final.origins_px[::4, ::4])
