@@ -228,7 +228,7 @@ def _read_path(path: str | os.PathLike[str], pixel_size: float | None) -> tuple[
     """The first frame of the default signal of an image file, and its pixel size unless one is given."""
     from .io import read_image
 
-    data = read_image(path)
+    data = read_image(Path(path))
     return data.frames[0], pixel_size if pixel_size is not None else data.pixel_size
 
 

@@ -37,7 +37,8 @@ def check_window(window_px: int, pixel_size: float | None, window: float | None,
     if pixel_size is not None and window is not None:
         raise ValueError(
             f"pixel size {pixel_size:g} Å/px is too coarse: a {window:g} Å window is only {window_px} px, smaller than "
-            f"the {descriptor_px}×{descriptor_px} descriptor; the descriptor needs ≥ {descriptor_px} px per window, so the pixel size must be ≤ "
+            f"the {descriptor_px}×{descriptor_px} descriptor; the descriptor needs ≥ {descriptor_px} px per window, "
+            "so the pixel size must be ≤ "
             f"{max_pixel_size(window, descriptor_px):.4g} Å/px at {window:g} Å (the model was trained at "
             f"{TRAINED_WINDOW:g} Å windows): record at a higher magnification"
         )

@@ -8,8 +8,10 @@ This is the core's only file edge; the analysis functions take arrays. Reading i
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import importlib.util
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,9 +171,30 @@ def _grey(data: Any, rgb_last: bool = False) -> Any:
 # -------------------------------------------------------------------------------------------------------- rsciio
 
 
+class _NoSparse(importlib.abc.MetaPathFinder):
+    """Makes ``import sparse`` fail while it sits first in ``sys.meta_path``: dask imports it (and numba, ≈ 1 s) only
+    to register its arrays, which only the Velox reader needs."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "sparse" or name.startswith("sparse."):
+            raise ImportError(f"{name} is not imported while a RosettaSciIO reader other than EMD starts")
+        return None
+
+
+def _import_reader(module: str) -> Any:
+    if module == "emd" or "dask.array" in sys.modules:
+        return importlib.import_module(f"rsciio.{module}")
+    hook = _NoSparse()
+    sys.meta_path.insert(0, hook)
+    try:
+        return importlib.import_module(f"rsciio.{module}")
+    finally:
+        sys.meta_path.remove(hook)
+
+
 def _reader(module: str) -> Any:
     try:
-        return importlib.import_module(f"rsciio.{module}").file_reader
+        return _import_reader(module).file_reader
     except ImportError as exc:
         raise ValueError(f"reading this format needs RosettaSciIO: pip install 'aistem[io]' ({exc})") from exc
 

@@ -102,7 +102,14 @@ def _grid_axes(result: Any) -> list[dict[str, Any]]:
     o = np.asarray(result.origins_px)
     origin = (o[0, 0] + result.window_px / 2.0) if o.size else np.zeros(2)
     return [
-        {"name": name, "size": int(n), "scale": result.stride_px * f, "offset": float(origin[i]) * f, "units": unit, "navigate": False}
+        {
+            "name": name,
+            "size": int(n),
+            "scale": result.stride_px * f,
+            "offset": float(origin[i]) * f,
+            "units": unit,
+            "navigate": False,
+        }
         for i, (name, n) in enumerate(zip(("y", "x"), result.classes.shape, strict=True))
     ]
 
