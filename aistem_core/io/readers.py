@@ -254,6 +254,24 @@ def _open_rsciio(path: Path) -> list[_Signal]:
     return out
 
 
+def _open_picture(path: Path) -> list[_Signal]:
+    """PNG, JPEG, BMP with Pillow (RosettaSciIO's image reader leaves JPEG files open): no pixel size in them."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB") if im.mode in ("P", "CMYK", "YCbCr", "LA", "PA") else im
+            data = np.array(im)
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise ValueError(f"could not read image {path}: {exc}") from exc
+    try:
+        grey = _grey(data, rgb_last=data.ndim == 3)
+    except ValueError as exc:
+        return [_Signal(SignalInfo(0, path.stem, "other", tuple(data.shape[:2]), None, note=str(exc)), data)]
+    note = "no pixel size in the file: give --pixel-size"
+    return [_Signal(SignalInfo(0, path.stem, "image", tuple(grey.shape), None, note=note), grey)]
+
+
 def _open(path: str | Path) -> tuple[Path, list[_Signal]]:
     p = Path(path)
     if not p.is_file():
@@ -261,6 +279,8 @@ def _open(path: str | Path) -> tuple[Path, list[_Signal]]:
     suffix = p.suffix.lower()
     if suffix in (".npy", ".npz"):
         return p, _open_numpy(p)
+    if RSCIIO_FORMATS.get(suffix) == "image":
+        return p, _open_picture(p)
     if suffix in RSCIIO_FORMATS:
         if suffix in (".tif", ".tiff") and importlib.util.find_spec("rsciio") is None:
             from .tiff_fallback import open_tiff

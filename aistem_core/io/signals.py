@@ -16,7 +16,7 @@ KINDS = ("image", "stack", "diffraction", "spectrum", "spectrum-image", "other")
 ANALYSABLE = ("image", "stack")
 
 #: Titles or detector names of annular dark-field signals, chosen first (HAADF, ADF, DF, DF4, DF-S, DF-I …).
-_DARK_FIELD = re.compile(r"(^|[^a-z])(haadf|adf|df)([^a-z]|$)", re.IGNORECASE)
+_DARK_FIELD = re.compile(r"(?:^|[^a-z])(?:(haadf|adf|df)(?:[^a-z]|$))", re.IGNORECASE)
 _DETECTOR = re.compile(r"^(haadf|adf|maadf|laadf|df\S*|bf\S*|abf|idpc|dpc\S*|segmented.*|ceta\S*|bm-ceta|sirius\S*)$", re.I)
 #: A pixel larger than this [Å] is no calibration of a real-space image (TIA stores 1/m for diffraction as "nm").
 _IMPLAUSIBLE_PX = 1e8
@@ -175,8 +175,13 @@ def choose_signal(infos: list[SignalInfo], signal: str | int | None = None) -> S
     if not images:
         what = "; ".join(f"{i.index} {i.title!r}: {i.note or i.kind}" for i in infos) or "nothing"
         raise ValueError(f"no real-space image to analyse: the file holds {what}. {_refusal(infos, short=True)}")
-    dark = [i for i in images if _DARK_FIELD.search(i.title) or _DARK_FIELD.search(i.detector or "")]
-    return (dark or images)[0]
+    for name in ("haadf", "adf", "df"):  # HAADF before ADF before DF (DF4, DF-S …)
+        for i in images:
+            for text in (i.title, i.detector or ""):
+                m = _DARK_FIELD.search(text)
+                if m and m.group(1).lower() == name:
+                    return i
+    return images[0]
 
 
 def _refusal(infos: list[SignalInfo], short: bool = False) -> str:
