@@ -7,11 +7,13 @@ This is the core's only file edge; the analysis functions take arrays. Reading i
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.abc
 import importlib.util
 import json
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,7 +205,16 @@ def _call_reader(module: str, path: Path) -> list[dict[str, Any]]:
     reader = _reader(module)
     kw = dict(_READER_KW.get(module, {}))  # not lazy: a lazy reader keeps the file open after it returns
     try:
-        return list(reader(str(path), **kw))
+        with warnings.catch_warnings():
+            # some readers (MRC) leave their file object to the garbage collector: it closes here, unremarked
+            warnings.simplefilter("ignore", ResourceWarning)
+            sigs = list(reader(str(path), **kw))
+            for s in sigs:
+                if isinstance(s.get("data"), np.memmap):
+                    s["data"] = np.array(s["data"])
+            if module == "mrc":
+                gc.collect()
+            return sigs
     except ImportError as exc:
         raise ValueError(f"reading {path.name} needs the package {exc.name!r}: pip install 'aistem[io]'") from exc
     except Exception as exc:  # the readers raise many kinds of errors on bad files
