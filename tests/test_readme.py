@@ -8,7 +8,6 @@ import functools
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from aistem.core.synthetic import square_lattice

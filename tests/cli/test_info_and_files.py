@@ -29,9 +29,13 @@ def _two_signal_hspy(tmp_path: Path) -> Path:
     from aistem.core.io.results import _extra
 
     def sig(data, units, title, nav, stype=""):
-        axes = [{"name": f"a{i}", "size": n, "scale": 0.012 if units != "eV" or i == data.ndim - 1 else 1.0,
-                 "offset": 0.0, "units": units if i >= nav else "s", "navigate": i < nav} for i, n in enumerate(data.shape)]  # fmt: skip
-        return {"data": data, "axes": axes, "metadata": {"General": {"title": title}, "Signal": {"signal_type": stype}}, **_extra()}
+        axes = []
+        for i, n in enumerate(data.shape):
+            unit = units if i >= nav else "s"
+            scale = 1.0 if i < nav or unit == "eV" else 0.012
+            axes.append({"name": f"a{i}", "size": n, "scale": scale, "offset": 0.0, "units": unit, "navigate": i < nav})
+        meta = {"General": {"title": title}, "Signal": {"signal_type": stype}}
+        return {"data": data, "axes": axes, "metadata": meta, **_extra()}
 
     stack = np.stack([square_lattice((130, 130)), square_lattice((130, 130))[::-1]]).astype(np.float32)
     file_writer(str(tmp_path / "0.hspy"), sig(np.ones((3, 4, 16), np.float32), "eV", "EELS", 2, "EELS"), show_progressbar=False)
