@@ -187,6 +187,7 @@ def _analyze_one(args: argparse.Namespace, cfg: dict[str, Any], model: Any, j: J
     from tqdm import tqdm
 
     from aistem.core import analyze
+    from aistem.core.io.results import format_source
 
     seed = args.seed if args.seed is not None else (cfg["seed"] if cfg["seed"] >= 0 else None)
     bar = None if args.quiet else tqdm(total=1, unit="window", desc="analyze", file=sys.stderr, leave=False)
@@ -213,7 +214,8 @@ def _analyze_one(args: argparse.Namespace, cfg: dict[str, Any], model: Any, j: J
     )
     if bar is not None:
         bar.close()
-    result.source = f"{j.path.resolve()} [{j.label}, frame {frame}]"
+    info = j.data.signal
+    result.source = format_source(j.path.resolve(), info.index if info else 0, info.title if info else "", frame)
     _print_result(result, model, f"{j.path.name} [{j.label}, frame {frame}]")
     return result
 

@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["SUMMARY_FIXED", "summary_row", "write_hspy", "write_summary"]
+__all__ = ["SUMMARY_FIXED", "format_source", "parse_source", "summary_row", "write_hspy", "write_summary"]
+
+_SOURCE = re.compile(r"^(?P<path>.*) \[signal (?P<index>-?\d+) (?P<title>'.*'|\".*\"), frame (?P<frame>\d+)\]$")
+
+
+def format_source(path: str | Path, index: int, title: str, frame: int) -> str:
+    """A result's ``source``: ``/abs/scan.emd [signal 4 'HAADF', frame 0]`` (:func:`parse_source` reads it back)."""
+    return f"{path} [signal {index} {title!r}, frame {frame}]"
+
+
+def parse_source(source: str) -> tuple[str, int | None, int | None]:
+    """(path, signal index, frame) of a result's ``source``; a plain path gives (path, None, None)."""
+    m = _SOURCE.match(source)
+    if m is None:
+        return source, None, None
+    return m["path"], int(m["index"]), int(m["frame"])
+
 
 #: The summary table's first columns; one ``share <class>`` column per class follows.
 SUMMARY_FIXED = (
