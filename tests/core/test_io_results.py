@@ -57,3 +57,22 @@ def test_hspy_result_reads_back_with_calibrated_axes_and_class_names(tmp_path):
     unknown_px = _result(pixel_size=float("nan"))
     write_hspy(unknown_px, tmp_path / "px.hspy")
     assert file_reader(str(tmp_path / "px.hspy"))[0]["axes"][0]["units"] == "px"
+
+
+def test_source_names_signal_and_frame_and_embed_reads_them_back(tmp_path):
+    pytest.importorskip("rsciio", reason="the io extra (RosettaSciIO) is not installed")
+    from aistem.core.io.results import format_source, parse_source
+    from aistem.training.embed import load_input
+    from tests.cli.test_info_and_files import _two_signal_hspy
+
+    assert parse_source(format_source("/a b/c.emd", 4, "HAADF", 2)) == ("/a b/c.emd", 4, 2)
+    assert parse_source("/x/y.npy") == ("/x/y.npy", None, None)
+    path = _two_signal_hspy(tmp_path)
+    r = _result()
+    r.source = format_source(path, 1, "HAADF", 1)
+    r.save(tmp_path / "r.npz")
+    inp = load_input(tmp_path / "r.npz")
+    from aistem.core.io import read_image
+
+    np.testing.assert_array_equal(inp.image, read_image(path, frame=1).frames[0].astype(np.float32))
+    assert not np.array_equal(inp.image, read_image(path, frame=0).frames[0])
