@@ -271,8 +271,7 @@ def _open_picture(path: Path) -> list[_Signal]:
 
     try:
         with Image.open(path) as im:
-            im = im.convert("RGB") if im.mode in ("P", "CMYK", "YCbCr", "LA", "PA") else im
-            data = np.array(im)
+            data = np.array(im.convert("RGB") if im.mode in ("P", "CMYK", "YCbCr", "LA", "PA") else im)
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise ValueError(f"could not read image {path}: {exc}") from exc
     try:
