@@ -180,3 +180,17 @@ def test_parse_frames():
     for missing in ("3", "5:9"):
         with pytest.raises(ValueError, match="does not exist|do not exist"):
             parse_frames(missing, 3)
+
+
+def test_tiff_without_rosettasciio_reads_with_tifffile(tmp_path):
+    from aistem.core.io.tiff_fallback import open_tiff
+
+    tifffile.imwrite(tmp_path / "ij.tif", np.zeros((2, 16, 16), np.float32), imagej=True,
+                     resolution=(1 / 0.012, 1 / 0.012), metadata={"unit": "nm"})  # fmt: skip
+    ((info, data),) = open_tiff(tmp_path / "ij.tif")
+    assert info.kind == "stack" and data.shape == (2, 16, 16) and info.pixel_size == pytest.approx(0.12, rel=1e-4)
+    grey = np.arange(20 * 30, dtype=np.uint8).reshape(20, 30)
+    tifffile.imwrite(tmp_path / "rgb.tif", np.stack([grey] * 3, axis=-1), photometric="rgb")
+    ((info, data),) = open_tiff(tmp_path / "rgb.tif")
+    assert info.kind == "image" and info.pixel_size is None
+    np.testing.assert_array_equal(data, grey)
