@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,10 +18,13 @@ from .backend import get_array_module
 from .descriptor_stream import CHUNK as DESCRIPTOR_CHUNK
 from .descriptor_stream import DescriptorStream
 from .mc_dropout import AnalysisCancelled
+from .scale_limits import check_window, window_warning
 from .uncertainty import segment_interface, uncertainty_maps
 from .windows import WindowGrid, to_pixels, window_grid
 
 __all__ = ["DESCRIPTOR_CHUNK", "AnalysisResult", "analyze", "resolve_windows", "validate_image", "warm_up"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -264,6 +269,26 @@ def resolve_windows(
     return w, s
 
 
+def _read_path(path: str | os.PathLike[str], pixel_size: float | None) -> tuple[np.ndarray, float | None]:
+    """The first frame of the default signal of an image file, and its pixel size unless one is given."""
+    from .io import read_image
+
+    data = read_image(Path(path))
+    return data.frames[0], pixel_size if pixel_size is not None else data.pixel_size
+
+
+_WARNED: set[tuple[int, float, float]] = set()
+
+
+def _warn_window(window_px: int, pixel_size: float | None, trained: float) -> None:
+    """Log (once per window, pixel size and model window) a window far from the one the model was trained at."""
+    text = window_warning(window_px, pixel_size, trained)
+    key = (window_px, float(pixel_size or 0), trained)
+    if text and key not in _WARNED:
+        _WARNED.add(key)
+        log.warning(text)
+
+
 def _as_model(model: Any) -> Any:
     from .model import AistemModel, load_model
 
@@ -406,10 +431,13 @@ def analyze(
 
     Parameters
     ----------
-    image : ndarray of shape (rows, cols)
-        HAADF-STEM image (NumPy or CuPy; any real dtype).
+    image : ndarray of shape (rows, cols), or path
+        HAADF-STEM image (NumPy or CuPy; any real dtype), or an image file (any format of
+        :mod:`aistem.core.io`): its default signal (HAADF/ADF/DF, else the first real-space image), first frame;
+        :func:`aistem.core.io.read_image` reads another signal or frame.
     pixel_size : float
-        [Å/px]. Needed unless ``window_px`` and ``stride_px`` are both given.
+        [Å/px]. Needed unless ``window_px`` and ``stride_px`` are both given (or the file gives it).
+        A window far from the 12 Å the model was trained at is logged as a warning.
     window, stride : float
         Window side and step [Å] (defaults 12 Å, 1.5 Å).
     window_px, stride_px : int, optional
@@ -424,11 +452,13 @@ def analyze(
         Seed of the dropout masks (reproducible results).
     adaptive : bool or AdaptiveSettings
         Adaptive sampling: windows whose class and interface decision are
-        settled stop early (``samples`` stays the upper bound). False: every
-        window gets exactly ``samples`` (the paper's procedure).
+        settled stop early (``samples`` stays the upper bound). False (the default here): every
+        window gets exactly ``samples`` (the paper's procedure). **This default differs from the command line**
+        (``aistem analyze`` samples adaptively unless ``--no-adaptive``): pass ``adaptive=True`` for the same.
     precision : str
-        Compute dtype of the network: ``float32`` (default), ``bfloat16``, ``float16``, or ``auto``
-        (:func:`aistem.core.backend.resolve_precision`: bfloat16 on a CPU with native bfloat16, else float32).
+        Compute dtype of the network: ``float32`` (the default here: the paper's numerics), ``bfloat16``,
+        ``float16``, or ``auto`` (:func:`aistem.core.backend.resolve_precision`: bfloat16 on a CPU with native
+        bfloat16, else float32). **The command line's default is** ``auto``: pass ``precision="auto"`` for the same.
     rotation : bool
         Measure the local lattice rotation of bulk windows (``lattice_rotation``; about 1 ms per bulk window on a CPU).
     batch_size : int, optional
@@ -474,6 +504,8 @@ def analyze(
     AnalysisResult
     """
     t0 = time.perf_counter()
+    if isinstance(image, str | os.PathLike):
+        image, pixel_size = _read_path(image, pixel_size)
     if not isinstance(samples, (int, np.integer)) or samples < 1:
         raise ValueError(f"samples must be a whole number ≥ 1, got {samples!r}")
     if not (np.isfinite(threshold) and threshold >= 0):
@@ -483,11 +515,8 @@ def analyze(
     w, s = resolve_windows(pixel_size, window=window, stride=stride, window_px=window_px, stride_px=stride_px)
     m = _as_model(model)
     size = m.input_size
-    if w < size:
-        where = f" (window {window} Å at {pixel_size} Å/px)" if window_px is None else ""
-        raise ValueError(
-            f"window of {w} px{where} is smaller than the {size}×{size} descriptor: use a window of at least {size} px"
-        )
+    check_window(w, pixel_size, window if window_px is None else None, size)
+    _warn_window(w, pixel_size, float(m.info.window))
     grid: WindowGrid = window_grid(img.shape, w, s, pixel_size=pixel_size)
     n = grid.size
     if coarse_step is not None and coarse_step != 1:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 # (module, function) pairs that add subcommands; a module that is not there yet is skipped.
 REGISTRARS = (
     ("aistem.cli.analyze", "register"),
+    ("aistem.cli.info", "register"),
     ("aistem.cli.demo", "register"),
     ("aistem.daemon.commands", "register"),
     ("aistem.daemon.relay", "register"),

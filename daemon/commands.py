@@ -206,7 +206,8 @@ def _register_replay(sub: Any) -> None:
         "replay",
         help="publish recorded frames as an acquisition program would (test the daemon without a microscope)",
         description="Bind a PUB (or PUSH) socket and send frames from files — .npy stacks, .npz, multi-page TIFF, "
-        ".dm3/.dm4/.emd/.mrc, recordings (*.frames.h5) — or, with no files, the shipped sample series. "
+        "every microscope format `aistem info` reads (.dm3/.dm4, .emd, .ser, .mrc, .hspy …), recordings "
+        "(*.frames.h5) — or, with no files, the shipped sample series. "
         "Defaults come from [replay] of config/default.toml.",
     )
     p.add_argument("files", nargs="*", metavar="FILE", help="frame files; none: the shipped sample series")
@@ -218,6 +219,9 @@ def _register_replay(sub: Any) -> None:
     p.add_argument("--wait", type=float, metavar="S", help="wait after binding before the first frame [s] (default 1)")
     p.add_argument("--pixel-size", type=_positive_float, metavar="Å/PX", help="pixel size [Å/px] for files without one")
     p.add_argument("--series", metavar="NAME", help="series name (default: the file name)")
+    p.add_argument(
+        "--signal", metavar="NAME|INDEX", help="signal of each file to send (default: HAADF/ADF/DF, else the first image)"
+    )
     p.add_argument("--synthetic", type=_positive_int, metavar="N", help="publish N generated bicrystal frames instead of files")
     p.add_argument("--size", type=_positive_int, default=512, metavar="PX", help="side of --synthetic frames [px] (default 512)")
     p.add_argument("--curve-secret-key", metavar="FILE", help="this publisher's secret certificate: encrypt the frames (CURVE)")
@@ -260,7 +264,7 @@ def _replay(args: argparse.Namespace) -> int:
         frames = synthetic_series(args.synthetic, (args.size, args.size), px)
         series = [Series(args.series or "synthetic", frames, px)]
     elif args.files:
-        series = load_series(args.files, pixel_size=args.pixel_size, name=args.series)
+        series = load_series(args.files, pixel_size=args.pixel_size, name=args.series, signal=args.signal)
     else:
         s = sample_series()
         if args.pixel_size:

@@ -1,7 +1,7 @@
 """``aistem replay``: read recorded frames from files and publish them exactly as an acquisition program would.
 
 Reads ``.npy`` stacks, ``.npz``, multi-page TIFF and microscope files
-(``.dm3``/``.dm4``/``.emd``/``.mrc`` through RosettaSciIO) with
+(every format of :mod:`aistem.core.io`, through RosettaSciIO) with
 :func:`aistem.core.io.read_frames`, the ``*.frames.h5`` files written by
 ``aistem record``, and — with no files — the sample series shipped with the
 package.
@@ -106,7 +106,9 @@ def load_recording(path: str | Path, pixel_size: float | None = None) -> list[Se
     return out
 
 
-def load_series(paths: list[str | Path], *, pixel_size: float | None = None, name: str | None = None) -> list[Series]:
+def load_series(
+    paths: list[str | Path], *, pixel_size: float | None = None, name: str | None = None, signal: str | int | None = None
+) -> list[Series]:
     """Read frame files into series (one per file, named after it; recordings keep their names).
 
     Parameters
@@ -116,6 +118,9 @@ def load_series(paths: list[str | Path], *, pixel_size: float | None = None, nam
         [Å/px]: used where a file has none; overrides the file's when given.
     name : str, optional
         Series name for every file (default: the file name without suffix).
+    signal : str or int, optional
+        Signal of each microscope file (index, or title/detector name); default HAADF/ADF/DF, else the first
+        real-space image (:func:`aistem.core.io.read_frames`).
 
     Raises
     ------
@@ -135,7 +140,8 @@ def load_series(paths: list[str | Path], *, pixel_size: float | None = None, nam
                     s.name = name
             out.extend(recs)
             continue
-        data = read_frames(p)
+        data = read_frames(p, signal)
+        log.info("%s: %s, %d frame(s)", p.name, data.meta.get("description", "signal 0"), len(data.frames))
         px = pixel_size if pixel_size is not None else data.pixel_size
         if px is None:
             raise ValueError(f"{p} has no pixel size in its metadata: give --pixel-size [Å/px]")
@@ -146,7 +152,7 @@ def load_series(paths: list[str | Path], *, pixel_size: float | None = None, nam
                 frames=to_wire_dtype(np.asarray(data.frames)),
                 pixel_size=float(px),
                 detector=str(detector) if detector else None,
-                meta={"source": p.name},
+                meta={"source": p.name, "signal": data.meta.get("signal", 0), "signal_title": data.meta.get("title", "")},
             )
         )
     return out

@@ -188,13 +188,21 @@ class EmbedInput:
     grains: np.ndarray | None = None
 
 
-def load_input(path: str | Path) -> EmbedInput:
+def load_input(path: str | Path, signal: int | None = None, frame: int = 0) -> EmbedInput:
     """Read an image file, a simulated scene (``.npz`` with ``image``), or an ``aistem analyze`` result.
 
     A result (``.npz`` with ``classes`` and ``mutual_information``) gives the
     window geometry and pixel size; it must also hold the analysed image (key
     ``image``) or its file (key ``source``), because the activations are computed
     from the image's windows.
+
+    Parameters
+    ----------
+    path : path
+    signal : int, optional
+        Signal of a microscope file (default: its HAADF/ADF/DF or first image); a result's ``source`` names it.
+    frame : int
+        Frame of a stack (a result's ``source`` names it).
 
     Raises
     ------
@@ -218,10 +226,13 @@ def load_input(path: str | Path) -> EmbedInput:
                         f"{p} is an analysis result without its image: embed needs the image's windows; "
                         "pass the image file itself (or a result saved with a 'source' or 'image' entry)"
                     )
-                src = Path(str(z["source"]))
+                from aistem.core.io.results import parse_source
+
+                source, signal, frame = parse_source(str(z["source"]))  # "scan.emd [signal 4 'HAADF', frame 2]"
+                src = Path(source)
                 if not src.is_absolute():
                     src = p.parent / src
-                inp = load_input(src)
+                inp = load_input(src, signal, frame or 0)
                 inp.name = p.name
                 inp.window_px = int(z["window_px"]) if "window_px" in files else None
                 inp.stride_px = int(z["stride_px"]) if "stride_px" in files else None
@@ -239,7 +250,7 @@ def load_input(path: str | Path) -> EmbedInput:
                 wpx = int(z["window_px"]) if "window_px" in files else None
                 spx = int(z["stride_px"]) if "stride_px" in files else None
                 return EmbedInput(p.name, image, px, wpx, spx, grains)
-    data = read_image(p)
+    data = read_image(p, frame, signal)
     return EmbedInput(p.name, np.asarray(data.frames[0], np.float32), data.pixel_size)
 
 

@@ -40,9 +40,9 @@ def test_tiff_pixel_size_from_imagej_metadata(tmp_path):
 def test_bad_files_give_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such image"):
         read_frames(tmp_path / "missing.npy")
-    (tmp_path / "x.png").write_bytes(b"png")
+    (tmp_path / "x.xyz").write_bytes(b"xyz")
     with pytest.raises(ValueError, match="unsupported image format"):
-        read_frames(tmp_path / "x.png")
+        read_frames(tmp_path / "x.xyz")
     (tmp_path / "x.dm3").write_bytes(b"\x00garbage" * 10)
     with pytest.raises(ValueError, match="could not read"):
         read_frames(tmp_path / "x.dm3")

@@ -1,0 +1,187 @@
+"""`aistem info`, `aistem analyze FILE… --signal --frames --out-dir --format hspy`, and errors before TensorFlow."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aistem.core.synthetic import square_lattice
+
+pytest.importorskip("rsciio", reason="the io extra (RosettaSciIO) is not installed")
+
+AISTEM = [sys.executable, "-m", "aistem.cli"]
+REAL = Path(__file__).resolve().parents[3] / "shared" / "real-files"
+
+
+def run(*args, cwd=None):
+    return subprocess.run([*AISTEM, *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def _two_signal_hspy(tmp_path: Path) -> Path:
+    """A HyperSpy file of two experiments, as HyperSpy writes them: an EELS spectrum image and a HAADF stack."""
+    import h5py
+    from rsciio.hspy import file_writer
+
+    from aistem.core.io.results import _extra
+
+    def sig(data, units, title, nav, stype=""):
+        axes = []
+        for i, n in enumerate(data.shape):
+            unit = units if i >= nav else "s"
+            scale = 1.0 if i < nav or unit == "eV" else 0.012
+            axes.append({"name": f"a{i}", "size": n, "scale": scale, "offset": 0.0, "units": unit, "navigate": i < nav})
+        meta = {"General": {"title": title}, "Signal": {"signal_type": stype}}
+        return {"data": data, "axes": axes, "metadata": meta, **_extra()}
+
+    stack = np.stack([square_lattice((130, 130)), square_lattice((130, 130))[::-1]]).astype(np.float32)
+    file_writer(str(tmp_path / "0.hspy"), sig(np.ones((3, 4, 16), np.float32), "eV", "EELS", 2, "EELS"), show_progressbar=False)
+    file_writer(str(tmp_path / "1.hspy"), sig(stack, "nm", "HAADF", 1), show_progressbar=False)
+    out = tmp_path / "two.hspy"
+    with h5py.File(out, "w") as f:
+        with h5py.File(tmp_path / "1.hspy") as src:
+            f.attrs.update(src.attrs)
+        group = f.create_group("Experiments")
+        for i in (0, 1):
+            with h5py.File(tmp_path / f"{i}.hspy") as src:
+                (name,) = src["Experiments"]
+                src.copy(src["Experiments"][name], group, name=f"{i} {name}")
+    return out
+
+
+def test_info_json_shape(tmp_path):
+    path = _two_signal_hspy(tmp_path)
+    out = run("info", "--json", path)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert set(doc) == {"file", "signals"} and doc["file"] == str(path)
+    assert [set(s) for s in doc["signals"]] == [{"index", "title", "kind", "shape", "pixel_size", "detector", "selected"}] * 2
+    eels, haadf = doc["signals"]
+    assert eels["kind"] == "spectrum-image" and eels["pixel_size"] is None and not eels["selected"]
+    assert haadf == {"index": 1, "title": "HAADF", "kind": "stack", "shape": [2, 130, 130], "pixel_size": pytest.approx(0.12),
+                     "detector": "HAADF", "selected": True}  # fmt: skip
+    table = run("info", path, "--signal", "0")
+    assert table.returncode == 2 and "spectrum-image" in table.stderr
+    plain = run("info", path)
+    assert plain.returncode == 0 and "*  1  HAADF" in plain.stdout
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="needs ../shared/real-files")
+def test_info_on_real_files_one_json_line_each(tmp_path):
+    files = [REAL / "digitalmicrograph/3D/EELS_SI.dm4", REAL / "digitalmicrograph/2D/test_STEM_image.dm3"]
+    out = run("info", "--json", *files)
+    assert out.returncode == 0, out.stderr
+    docs = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [d["signals"][0]["kind"] for d in docs] == ["spectrum-image", "image"]
+    assert docs[1]["signals"][0]["pixel_size"] == pytest.approx(2.48538, rel=1e-4) and docs[1]["signals"][0]["selected"]
+
+
+def test_analyze_every_frame_into_a_folder_with_summary_and_hspy(tmp_path):
+    path = _two_signal_hspy(tmp_path)
+    out = run(
+        "analyze", path, "--frames", "all", "--out-dir", tmp_path / "res", "--format", "hspy",
+        "--stride", "3", "--samples", "2", "--seed", "0", "--no-rotation", "--quiet",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "signal 1 'HAADF'" in out.stdout and "frame 1]" in out.stdout
+    with open(tmp_path / "res" / "summary.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["frame"] for r in rows] == ["0", "1"] and all(r["signal"] == "signal 1 'HAADF'" for r in rows)
+    share = [k for k in rows[0] if k.startswith("share ")]
+    assert len(share) == 10 and sum(float(rows[0][k]) for k in share) == pytest.approx(1.0, abs=1e-5)
+    assert {"interface_fraction", "unknown_fraction", "mean_mi_bit"} <= set(rows[0])
+    from rsciio.hspy import file_reader
+
+    sigs = file_reader(str(tmp_path / "res" / "two_f001.hspy"))
+    classes = sigs[0]
+    assert classes["metadata"]["General"]["title"].endswith("classes") and classes["data"].shape == (2, 2)
+    assert len(classes["metadata"]["AISTEM"]["class_names"]) == 10 and classes["metadata"]["AISTEM"]["frame"] == 1
+    assert classes["axes"][0]["units"] == "Å" and classes["axes"][1]["scale"] == pytest.approx(3.0, rel=0.05)
+    assert sigs[-1]["data"].shape == (2, 2, 10)
+
+
+def test_analyze_several_files_npz(tmp_path):
+    for name in ("a", "b"):
+        np.save(tmp_path / f"{name}.npy", square_lattice((130, 130)))
+        (tmp_path / f"{name}.json").write_text(json.dumps({"pixel_size": 0.12}))
+    out = run("analyze", "a.npy", "b.npy", "--out-dir", "res", "--stride", "3", "--samples", "2", "--no-rotation",
+              "--quiet", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in (tmp_path / "res").iterdir()) == ["a_f000.npz", "b_f000.npz", "summary.csv"]
+    z = np.load(tmp_path / "res" / "b_f000.npz")
+    assert "b.npy [signal 0 'b', frame 0]" in str(z["source"])
+
+
+FAST = """
+import sys
+from aistem.cli.main import main
+rc = main(sys.argv[1:])
+heavy = [m for m in ("tensorflow", "keras") if m in sys.modules]
+print("RC", rc, "HEAVY", heavy)
+"""
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "message"),
+    [
+        ("npy", ["--pixel-size", "2.5"], r"descriptor needs ≥ 64 px per window, so the pixel size must be ≤ 0.1875 Å/px"),
+        ("npy", ["--pixel-size", "0.12", "--frames", "3"], "frame 3 does not exist"),
+        ("npy", ["--pixel-size", "0.12", "--frames", "x"], "give all, a frame number N"),
+        ("npy", ["--pixel-size", "0.12", "--out", "a.npz", "--frames", "all", "--window-px", "64"], None),
+        ("npy", [], "pixel size of .* is not known"),
+        ("npy", ["--pixel-size", "-0.1"], "must be positive"),
+        ("hspy", ["--signal", "0"], "spectrum-image .*real-space images here: 1 'HAADF'"),
+        ("hspy", ["--signal", "BF"], "no signal 'BF'"),
+        ("hspy", ["--frames", "1", "--out", "r.npz", "--plot", "r.png", "--frames", "all"], "take one frame"),
+        ("none", [], "no such image file"),
+    ],
+)
+def test_errors_come_before_tensorflow(tmp_path, make, args, message):
+    if make == "npy":
+        target = tmp_path / "img.npy"
+        np.save(target, np.zeros((120, 120), np.float32))
+    elif make == "hspy":
+        target = _two_signal_hspy(tmp_path)
+    else:
+        target = tmp_path / "missing.dm4"
+    if message is None:  # a one-frame .npy asked for all frames and written to --out: fine until the model loads
+        args, message = [*args[:-2], "--model", "no-such-model.keras"], "model file not found"
+        expect_heavy = None
+    else:
+        expect_heavy = "HEAVY []"
+    out = subprocess.run([sys.executable, "-c", FAST, "analyze", str(target), *args], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)  # fmt: skip
+    assert "Traceback" not in out.stderr
+    assert "RC 2" in out.stdout, out.stdout + out.stderr
+    import re
+
+    assert re.search(message, out.stderr), out.stderr
+    if expect_heavy:
+        assert expect_heavy in out.stdout
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="needs ../shared/real-files")
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("digitalmicrograph/2D/test_STEM_image.dm3", "pixel size 2.48538 Å/px is too coarse"),
+        ("digitalmicrograph/3D/EELS_SI.dm4", "spectrum-image"),
+        ("tia/new/128x128x5-diffraction_preview_1.ser", "diffraction pattern"),
+        ("digitalmicrograph/2D/test-1.dm4", "pixel size of .* is not known"),
+    ],
+)
+def test_real_file_errors_come_before_tensorflow(name, message):
+    out = subprocess.run([sys.executable, "-c", FAST, "analyze", str(REAL / name)], capture_output=True, text=True, timeout=120)
+    assert "RC 2" in out.stdout and "HEAVY []" in out.stdout, out.stdout + out.stderr
+    assert message in out.stderr or __import__("re").search(message, out.stderr), out.stderr
+
+
+def test_window_far_from_12_angstrom_warns(tmp_path):
+    np.save(tmp_path / "img.npy", square_lattice((140, 140)))
+    out = run("analyze", "img.npy", "--pixel-size", "0.25", "--window-px", "64", "--stride-px", "60", "--samples", "2",
+              "--no-rotation", "--quiet", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "the window is 16 Å" in out.stderr and "trained at 12 Å" in out.stderr
