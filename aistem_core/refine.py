@@ -179,6 +179,7 @@ def coarse_to_fine(
     rotation_tolerance: float = 2.0,
     period: np.ndarray | None = None,
     on_level: Callable[[int, Refinement], None] | None = None,
+    margin: bool = False,
 ) -> Refinement:
     """Evaluate a window grid coarse-to-fine (see the module docstring).
 
@@ -199,6 +200,10 @@ def coarse_to_fine(
         Largest rotation spread [°] among a cell's computed windows for it to be filled.
     period : ndarray of shape (n_classes,), optional
         Rotation period of each class [°] (:func:`aistem.core.rotation.rotation_period`); needed for rotation.
+    margin : bool
+        Also refine every cell touching a cell that holds an interface or unknown window (a margin of one cell
+        around flagged regions). Without it the cells holding a flagged window are refined, and through their
+        shared borders every cell the flagged region reaches.
     on_level : callable, optional
         ``on_level(level, partial)`` after the coarse level (0) with the coarse windows only filled in — the live
         preview — and never again; the final result is the return value.
@@ -222,7 +227,8 @@ def coarse_to_fine(
         bad = np.array(
             [not refined[i] and not _agree(g, c, period, mi_tolerance, rotation_tolerance) for i, c in enumerate(cells)]
         )
-        bad |= _touching(_flagged_cells(g, cells), cell_shape) & ~refined
+        if margin:
+            bad |= _touching(_flagged_cells(g, cells), cell_shape) & ~refined
         if not bad.any():
             break
         mask = np.zeros((gr, gc), bool)

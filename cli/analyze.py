@@ -15,6 +15,8 @@ from typing import Any
 
 from aistem.core.backend import PRECISION_HELP, USER_PRECISIONS
 
+from .batch import add_cluster_options, check_cluster_options
+
 FORMATS = ("npz", "hspy")
 
 
@@ -70,6 +72,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=None,
         help="mark windows outside the model's domain as unknown (docs/domain-check.md; default from config: on)",
     )
+    p.add_argument(
+        "--coarse-step",
+        type=int,
+        metavar="K",
+        help="coarse-to-fine: every K-th window first, then only where the map can change (docs/coarse-to-fine.md; "
+        "default from config: 4)",
+    )
+    p.add_argument("--dense", action="store_true", help="evaluate every window (the paper's full grid; same as --coarse-step 1)")
+    add_cluster_options(p)
     p.add_argument("--config", help="TOML file overriding config/default.toml")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run, exit_at_once=True)  # all outputs written and closed on return
@@ -154,18 +165,36 @@ def plan(args: argparse.Namespace, cfg: dict[str, Any]) -> list[Job]:
 def run(args: argparse.Namespace) -> int:
     from aistem.config import load_config
 
-    cfg = load_config(args.config)["analysis"]
+    full = load_config(args.config)
+    cfg = {**full["analysis"], "domain_table": full.get("domain")}
     _check_outputs(args)
+    check_cluster_options(args)
+    if args.coarse_step is not None and args.coarse_step < 1:
+        raise ValueError(f"--coarse-step must be at least 1, got {args.coarse_step}")
     jobs = plan(args, cfg)
     for j in jobs:
         print(f"{j.path.name}: {j.data.meta['description']}, frame(s) {_frames_text(j.data.meta['frame_indices'])}")
     sys.stdout.flush()
 
+    out_dir = Path(args.out_dir) if args.out_dir else None
+    if args.scheduler is not None or args.workers is not None:
+        from aistem.core.io.results import write_summary
+
+        from .batch import run_on_cluster
+
+        assert out_dir is not None  # check_cluster_options
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rows = run_on_cluster(
+            args, {**cfg, "domain": analysis_domain(args, cfg), "coarse": coarse_step(args, cfg)}, jobs, out_dir
+        )
+        print(f"summary: {write_summary(rows, out_dir / 'summary.csv')}")
+        wanted = sum(len(j.data.meta["frame_indices"]) for j in jobs)
+        return 0 if len(rows) == wanted else 1
+
     from aistem.core import load_model
 
     model = load_model(args.model or cfg["model"] or None)
     rows = []
-    out_dir = Path(args.out_dir) if args.out_dir else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     for j in jobs:
@@ -181,6 +210,23 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"summary: {write_summary(rows, out_dir / 'summary.csv')}")
     return 0
+
+
+def analysis_domain(args: argparse.Namespace, cfg: dict[str, Any]) -> Any:
+    """False, or the domain check's thresholds from the config's ``[domain]`` table."""
+    if not (args.domain if args.domain is not None else cfg.get("domain", True)):
+        return False
+    from aistem.core.domain import DomainSettings
+
+    return DomainSettings.from_dict(cfg.get("domain_table"))
+
+
+def coarse_step(args: argparse.Namespace, cfg: dict[str, Any]) -> int | None:
+    """The coarse-to-fine step (None: dense) from --dense, --coarse-step and the config."""
+    if args.dense:
+        return None
+    k = args.coarse_step if args.coarse_step is not None else int(cfg.get("coarse_step", 1))
+    return None if k <= 1 else k
 
 
 def _frames_text(idx: list[int]) -> str:
@@ -216,7 +262,8 @@ def _analyze_one(args: argparse.Namespace, cfg: dict[str, Any], model: Any, j: J
         adaptive=args.adaptive if args.adaptive is not None else cfg["adaptive"],
         precision=args.precision or cfg["precision"],
         rotation=args.rotation if args.rotation is not None else cfg["rotation"],
-        domain=args.domain if args.domain is not None else cfg.get("domain", True),
+        domain=analysis_domain(args, cfg),
+        coarse_step=coarse_step(args, cfg),
         progress=progress,
     )
     if bar is not None:

@@ -76,6 +76,8 @@ def run_on_cluster(args: argparse.Namespace, cfg: dict[str, Any], jobs: list[Any
         "adaptive": args.adaptive if args.adaptive is not None else cfg["adaptive"],
         "precision": args.precision or cfg["precision"],
         "rotation": args.rotation if args.rotation is not None else cfg["rotation"],
+        "domain": cfg["domain"],
+        "coarse_step": cfg["coarse"],
     }
     bar = None
     with cluster_client(args.scheduler, args.workers) as client:
