@@ -292,6 +292,11 @@ def _print_result(result: Any, model: Any, name: str) -> None:
         f"domain check {result.timing.get('domain', 0):.0f} ms; rotation {result.timing.get('rotation', 0):.0f} ms; "
         f"mean samples per window {result.mean_samples:.1f}"
     )
+    if result.filled is not None:
+        print(
+            f"  coarse-to-fine: {1 - float(result.filled.mean()):.1%} of the windows evaluated, the rest filled from "
+            "identical neighbours (--dense: every window)"
+        )
 
 
 def _save(result: Any, path: Path, j: Job, frame: int) -> Path:
