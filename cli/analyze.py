@@ -128,6 +128,6 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         print(f"  maps: {result.save(args.out)}")
     if args.plot:
-        plot_result(result, image.astype("float32"), args.plot, title=Path(args.image).name)
+        plot_result(result, image.astype("float32"), args.plot, source=Path(args.image).name, frame=0)
         print(f"  figure: {args.plot}")
     return 0
