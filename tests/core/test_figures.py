@@ -124,7 +124,7 @@ def test_mi_scale_is_fixed_and_the_threshold_marked():
     fig = plot_result(r, np.zeros((50, 50), np.float32), source="x.tif", frame=3)
     mi_ax = next(ax for ax in fig.axes if ax.get_title().startswith("(c)"))
     assert "all windows below threshold" in mi_ax.get_title()
-    im = [i for i in mi_ax.images if i.get_cmap().name == "viridis"][0]
+    im = next(i for i in mi_ax.images if i.get_cmap().name == "viridis")
     assert im.get_clim() == (0.0, 1.0)
     bar = next(ax for ax in fig.axes if "MI [bit]" in ax.get_ylabel())
     assert any(np.allclose(line.get_ydata(), 0.1) for line in bar.lines)  # the threshold line
