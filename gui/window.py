@@ -276,6 +276,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self._apply_opacity()
         if self.result is not None:
             self._update_legend(self.result)
+        QtCore.QTimer.singleShot(0, self.fit_view)  # once the new layout has its sizes
 
     def _apply_visibility(self) -> None:
         st = self.draw_settings
@@ -370,6 +371,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         if first or shape_changed:
             self.plot.vb.disableAutoRange()
             self.fit_view()  # zoom is the user's from now on
+            QtCore.QTimer.singleShot(0, self.fit_view)
 
     def show_frame(self, frame: Frame) -> None:
         """Draw one frame (the overlays stay as they are)."""
