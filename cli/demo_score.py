@@ -74,7 +74,7 @@ class Score:
 
 def _footprints(m: FinalMaps, step: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """Sub-grid offsets of a window's footprint and the window centres (rows, cols, 2) [px]."""
-    off = np.arange(0, m.window_px, step)
+    off = np.unique(np.r_[np.arange(0, m.window_px, step), m.window_px - 1])  # the last row/col too
     gr, gc = m.classes.shape
     r0 = m.origins[0] + np.arange(gr) * m.stride_px
     c0 = m.origins[1] + np.arange(gc) * m.stride_px

@@ -138,6 +138,8 @@ def run_view(
             waited = time.time() - w.result.received
             if frames and not w.frame_matches_result and waited < FRAME_WAIT_S:
                 return  # give its frame a moment
+            state["shown"] = {"series": w.result.series, "index": w.result.index, "final": w.result.final}
+            state["panels"] = w.panel_corners()
             state["screenshot"] = str(w.screenshot(screenshot))
             loop.quit()
 
@@ -241,6 +243,7 @@ def _summary(receiver: Any, window: Any, state: dict[str, Any], t0: float) -> di
         "daemon_status": s.status.header if s.status is not None else None,
         "last_error": s.last_error,
         "elapsed_s": round(time.time() - t0, 3),
-        "shown": {"series": r.series, "index": r.index, "final": r.final} if r is not None else None,
-        "panels": window.panel_corners(),
+        # what the screenshot shows (else what is on screen now)
+        "shown": state.get("shown") or ({"series": r.series, "index": r.index, "final": r.final} if r is not None else None),
+        "panels": state.get("panels") or window.panel_corners(),
     }
