@@ -218,7 +218,7 @@ def _outline(ax: Any, result: AnalysisResult, ext: tuple[float, float, float, fl
 
     segs = outline_segments(result.interface & ~_unknown(result), ext)
     if len(segs):
-        ax.add_collection(LineCollection(segs, colors=color, linewidths=1.4, zorder=5))
+        ax.add_collection(LineCollection(list(segs), colors=color, linewidths=1.4, zorder=5))
 
 
 def _image_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float, float, float, float]) -> None:
