@@ -317,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
             timeout=args.timeout if headless else None,
             summary=out / "summary.json",
             overlay="all",
-            size=(1700, 760),
+            size=(1700, 660),
             finals=True,
         )
         replay.stop()
