@@ -139,8 +139,8 @@ def run_view(
             if frames and not w.frame_matches_result and waited < FRAME_WAIT_S:
                 return  # give its frame a moment
             state["shown"] = {"series": w.result.series, "index": w.result.index, "final": w.result.final}
-            state["panels"] = w.panel_corners()
             state["screenshot"] = str(w.screenshot(screenshot))
+            state["panels"] = w.panel_corners()  # as grabbed (the screenshot lets pending layout events run first)
             loop.quit()
 
         def give_up() -> None:
