@@ -244,6 +244,8 @@ def _class_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float, fl
         for i in np.argsort(-counts, kind="stable")
         if counts[i]
     ]
+    flagged_only = np.setdiff1d(np.unique(result.classes[result.interface & ~unknown]), np.nonzero(counts)[0])
+    handles += [Patch(color=colors[i], label=f"{short_class_name(names[i])}  (interface only)") for i in flagged_only]
     n = max(1, result.classes.size)
     if unknown.any():
         handles.append(Patch(color=UNKNOWN_RGB, label=f"unknown  {100 * unknown.sum() / n:.0f} % of windows"))
@@ -262,8 +264,9 @@ def _mi_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float, float
     cb.set_label(f"MI [bit] (fixed scale; threshold {result.threshold:g}, red)")
     cb.ax.axhline(result.threshold, color="red", lw=2.5)
     above = result.interface & ~_unknown(result)
-    note = "all windows below threshold" if not above.any() else f"{100 * above.mean():.0f} % above threshold"
-    ax.set_title(f"(c) mutual information: {note}")
+    t = result.threshold
+    note = f"all windows below {t:g} bit" if not above.any() else f"{100 * above.mean():.0f} % above {t:g} bit"
+    ax.set_title(f"(c) MI: {note}")
 
 
 def _rotation_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float, float, float, float]) -> None:

@@ -62,6 +62,15 @@ class ClassLayer(Layer):
             ((int(lut[i][0]), int(lut[i][1]), int(lut[i][2])), f"{short_class_name(result.class_names[i])}  {100 * f:.0f} %")
             for i, f in sorted(shares.items(), key=lambda kv: -kv[1])
         ]
+        iface = interface_at(result, settings.threshold) & ~unknown_at(result)
+        for i in sorted(set(np.unique(result.classes[iface]).tolist()) - set(shares)):
+            if i < len(lut):
+                rows.append(
+                    (
+                        (int(lut[i][0]), int(lut[i][1]), int(lut[i][2])),
+                        f"{short_class_name(result.class_names[i])}  (interface only)",
+                    )
+                )
         if unknown > 0:
             u = UNKNOWN_RGBA
             rows.append(((int(u[0]), int(u[1]), int(u[2])), f"unknown  {100 * unknown:.0f} % of windows"))

@@ -123,7 +123,7 @@ def test_mi_scale_is_fixed_and_the_threshold_marked():
     r.mutual_information[0, 0] = 2e-6
     fig = plot_result(r, np.zeros((50, 50), np.float32), source="x.tif", frame=3)
     mi_ax = next(ax for ax in fig.axes if ax.get_title().startswith("(c)"))
-    assert "all windows below threshold" in mi_ax.get_title()
+    assert "all windows below 0.1 bit" in mi_ax.get_title()
     im = next(i for i in mi_ax.images if i.get_cmap().name == "viridis")
     assert im.get_clim() == (0.0, 1.0)
     bar = next(ax for ax in fig.axes if "MI [bit]" in ax.get_ylabel())
@@ -177,4 +177,16 @@ def test_rotation_panel_uses_one_convention_and_names_the_period():
     assert ax.images[-1].get_cmap().name.startswith("twilight")
     bar = next(a for a in fig.axes if "period" in a.get_ylabel())
     assert "[−45°, 45°)" in bar.get_ylabel() and "period 90°" in bar.get_ylabel()
+    plt.close(fig)
+
+
+def test_a_class_seen_only_in_interface_windows_is_named_in_the_legend():
+    import matplotlib.pyplot as plt
+
+    r = _result((3, 3), window=20, stride=10)
+    r.classes[1, 1] = 2
+    r.interface[1, 1] = True
+    fig = plot_result(r, None)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "c2  (interface only)" in labels and any(t.startswith("c0  100 %") for t in labels)
     plt.close(fig)
