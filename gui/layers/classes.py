@@ -8,7 +8,7 @@ from pyqtgraph.Qt import QtCore
 
 from ..overlay import UNKNOWN_RGBA, class_lut, class_rgba, interface_at, short_class_name, unknown_at
 from ..protocol import Result
-from .base import DrawSettings, Layer, LegendRow
+from .base import DrawSettings, Layer, LegendRow, Panels
 
 __all__ = ["ClassLayer", "class_shares"]
 
@@ -41,7 +41,7 @@ class ClassLayer(Layer):
     z = 1.0
     MODES = ("class", "both", "all")
 
-    def __init__(self, panels) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, panels: Panels) -> None:
         super().__init__(panels)
         self.item = self.add(panels.main, pg.ImageItem(axisOrder="row-major"))
 

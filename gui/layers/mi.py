@@ -8,7 +8,7 @@ from pyqtgraph.Qt import QtCore
 
 from ..overlay import interface_at, mi_scale
 from ..protocol import Result
-from .base import DrawSettings, Layer
+from .base import DrawSettings, Layer, Panels
 
 __all__ = ["MILayer"]
 
@@ -23,7 +23,7 @@ class MILayer(Layer):
     name = "mi"
     z = 2.0
 
-    def __init__(self, panels) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, panels: Panels) -> None:
         super().__init__(panels)
         self.item = self.add(panels.main, pg.ImageItem(axisOrder="row-major"))
         self.panel_item = self.add(panels.mi, pg.ImageItem(axisOrder="row-major"))
@@ -32,7 +32,6 @@ class MILayer(Layer):
         self.threshold_line = pg.InfiniteLine(angle=0, pen=pg.mkPen((255, 60, 60), width=3))
         self.threshold_line.setZValue(1000)
         self.bar.addItem(self.threshold_line)
-        self.threshold_text = pg.TextItem("", color=(255, 60, 60), anchor=(1.0, 0.5))
         self._top = 1.0
         self._set_scale(1.0, 0.1)
 

@@ -7,7 +7,7 @@ import pyqtgraph as pg
 
 from ..overlay import interface_at, interface_segments
 from ..protocol import Result
-from .base import DrawSettings, Layer, LegendRow
+from .base import DrawSettings, Layer, LegendRow, Panels
 
 __all__ = ["OutlineLayer"]
 
@@ -19,7 +19,7 @@ class OutlineLayer(Layer):
     z = 10.0
     translucent = False
 
-    def __init__(self, panels) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, panels: Panels) -> None:
         super().__init__(panels)
         pen = pg.mkPen((255, 255, 255), width=2)
         self.curves = {

@@ -7,7 +7,7 @@ from pyqtgraph.Qt import QtCore
 
 from ..overlay import rotation_display, short_class_name
 from ..protocol import Result
-from .base import DrawSettings, Layer, LegendRow
+from .base import DrawSettings, Layer, LegendRow, Panels
 
 __all__ = ["CYCLIC_COLORMAP", "RotationLayer"]
 
@@ -25,7 +25,7 @@ class RotationLayer(Layer):
     name = "rotation"
     z = 3.0
 
-    def __init__(self, panels) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, panels: Panels) -> None:
         super().__init__(panels)
         self.item = self.add(panels.main, pg.ImageItem(axisOrder="row-major"))
         self.panel_item = self.add(panels.rotation, pg.ImageItem(axisOrder="row-major"))
