@@ -1,4 +1,10 @@
-"""Figures of an analysis, as in the paper: image, class map with legend, mutual-information map."""
+"""Figures of an analysis, in the layout of the paper's Fig. 2 and 3: image, class map, mutual information, rotation.
+
+Every panel is drawn in image coordinates (rows down, pixel centres on whole numbers) over the same extent, with a
+scale bar; the MI colour scale is fixed (0 to at least 1 bit) with the threshold marked; the interface is outlined
+cell by cell (so also when most windows are interface); unknown windows (outside the model's domain, when the
+result has an ``unknown`` map) are light grey; rotations are on a cyclic colour map in [−period/2, period/2).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,24 @@ import numpy as np
 
 from .analysis import AnalysisResult
 
-__all__ = ["class_colors", "grid_extent", "plot_result"]
+__all__ = [
+    "MI_SCALE_MAX",
+    "UNKNOWN_RGB",
+    "class_colors",
+    "figure_title",
+    "grid_extent",
+    "mi_scale_max",
+    "outline_segments",
+    "plot_result",
+    "short_class_name",
+]
+
+#: Colour of unknown windows (a grey no class has; :func:`class_colors` has no grey).
+UNKNOWN_RGB = (0.745, 0.745, 0.745)
+#: The MI colour scale runs from 0 to at least this [bit].
+MI_SCALE_MAX = 1.0
+#: Font size of legends, titles and labels [pt]: readable when the figure is printed at about 17 cm wide.
+FONT_PT = 11
 
 
 # Grey reads as "no class" or background on a HAADF image, so the greys of tab10/tab20 are replaced:
@@ -57,120 +80,246 @@ def grid_extent(result: AnalysisResult) -> tuple[float, float, float, float]:
     )
 
 
-def plot_result(result: AnalysisResult, image: np.ndarray | None, path: str | Path | None = None, *, title: str = "") -> Any:
-    """Three panels: the image, the class map with a legend, the MI map with a colour bar.
+def mi_scale_max(threshold: float) -> float:
+    """Top of the fixed MI colour scale [bit]: 1 bit, or twice the threshold when that is higher."""
+    return float(max(MI_SCALE_MAX, 2.0 * threshold))
 
-    Returns the Matplotlib figure; writes it to ``path`` when given.
+
+def short_class_name(name: str) -> str:
+    """ "BCC_Fe_100" → "bcc Fe [100]", "HCP_Ti_10m10" → "hcp Ti [10-10]": the class as a microscopist reads it."""
+    parts = name.split("_")
+    if len(parts) != 3:
+        return name
+    lattice, element, zone = parts
+    return f"{lattice.lower()} {element} [{zone.replace('m', '-')}]"
+
+
+def figure_title(result: AnalysisResult, source: str = "", frame: int | None = None) -> str:
+    """One line naming the file, frame, pixel size, window, stride, T and model of the analysis."""
+    ps = result.pixel_size
+    known = bool(ps) and np.isfinite(ps) and ps > 0
+    size = (lambda px: f"{px * ps:.3g} Å ({px} px)") if known else (lambda px: f"{px} px")
+    parts = [source or "image"]
+    if frame is not None:
+        parts.append(f"frame {frame}")
+    parts.append(f"{ps:.4g} Å/px" if known else "pixel size unknown")
+    parts.append(f"window {size(result.window_px)}")
+    parts.append(f"stride {size(result.stride_px)}")
+    parts.append(f"T = {result.samples}")
+    model = result.model_name or "model ?"
+    if result.model_hash:
+        model += f" [{result.model_hash[:8]}]"
+    parts.append(model)
+    return " · ".join(parts)
+
+
+def outline_segments(mask: np.ndarray, extent: tuple[float, float, float, float]) -> np.ndarray:
+    """Cell edges between ``mask`` cells and the rest (or the grid border), as line segments in image coordinates.
+
+    Parameters
+    ----------
+    mask : ndarray of shape (rows, cols), bool
+    extent : (left, right, bottom, top)
+        :func:`grid_extent` of the grid [px].
+
+    Returns
+    -------
+    ndarray of shape (n, 2, 2), float64
+        Segments ((x0, y0), (x1, y1)) with x the column and y the row [px].
+    """
+    m = np.pad(np.asarray(mask, bool), 1)
+    left, right, bottom, top = extent
+    gr, gc = mask.shape
+    sr = (bottom - top) / max(1, gr)
+    sc = (right - left) / max(1, gc)
+    k, j = np.nonzero(m[1:, 1:-1] != m[:-1, 1:-1])  # horizontal edge above grid row k
+    h = np.stack([np.stack([left + j * sc, top + k * sr], -1), np.stack([left + (j + 1) * sc, top + k * sr], -1)], 1)
+    i, k2 = np.nonzero(m[1:-1, 1:] != m[1:-1, :-1])  # vertical edge left of grid col k2
+    v = np.stack([np.stack([left + k2 * sc, top + i * sr], -1), np.stack([left + k2 * sc, top + (i + 1) * sr], -1)], 1)
+    return np.concatenate([h.reshape(-1, 2, 2), v.reshape(-1, 2, 2)]).astype(np.float64)
+
+
+def _unknown(result: AnalysisResult) -> np.ndarray:
+    u = getattr(result, "unknown", None)
+    return np.zeros(result.classes.shape, bool) if u is None else np.asarray(u, bool)
+
+
+def plot_result(
+    result: AnalysisResult,
+    image: np.ndarray | None,
+    path: str | Path | None = None,
+    *,
+    title: str = "",
+    source: str = "",
+    frame: int | None = None,
+) -> Any:
+    """The paper's figure of one analysis: image, class map (interface outlined), MI, and rotation when measured.
+
+    Parameters
+    ----------
+    result : AnalysisResult
+    image : ndarray of shape (rows, cols), optional
+        The analysed image; without it the maps are drawn on their own.
+    path : path, optional
+        Write the figure (PNG, 150 dpi).
+    title : str
+        Title; default :func:`figure_title` of ``source`` and ``frame``.
+    source : str
+        The file the image came from (named in the default title).
+    frame : int, optional
+        Its frame index.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
+
+    has_rotation = result.lattice_rotation is not None and bool(np.isfinite(result.lattice_rotation).any())
+    kinds = (["image"] if image is not None else []) + ["class", "mi"] + (["rotation"] if has_rotation else [])
+    shape = (2, 2) if len(kinds) == 4 else (1, len(kinds))
+    size = (11.0, 11.6) if shape == (2, 2) else (5.4 * len(kinds), 6.4)
+    with plt.rc_context({"font.size": FONT_PT}):
+        fig, axes = plt.subplots(*shape, figsize=size, constrained_layout=True, squeeze=False)
+        ext = grid_extent(result)
+        for ax, kind in zip(axes.ravel(), kinds, strict=True):
+            _base(ax, image, result, ext)
+            {"image": _image_panel, "class": _class_panel, "mi": _mi_panel, "rotation": _rotation_panel}[kind](
+                fig, ax, result, ext
+            )
+            _scale_bar(ax, image.shape if image is not None else None, result, ext)
+        fig.suptitle(title or figure_title(result, source, frame), fontsize=FONT_PT + 1)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(path, dpi=150)
+            plt.close(fig)
+    return fig
+
+
+def _base(ax: Any, image: np.ndarray | None, result: AnalysisResult, ext: tuple[float, float, float, float]) -> None:
+    """The image in grey under every panel, and the same limits for all: the image's, else the grid's."""
+    if image is not None:
+        ax.imshow(image, cmap="gray", interpolation="nearest")
+        ax.set_xlim(-0.5, image.shape[1] - 0.5)
+        ax.set_ylim(image.shape[0] - 0.5, -0.5)
+    else:
+        ax.set_xlim(ext[0], ext[1])
+        ax.set_ylim(ext[2], ext[3])
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _outline(ax: Any, result: AnalysisResult, ext: tuple[float, float, float, float], color: str) -> None:
+    from matplotlib.collections import LineCollection
+
+    segs = outline_segments(result.interface & ~_unknown(result), ext)
+    if len(segs):
+        ax.add_collection(LineCollection(list(segs), colors=color, linewidths=1.4, zorder=5))
+
+
+def _image_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float, float, float, float]) -> None:
+    ax.set_title("(a) HAADF image")
+
+
+def _class_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float, float, float, float]) -> None:
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     names = result.class_names
     colors = class_colors(len(names))
-    ext = grid_extent(result)
-    has_rotation = result.lattice_rotation is not None and np.isfinite(result.lattice_rotation).any()
-    panels = (3 if image is not None else 2) + (1 if has_rotation else 0)
-    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 5.4), constrained_layout=True)
-    axes = list(np.atleast_1d(axes))
-    if image is not None:
-        ax = axes.pop(0)
-        ax.imshow(image, cmap="gray")
-        ax.set_title("HAADF image")
-        _scale_bar(ax, image.shape, result.pixel_size)
-        ax.set_axis_off()
-    ax = axes[0]
-    if image is not None:
-        ax.imshow(image, cmap="gray")
-    ax.imshow(
-        result.classes,
-        cmap=ListedColormap(colors),
-        vmin=-0.5,
-        vmax=len(names) - 0.5,
-        extent=ext,
-        alpha=0.6 if image is not None else 1.0,
-        interpolation="nearest",
-    )
-    if result.interface.any():
-        ax.contour(
-            result.interface.astype(float),
-            levels=[0.5],
-            colors="k",
-            linewidths=1.0,
-            extent=ext,  # as the imshow above: with origin="upper", row 0 lies at ext[3] (the top)
-            origin="upper",
-        )
-    present = np.unique(result.classes)
-    ax.legend(handles=[Patch(color=colors[i], label=names[i]) for i in present], loc="upper right", fontsize=7, framealpha=0.8)
-    ax.set_title("Assigned class (interface outlined)")
-    if image is not None:
-        ax.set_xlim(-0.5, image.shape[1] - 0.5)
-        ax.set_ylim(image.shape[0] - 0.5, -0.5)
-    ax.set_axis_off()
-    ax = axes[1]
-    im = ax.imshow(result.mutual_information, cmap="viridis", vmin=0.0, extent=ext, interpolation="nearest")
-    if image is not None:
-        ax.set_xlim(-0.5, image.shape[1] - 0.5)
-        ax.set_ylim(image.shape[0] - 0.5, -0.5)
-    ax.set_title(f"Mutual information [bit] (threshold {result.threshold:g})")
-    fig.colorbar(im, ax=ax, shrink=0.8, label="MI [bit]")
-    ax.set_axis_off()
-    if has_rotation:
-        _rotation_panel(fig, axes[2], result, ext, image)
-    if title:
-        fig.suptitle(title)
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
+    unknown = _unknown(result)
+    rgb = colors[np.minimum(result.classes.astype(np.int64), len(names) - 1)]
+    rgb[unknown] = UNKNOWN_RGB
+    ax.imshow(rgb, extent=ext, alpha=0.6 if ax.images else 1.0, interpolation="nearest")
+    _outline(ax, result, ext, "k")
+    bulk = ~unknown & ~result.interface
+    counts = np.bincount(result.classes[bulk].astype(np.int64), minlength=len(names))[: len(names)]
+    total = max(1, int(bulk.sum()))
+    handles: list[Any] = [
+        Patch(color=colors[i], label=f"{short_class_name(names[i])}  {100 * counts[i] / total:.0f} %")
+        for i in np.argsort(-counts, kind="stable")
+        if counts[i]
+    ]
+    flagged_only = np.setdiff1d(np.unique(result.classes[result.interface & ~unknown]), np.nonzero(counts)[0])
+    handles += [Patch(color=colors[i], label=f"{short_class_name(names[i])}  (interface only)") for i in flagged_only]
+    n = max(1, result.classes.size)
+    if unknown.any():
+        handles.append(Patch(color=UNKNOWN_RGB, label=f"unknown  {100 * unknown.sum() / n:.0f} % of windows"))
+    iface = (result.interface & ~unknown).sum() / n
+    handles.append(Line2D([], [], color="k", lw=1.4, label=f"interface (MI > {result.threshold:g} bit)  {100 * iface:.0f} %"))
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=FONT_PT - 1, frameon=False)
+    ax.set_title("(b) class (% of known bulk windows)")
 
 
-def _scale_bar(ax: Any, shape: tuple[int, ...], pixel_size: float) -> None:
-    """A 1 nm (or longer) scale bar in the lower left corner."""
-    if not pixel_size or not np.isfinite(pixel_size):
-        return
-    width_nm = shape[1] * pixel_size / 10.0
-    bar_nm = next((b for b in (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500) if b >= width_nm / 6), 1000)
-    bar_px = bar_nm * 10.0 / pixel_size
-    r, c = shape[0] * 0.93, shape[1] * 0.05
-    ax.plot([c, c + bar_px], [r, r], color="white", linewidth=4)
-    ax.text(c + bar_px / 2, r - shape[0] * 0.03, f"{bar_nm:g} nm", color="white", ha="center", va="bottom", fontsize=9)
+def _mi_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float, float, float, float]) -> None:
+    top = mi_scale_max(result.threshold)
+    mi = np.ma.masked_invalid(np.asarray(result.mutual_information, np.float32))
+    im = ax.imshow(mi, cmap="viridis", vmin=0.0, vmax=top, extent=ext, interpolation="nearest")
+    _outline(ax, result, ext, "w")
+    cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    cb.set_label(f"MI [bit] (fixed scale; threshold {result.threshold:g}, red)")
+    cb.ax.axhline(result.threshold, color="red", lw=2.5)
+    above = result.interface & ~_unknown(result)
+    t = result.threshold
+    note = f"all windows below {t:g} bit" if not above.any() else f"{100 * above.mean():.0f} % above {t:g} bit"
+    ax.set_title(f"(c) MI: {note}")
 
 
-def _rotation_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float, float, float, float], image: Any) -> None:
-    """Local lattice rotation of bulk windows on a cyclic colour map; interface windows grey."""
+def _rotation_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float, float, float, float]) -> None:
+    """Local lattice rotation of bulk windows in [−period/2, period/2) on a cyclic colour map; interface: image."""
     import matplotlib
 
-    from .rotation import rotation_fraction, rotation_period
+    from .rotation import circular_difference, rotation_period
 
     rot = result.lattice_rotation
     assert rot is not None
-    bulk = np.isfinite(rot)
-    periods = np.unique(rotation_period(result.class_names)[result.classes[bulk]])
-    ax.imshow(np.where(bulk, np.nan, 0.5), cmap="gray", vmin=0, vmax=1, extent=ext, interpolation="nearest")
-    cmap = matplotlib.colormaps["twilight_shifted"].copy()
-    cmap.set_bad(alpha=0.0)
-    if len(periods) == 1:  # one symmetry period: show degrees
-        half = float(periods[0]) / 2
-        im = ax.imshow(rot, cmap=cmap, vmin=-half, vmax=half, extent=ext, interpolation="nearest")
-        label = f"rotation [°] (mod {2 * half:g}°)"
-    else:  # mixed periods: one cyclic scale as a fraction of each class's period
-        im = ax.imshow(
-            rotation_fraction(rot, result.classes, result.class_names),
-            cmap=cmap,
-            vmin=0,
-            vmax=1,
-            extent=ext,
-            interpolation="nearest",
-        )
-        label = "rotation / symmetry period"
-    if image is not None:
-        ax.set_xlim(-0.5, image.shape[1] - 0.5)
-        ax.set_ylim(image.shape[0] - 0.5, -0.5)
-    ax.set_title("Local lattice rotation (interface grey)")
-    fig.colorbar(im, ax=ax, shrink=0.8, label=label)
-    ax.set_axis_off()
+    names = result.class_names
+    cls = np.minimum(result.classes.astype(np.int64), len(names) - 1)
+    period = rotation_period(names)[cls]
+    rot = np.where(np.isfinite(rot), circular_difference(np.asarray(rot, np.float32), 0.0, period), np.nan)
+    shown = np.isfinite(rot)
+    periods = {names[c]: float(rotation_period(names)[c]) for c in np.unique(cls[shown])}
+    cmap = matplotlib.colormaps["twilight_shifted"].with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
+    if len(set(periods.values())) == 1:
+        half = next(iter(periods.values())) / 2
+        im = ax.imshow(np.ma.masked_invalid(rot), cmap=cmap, vmin=-half, vmax=half, extent=ext, interpolation="nearest")
+        label = f"rotation [°] in [−{half:g}°, {half:g}°), period {2 * half:g}°"
+    else:
+        frac = np.ma.masked_invalid(rot / period)
+        im = ax.imshow(frac, cmap=cmap, vmin=-0.5, vmax=0.5, extent=ext, interpolation="nearest")
+        label = "rotation ÷ period, in [−½, ½)"
+    cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    cb.set_label(label)
+    per = ", ".join(f"{short_class_name(n)} {p:g}°" for n, p in periods.items())
+    ax.text(0.5, -0.01, f"period: {per}", transform=ax.transAxes, ha="center", va="top", fontsize=FONT_PT - 1, wrap=True)
+    ax.set_title("(d) lattice rotation (cyclic; interface: image)")
+
+
+def _scale_bar(ax: Any, shape: tuple[int, ...] | None, result: AnalysisResult, ext: tuple[float, float, float, float]) -> None:
+    """A round-length scale bar (about a sixth of the width) in the lower left corner, on the image."""
+    ps = result.pixel_size
+    if not ps or not np.isfinite(ps) or ps <= 0:
+        return
+    if shape is not None:
+        r0, c0, rows, cols = -0.5, -0.5, float(shape[0]), float(shape[1])
+    else:
+        r0, c0, rows, cols = ext[3], ext[0], ext[2] - ext[3], ext[1] - ext[0]
+    width_nm = cols * ps / 10.0
+    bar_nm = next((b for b in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500) if b >= width_nm / 6), 1000)
+    bar_px = bar_nm * 10.0 / ps
+    r, c = r0 + rows * 0.93, c0 + cols * 0.05
+    ax.plot([c, c + bar_px], [r, r], color="white", linewidth=5, solid_capstyle="butt", zorder=6)
+    ax.text(
+        c + bar_px / 2,
+        r - rows * 0.025,
+        f"{bar_nm:g} nm",
+        color="white",
+        ha="center",
+        va="bottom",
+        zorder=6,
+        bbox={"facecolor": "black", "alpha": 0.5, "edgecolor": "none", "pad": 1.5},
+    )

@@ -318,6 +318,6 @@ def _write(args: argparse.Namespace, result: Any, j: Job, frame: int, image: Any
     if args.plot:
         from aistem.core.figures import plot_result
 
-        plot_result(result, image.astype("float32"), args.plot, title=f"{j.path.name} frame {frame}")
+        plot_result(result, image.astype("float32"), args.plot, source=j.path.name, frame=frame)
         print(f"  figure: {args.plot}")
     return written

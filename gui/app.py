@@ -46,6 +46,7 @@ def run_view(
     size: tuple[int, int] = (1280, 820),
     redraw_hz: float = 15.0,
     curve: dict[str, tuple[bytes, bytes, bytes]] | None = None,
+    finals: bool = False,
 ) -> dict[str, Any]:
     """Open the viewer on a daemon's results (and the acquisition frames) and run it.
 
@@ -74,6 +75,8 @@ def run_view(
         Window (width, height) [screen px].
     curve : dict, optional
         ZeroMQ CURVE keys per endpoint (``"results"``, ``"frames"``), see :func:`aistem.gui.receiver.curve_keys`.
+    finals : bool
+        Count only final results towards ``after`` and take the screenshot of a final result (not a live preview).
 
     Returns
     -------
@@ -88,7 +91,9 @@ def run_view(
         ``frames_per_second`` (result rate),
         ``latency_ms`` (final result arrival − acquisition timestamp, mean of the last final results),
         ``preview_latency_ms`` (the same for live previews; None without), ``dropped``, ``daemon_status``,
-        ``last_error``, ``elapsed_s``.
+        ``last_error``, ``elapsed_s``, ``shown`` (series, index, final of the result on screen at the end) and
+        ``panels`` (where each image panel shown puts the image corners in the screenshot: name →
+        ``{"top_left": [y, x], "bottom_right": [y, x]}`` [screen px] of pixel centres (0, 0) and (rows−1, cols−1)).
     """
     if after < 1:
         raise ValueError(f"after must be ≥ 1, got {after}")
@@ -127,16 +132,22 @@ def run_view(
             s = w.snapshot
             if screenshot is None or state["screenshot"] is not None or s is None:
                 return
-            if s.counters["results"] < after or w.result is None or w.result is not s.latest_result:
+            count = s.counters.get("final_results", 0) if finals else s.counters["results"]
+            if count < after or w.result is None or w.result is not s.latest_result:
+                return
+            if finals and not w.result.final:
                 return
             waited = time.time() - w.result.received
             if frames and not w.frame_matches_result and waited < FRAME_WAIT_S:
                 return  # give its frame a moment
+            state["shown"] = {"series": w.result.series, "index": w.result.index, "final": w.result.final}
             state["screenshot"] = str(w.screenshot(screenshot))
+            state["panels"] = w.panel_corners()  # as grabbed (the screenshot lets pending layout events run first)
             loop.quit()
 
         def give_up() -> None:
-            if receiver.counters["results"] >= after and (screenshot is None or state["screenshot"] is not None):
+            done = receiver.counters.get("final_results", 0) if finals else receiver.counters["results"]
+            if done >= after and (screenshot is None or state["screenshot"] is not None):
                 return
             state["timed_out"] = True
             win.tick()
@@ -239,4 +250,7 @@ def _summary(receiver: Any, window: Any, state: dict[str, Any], t0: float) -> di
         "daemon_status": s.status.header if s.status is not None else None,
         "last_error": s.last_error,
         "elapsed_s": round(time.time() - t0, 3),
+        # what the screenshot shows (else what is on screen now)
+        "shown": state.get("shown") or ({"series": r.series, "index": r.index, "final": r.final} if r is not None else None),
+        "panels": state.get("panels") or window.panel_corners(),
     }

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-OVERLAY_CHOICES = ("class", "mi", "both", "rotation", "none")
+OVERLAY_CHOICES = ("class", "mi", "both", "rotation", "all", "none")
 COLORMAP_CHOICES = ("gray", "viridis", "inferno", "magma", "cividis", "plasma")
 EXIT_TIMEOUT = 3
 
@@ -116,7 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--overlay",
         choices=OVERLAY_CHOICES,
         default="class",
-        help="what is drawn over the image (default class; both: class map + MI panel)",
+        help="what is drawn over the image (default class; both: class map + MI panel; all: class map, rotation and MI panels)",
     )
     p.add_argument("--colormap", choices=COLORMAP_CHOICES, default="gray", help="colour map of the image (default gray)")
     p.add_argument("--log", action="store_true", help="show the image on a log scale")

@@ -11,15 +11,26 @@ import numpy as np
 from .protocol import Result
 
 __all__ = [
+    "MI_SCALE_MAX",
+    "UNKNOWN_RGBA",
     "class_lut",
     "class_rgba",
     "display_image",
     "hover_text",
     "interface_at",
     "interface_segments",
+    "mi_scale",
     "nice_scale_bar",
+    "rotation_display",
+    "short_class_name",
     "top_classes",
+    "unknown_at",
 ]
+
+#: Colour of "unknown" windows (outside the model's domain): a neutral light grey, a colour no class has.
+UNKNOWN_RGBA = np.array([190, 190, 190, 255], np.uint8)
+#: The MI colour scale runs from 0 to at least this [bit], fixed: sampling noise never fills the scale.
+MI_SCALE_MAX = 1.0
 
 
 def class_lut(n: int) -> np.ndarray:
@@ -30,26 +41,88 @@ def class_lut(n: int) -> np.ndarray:
     return np.concatenate([rgb, np.full((len(rgb), 1), 255, np.uint8)], axis=1)
 
 
-def class_rgba(classes: np.ndarray, n_classes: int) -> np.ndarray:
-    """Class map (rows, cols) → opaque RGBA image (rows, cols, 4), uint8; unknown indices are transparent."""
+def class_rgba(classes: np.ndarray, n_classes: int, unknown: np.ndarray | None = None) -> np.ndarray:
+    """Class map (rows, cols) → opaque RGBA image (rows, cols, 4), uint8.
+
+    Class indices outside the class list are transparent; ``unknown`` windows (bool (rows, cols)) are
+    :data:`UNKNOWN_RGBA`.
+    """
     lut = np.concatenate([class_lut(n_classes), np.zeros((1, 4), np.uint8)])
     idx = np.where(classes.astype(np.int64) < n_classes, classes.astype(np.int64), n_classes)
-    return lut[idx]
+    out = lut[idx]
+    if unknown is not None and unknown.any():
+        out[unknown.astype(bool)] = UNKNOWN_RGBA
+    return out
+
+
+def unknown_at(result: Result) -> np.ndarray:
+    """Windows outside the model's domain, bool (rows, cols); all False when the daemon sends no ``unknown`` map."""
+    u = getattr(result, "unknown", None)
+    if u is None:
+        u = result.arrays.get("unknown")
+    return np.zeros(result.grid, bool) if u is None else np.asarray(u).astype(bool)
 
 
 def interface_at(result: Result, threshold: float | None = None) -> np.ndarray:
     """Interface mask (rows, cols), bool: MI > ``threshold`` [bit] if given, else the daemon's ``interface``.
 
-    Changing the threshold here changes only what is drawn, never the result.
+    Unknown windows are never interface. Changing the threshold here changes only what is drawn, never the result.
     """
     mi = result.mutual_information
     if threshold is not None and mi is not None:
-        return np.asarray(mi > threshold)
-    if result.interface is not None:
-        return result.interface.astype(bool)
-    if mi is not None:
-        return np.asarray(mi > result.threshold)
-    return np.zeros(result.grid, bool)
+        mask = np.asarray(mi > threshold)
+    elif result.interface is not None:
+        mask = result.interface.astype(bool)
+    elif mi is not None:
+        mask = np.asarray(mi > result.threshold)
+    else:
+        mask = np.zeros(result.grid, bool)
+    return mask & ~unknown_at(result)
+
+
+def mi_scale(mi: np.ndarray | None, threshold: float) -> float:
+    """Top of the MI colour scale [bit]: :data:`MI_SCALE_MAX`, or twice the threshold when that is higher.
+
+    Fixed, never taken from the data (``mi`` is ignored, on purpose): a map of sampling noise (1e-6 bit) stays
+    at the bottom colour. The figures use the same scale (:func:`aistem.core.figures.mi_scale_max`).
+    """
+    from aistem.core.figures import mi_scale_max
+
+    return mi_scale_max(threshold)
+
+
+def short_class_name(name: str) -> str:
+    """The class as a microscopist reads it: "BCC_Fe_100" → "bcc Fe [100]" (as in the figures)."""
+    from aistem.core.figures import short_class_name as short
+
+    return short(name)
+
+
+def rotation_display(result: Result) -> tuple[np.ndarray, tuple[float, float], str, dict[str, float]] | None:
+    """What the rotation overlay draws: values, colour-scale range, colour-bar label, period per class shown.
+
+    Angles are in [−period/2, period/2) of their class (``docs/rotation.md``). With one symmetry period among the
+    windows that have an angle, the values are degrees on [−P/2, P/2); with several, each angle divided by its
+    class's period, on [−0.5, 0.5) (one cyclic scale). None when the result has no rotation map.
+    """
+    from aistem.core.rotation import rotation_period
+
+    rot = result.lattice_rotation
+    if rot is None:
+        return None
+    rot = np.asarray(rot, np.float32)
+    names = result.class_names
+    period = rotation_period(names)
+    cls = np.minimum(result.classes.astype(np.int64), len(names) - 1)
+    have = np.isfinite(rot)
+    present = sorted({int(c) for c in np.unique(cls[have])}) if have.any() else []
+    periods = {names[c]: float(period[c]) for c in present}
+    distinct = sorted(set(periods.values()))
+    if len(distinct) <= 1:
+        p = distinct[0] if distinct else 90.0
+        return rot, (-p / 2, p / 2), f"lattice rotation [°], period {p:g}°", periods
+    frac = rot / period[cls]
+    return frac.astype(np.float32), (-0.5, 0.5), "lattice rotation ÷ period", periods
 
 
 def interface_segments(mask: np.ndarray, result: Result) -> tuple[np.ndarray, np.ndarray]:
@@ -112,18 +185,23 @@ def hover_text(
     name = result.class_names[ci] if ci < len(result.class_names) else f"class {ci}"
     kind = result.kind() if result.final else f"{result.kind()} ({result.samples} samples)"
     parts.append(f"window ({i}, {j}), {kind}")  # "final", or "preview 1/2": the grid and samples differ
-    parts.append(name)
+    unknown = bool(unknown_at(result)[i, j])
+    parts.append(f"unknown (outside the model's domain; nearest {name})" if unknown else name)
     if result.probabilities is not None:
         parts.append("p: " + ", ".join(f"{n} {p:.2f}" for n, p in top_classes(result.probabilities[i, j], result.class_names)))
     mi = result.mutual_information
     if mi is not None:
         t = result.threshold if threshold is None else threshold
-        above = bool(interface_at(result, threshold)[i, j])
-        parts.append(f"MI {float(mi[i, j]):.3f} bit ({'interface' if above else 'below'} {t:g})")
+        above = bool(np.asarray(mi)[i, j] > t)
+        word = ("above" if unknown else "interface") if above else "below"
+        parts.append(f"MI {float(mi[i, j]):.3f} bit ({word} {t:g})")
     rot = result.lattice_rotation
     if rot is not None:
+        from aistem.core.rotation import rotation_period
+
         v = float(rot[i, j])
-        parts.append("rotation —" if not np.isfinite(v) else f"rotation {v:+.1f}°")
+        p = float(rotation_period([name])[0]) if ci < len(result.class_names) else 0.0
+        parts.append("rotation —" if not np.isfinite(v) else f"rotation {v:+.1f}° (of [−{p / 2:g}°, {p / 2:g}°))")
     used = result.arrays.get("samples_used")
     if used is not None:
         parts.append(f"{int(used[i, j])} of {result.samples} samples")  # adaptive sampling

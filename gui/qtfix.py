@@ -16,7 +16,7 @@ import ctypes
 import logging
 import sys
 
-__all__ = ["guard_refcount_bug"]
+__all__ = ["guard_refcount_bug", "quiet_qt_messages"]
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +55,22 @@ def guard_refcount_bug() -> bool:
             )
     _state["found"] = found
     return found
+
+
+#: Qt messages that say nothing to the user (the offscreen platform cannot resize native windows).
+QT_NOISE = ("propagateSizeHints",)
+
+
+def quiet_qt_messages() -> None:
+    """Keep Qt's own noise (:data:`QT_NOISE`) off the console; other Qt messages go to the log."""
+    if _state.get("quiet"):
+        return
+    from pyqtgraph.Qt import QtCore
+
+    def handler(mode: object, context: object, message: str) -> None:
+        if any(n in message for n in QT_NOISE):
+            return
+        log.warning("Qt: %s", message)
+
+    QtCore.qInstallMessageHandler(handler)
+    _state["quiet"] = True

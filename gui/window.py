@@ -7,24 +7,25 @@ windows (:meth:`aistem.gui.protocol.Result.cell_rect`).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
-from .overlay import class_lut, class_rgba, display_image, hover_text, interface_at, interface_segments, nice_scale_bar
+from .export import export_maps, figure_result, file_stem
+from .layers import LAYERS, MODES, DrawSettings, Layer, Panels
+from .overlay import display_image, hover_text, interface_at
 from .protocol import Frame, Result, preview_outdated
-from .qtfix import guard_refcount_bug
+from .qtfix import guard_refcount_bug, quiet_qt_messages
 from .receiver import Receiver, Snapshot
+from .viewparts import Legend, ScaleBar, link_panels
 
 __all__ = ["IMAGE_COLORMAPS", "OVERLAYS", "ViewerWindow"]
 
-OVERLAYS = ("class", "mi", "both", "rotation", "none")
+OVERLAYS = tuple(MODES)
 IMAGE_COLORMAPS = ("gray", "viridis", "inferno", "magma", "cividis", "plasma")
 STALE_RESULT_S = 2.0  # show new frames without an overlay once results have stopped coming for this long
 IDLE_S = 2.0  # "waiting for frames" after this long without frames or results
@@ -48,8 +49,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
         Display threshold of the mutual information [bit]; default: the daemon's.
     opacity : float
         Opacity of the overlays over the image, 0–1.
-    overlay : {"class", "mi", "both", "rotation", "none"}
-        What is drawn over the image ("both": class map over the image and the MI map in a linked second panel).
+    overlay : {"class", "mi", "both", "rotation", "all", "none"}
+        What is drawn over the image ("both": class map over the image and the MI map in a linked second panel;
+        "all": class map, rotation panel and MI panel side by side).
     colormap : str
         Colour map of the image (one of :data:`IMAGE_COLORMAPS`).
     log_scale : bool
@@ -75,6 +77,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         export_dir: str | Path = "aistem-export",
     ) -> None:
         guard_refcount_bug()
+        quiet_qt_messages()
         super().__init__()
         if overlay not in OVERLAYS:
             raise ValueError(f"overlay must be one of {', '.join(OVERLAYS)}, got {overlay!r}")
@@ -91,11 +94,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.snapshot: Snapshot | None = None
         self._image_shape: tuple[int, int] | None = None
         self._levels_set = False
-        self._mi_levels_set = False
-        self._rot_levels_set = False
         self._threshold_user = threshold is not None
         self._last_result_time = 0.0
-        self._legend_key: tuple[Any, ...] | None = None
         self._overlays_shown = True
         self._on_tick: list[Callable[[ViewerWindow], None]] = []
 
@@ -122,50 +122,22 @@ class ViewerWindow(QtWidgets.QMainWindow):
     def _build_view(self) -> None:
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setBackground("k")
-        self.plot = pg.PlotItem()
-        self.mi_plot = pg.PlotItem()
-        for p in (self.plot, self.mi_plot):
-            p.invertY(True)
-            p.setAspectLocked(True)
-            p.hideAxis("left")
-            p.hideAxis("bottom")
-            p.setMenuEnabled(False)
-            p.hideButtons()
-        self.mi_plot.setXLink(self.plot)
-        self.mi_plot.setYLink(self.plot)
+        self.plot, self.rot_plot, self.mi_plot = pg.PlotItem(), pg.PlotItem(), pg.PlotItem()
+        link_panels(self.plot, self.rot_plot, self.mi_plot)
         self.plot.setTitle("")
-        self.mi_plot.setTitle("mutual information [bit]")
-
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.image_item.setAutoLevels(False)
-        self.class_item = pg.ImageItem(axisOrder="row-major")
-        self.mi_item = pg.ImageItem(axisOrder="row-major")
-        self.rot_item = pg.ImageItem(axisOrder="row-major")
-        self.mi_panel_item = pg.ImageItem(axisOrder="row-major")
-        for z, item in enumerate((self.image_item, self.class_item, self.mi_item, self.rot_item)):
-            item.setZValue(z)
-            self.plot.addItem(item)
-        self.mi_plot.addItem(self.mi_panel_item)
-        pen = pg.mkPen((255, 255, 255), width=2)
-        self.outline = pg.PlotCurveItem(pen=pen, connect="pairs", antialias=False)
-        self.outline.setZValue(10)
-        self.plot.addItem(self.outline)
-        self.mi_outline = pg.PlotCurveItem(pen=pen, connect="pairs", antialias=False)
-        self.mi_outline.setZValue(10)
-        self.mi_plot.addItem(self.mi_outline)
-
-        self.mi_bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap="viridis", label="MI [bit]", rounding=0.01, interactive=True)
-        self.mi_bar.setImageItem([self.mi_item, self.mi_panel_item])
-        self.rot_bar = pg.ColorBarItem(
-            values=(-45.0, 45.0), colorMap="CET-D1", label="lattice rotation [°]", rounding=0.5, interactive=True
-        )
-        self.rot_bar.setImageItem(self.rot_item)
-
-        self.legend = pg.LegendItem(offset=(-8, 8), labelTextColor="w", brush=pg.mkBrush(0, 0, 0, 170), labelTextSize="9pt")
-        self.legend.setParentItem(self.plot.vb)
-        self.legend.setZValue(20)
-        self.scale_bar: pg.ScaleBar | None = None
-        self._scale_key: tuple[int, float | None] | None = None
+        self.image_item.setZValue(0)
+        self.plot.addItem(self.image_item)
+        # the rotation and MI panels show the frame too (the same image data, greyed), so maps line up with it
+        self.panel_images = [pg.ImageItem(axisOrder="row-major") for _ in range(2)]
+        for panel, item in zip((self.rot_plot, self.mi_plot), self.panel_images, strict=True):
+            item.setZValue(0)
+            panel.addItem(item)
+        panels = Panels(main=self.plot, rotation=self.rot_plot, mi=self.mi_plot)
+        self.layers: dict[str, Layer] = {cls.name: cls(panels) for cls in LAYERS}
+        self.legend = Legend()
+        self.scale_bar = ScaleBar(self.plot)
         self.wait_text = pg.TextItem(
             "waiting for frames", color=(255, 255, 255), anchor=(0.5, 0.5), fill=pg.mkBrush(0, 0, 0, 160)
         )
@@ -180,7 +152,12 @@ class ViewerWindow(QtWidgets.QMainWindow):
         central = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(central)
         lay.setContentsMargins(2, 2, 2, 2)
-        lay.addWidget(self.glw, 1)
+        row = QtWidgets.QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        row.addWidget(self.glw, 1)
+        row.addWidget(self.legend)
+        lay.addLayout(row, 1)
         lay.addWidget(self.hover_label)
         self.setCentralWidget(central)
 
@@ -266,34 +243,51 @@ class ViewerWindow(QtWidgets.QMainWindow):
     def opacity(self) -> float:
         return self.opacity_slider.value() / 100.0
 
+    @property
+    def draw_settings(self) -> DrawSettings:
+        return DrawSettings(mode=self.overlay, threshold=self.threshold, outline=self.outline_check.isChecked())
+
+    # the overlays' items by their earlier names
+    class_item = property(lambda self: self.layers["class"].item)
+    mi_item = property(lambda self: self.layers["mi"].item)
+    mi_panel_item = property(lambda self: self.layers["mi"].panel_item)
+    mi_bar = property(lambda self: self.layers["mi"].bar)
+    rot_item = property(lambda self: self.layers["rotation"].item)
+    rot_bar = property(lambda self: self.layers["rotation"].bar)
+    outline = property(lambda self: self.layers["outline"].curves["main"])
+    mi_outline = property(lambda self: self.layers["outline"].curves["mi"])
+
     def _relayout(self) -> None:
         ci = self.glw.ci
-        for item in (self.plot, self.mi_plot, self.mi_bar, self.rot_bar):
-            if item in ci.items:
-                ci.removeItem(item)
-        ci.addItem(self.plot, row=0, col=0)
-        mode = self.overlay
-        if mode == "both":
-            ci.addItem(self.mi_plot, row=0, col=1)
-        if mode in ("mi", "both"):
-            ci.addItem(self.mi_bar, row=0, col=2)
-        elif mode == "rotation":
-            ci.addItem(self.rot_bar, row=0, col=2)
+        for item in list(ci.items):
+            ci.removeItem(item)
+        st = self.draw_settings
+        panels = {"main": self.plot, "rotation": self.rot_plot, "mi": self.mi_plot}
+        col = 0
+        for name in MODES[st.mode]:
+            ci.addItem(panels[name], row=0, col=col)
+            col += 1
+        for layer in self.layers.values():
+            bar = layer.colorbar(st)
+            if bar is not None:
+                ci.addItem(bar, row=0, col=col)
+                col += 1
         self._apply_visibility()
         self._apply_opacity()
+        if self.result is not None:
+            self._update_legend(self.result)
+        QtCore.QTimer.singleShot(0, self.fit_view)  # once the new layout has its sizes
 
     def _apply_visibility(self) -> None:
-        mode = self.overlay
-        on = self._overlays_shown and mode != "none" and self.result is not None
-        self.class_item.setVisible(on and mode in ("class", "both"))
-        self.mi_item.setVisible(on and mode == "mi")
-        self.rot_item.setVisible(on and mode == "rotation")
-        self.outline.setVisible(on and self.outline_check.isChecked())
-        self.legend.setVisible(on and mode in ("class", "both"))
+        st = self.draw_settings
+        on = self._overlays_shown and st.mode != "none" and self.result is not None
+        for layer in self.layers.values():
+            layer.set_visible(st, on)
+        self.legend.setVisible(on)
 
     def _apply_opacity(self) -> None:
-        for item in (self.class_item, self.mi_item, self.rot_item):
-            item.setOpacity(self.opacity)
+        for layer in self.layers.values():
+            layer.set_opacity(self.opacity)
 
     def _apply_colormap(self, name: str) -> None:
         self.hist.item.gradient.setColorMap(_colormap(name))
@@ -370,10 +364,14 @@ class ViewerWindow(QtWidgets.QMainWindow):
         else:
             self.image_item.setImage(img, autoLevels=False)  # the user's contrast stays
         self.image_item.setRect(QtCore.QRectF(-0.5, -0.5, img.shape[1], img.shape[0]))
+        for item in self.panel_images:
+            item.setImage(img, levels=self.image_item.levels, autoLevels=False)
+            item.setRect(QtCore.QRectF(-0.5, -0.5, img.shape[1], img.shape[0]))
         self._image_shape = (int(img.shape[0]), int(img.shape[1]))
         if first or shape_changed:
             self.plot.vb.disableAutoRange()
             self.fit_view()  # zoom is the user's from now on
+            QtCore.QTimer.singleShot(0, self.fit_view)
 
     def show_frame(self, frame: Frame) -> None:
         """Draw one frame (the overlays stay as they are)."""
@@ -433,80 +431,20 @@ class ViewerWindow(QtWidgets.QMainWindow):
         if r is None:
             return
         self._overlays_shown = True
-        top, left, height, width = r.cell_rect()
-        rect = QtCore.QRectF(left, top, width, height)
-        n = len(r.class_names)
-        self.class_item.setImage(class_rgba(r.classes, n), levels=(0, 255))
-        self.class_item.setRect(rect)
-        mi = r.mutual_information
-        if mi is not None:
-            if not self._mi_levels_set:
-                hi = float(np.nanmax(mi)) if mi.size and np.isfinite(mi).any() else 1.0
-                hi = max(hi, 2.0 * r.threshold, 0.05)
-                self.mi_bar.setLevels((0.0, float(np.ceil(hi * 20) / 20)))
-                self._mi_levels_set = True
-            for item in (self.mi_item, self.mi_panel_item):
-                item.setImage(mi, autoLevels=False)
-                item.setRect(rect)
-        rot = r.lattice_rotation
-        if rot is not None:
-            if not self._rot_levels_set and np.isfinite(rot).any():
-                span = float(np.ceil(max(1.0, float(np.nanmax(np.abs(rot))))))
-                self.rot_bar.setLevels((-span, span))  # symmetric about 0, then the user's
-                self._rot_levels_set = True
-            self.rot_item.setImage(rot, autoLevels=False)
-            self.rot_item.setRect(rect)
-        else:
-            self.rot_item.clear()
-        mask = interface_at(r, self.threshold)
-        rows, cols = interface_segments(mask, r) if self.outline_check.isChecked() else (np.zeros(0), np.zeros(0))
-        for curve in (self.outline, self.mi_outline):
-            curve.setData(x=cols, y=rows, connect="pairs")
+        st = self.draw_settings
+        for layer in self.layers.values():
+            layer.draw(r, st)
         self._update_legend(r)
         self._apply_visibility()
         title = f"{r.series} #{r.index}" + ("" if r.final else f" — {r.kind()}, refining")
         self.plot.setTitle(title, color="w", size="10pt")
 
     def _update_legend(self, r: Result) -> None:
-        counts = np.bincount(r.classes.ravel().astype(np.int64), minlength=len(r.class_names))
-        total = max(1, r.classes.size)
-        present = [int(i) for i in np.nonzero(counts)[0]]
-        key = (tuple(r.class_names), tuple((i, round(100 * counts[i] / total)) for i in present))
-        if key == self._legend_key:
-            return
-        self._legend_key = key
-        self.legend.clear()
-        lut = class_lut(len(r.class_names))
-        for i in present:
-            c = lut[i]
-            sample = pg.ScatterPlotItem(
-                symbol="s", size=12, pen=pg.mkPen(None), brush=pg.mkBrush(int(c[0]), int(c[1]), int(c[2]))
-            )
-            name = r.class_names[i] if i < len(r.class_names) else f"class {i}"
-            self.legend.addItem(sample, f"{name}  {100 * counts[i] / total:.0f} %")
+        st = self.draw_settings
+        self.legend.set_rows([row for layer in self.layers.values() for row in layer.legend_rows(r, st)])
 
     def _update_scale_bar(self, pixel_size: float | None) -> None:
-        width = self._image_shape[1] if self._image_shape else 0
-        key = (width, pixel_size)
-        if key == self._scale_key:
-            return
-        self._scale_key = key
-        if self.scale_bar is not None:
-            self.scale_bar.setParentItem(None)
-            scene = self.scale_bar.scene()
-            if scene is not None:
-                scene.removeItem(self.scale_bar)
-            self.scale_bar = None
-        bar = nice_scale_bar(width, pixel_size)
-        if bar is None:
-            return
-        nm, px = bar
-        sb = pg.ScaleBar(size=px, width=6, brush=pg.mkBrush(255, 255, 255), pen=pg.mkPen(0, 0, 0), offset=(-20, -20))
-        sb.text.setText(f"{nm:g} nm")
-        sb.text.fill = pg.mkBrush(0, 0, 0, 150)  # readable over bright atomic columns
-        sb.setParentItem(self.plot.vb)
-        sb.setZValue(25)
-        self.scale_bar = sb
+        self.scale_bar.set(self._image_shape, pixel_size)
 
     def _place_wait_text(self) -> None:
         r = self.plot.vb.boundingRect()
@@ -585,12 +523,26 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.hover_label.setText(text)
         return text
 
-    def view_to_window(self, row: float, col: float) -> tuple[int, int]:
-        """Where image point (row, col) [px] is in the window (and in its screenshot): (y, x) [screen px]."""
-        scene = self.plot.vb.mapViewToScene(QtCore.QPointF(col, row))
+    def view_to_window(self, row: float, col: float, plot: pg.PlotItem | None = None) -> tuple[int, int]:
+        """Where image point (row, col) [px] of ``plot`` (default: the main panel) is in the window: (y, x) [screen px]."""
+        scene = (plot or self.plot).vb.mapViewToScene(QtCore.QPointF(col, row))
         vp = self.glw.mapFromScene(scene)
         p = self.glw.viewport().mapTo(self, vp)
         return (p.y(), p.x())
+
+    def panel_corners(self) -> dict[str, dict[str, list[int]]]:
+        """Where each panel shown puts the image's first and last pixel centres in the window: name → corners."""
+        if self._image_shape is None:
+            return {}
+        rows, cols = self._image_shape
+        out = {}
+        for name in MODES[self.overlay]:
+            plot = {"main": self.plot, "rotation": self.rot_plot, "mi": self.mi_plot}[name]
+            out[name] = {
+                "top_left": list(self.view_to_window(0.0, 0.0, plot)),
+                "bottom_right": list(self.view_to_window(rows - 1.0, cols - 1.0, plot)),
+            }
+        return out
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.timer.stop()
@@ -627,63 +579,17 @@ class ViewerWindow(QtWidgets.QMainWindow):
         d = Path(directory) if directory is not None else self.export_dir
         d.mkdir(parents=True, exist_ok=True)
         r = self.result
-        stem = (
-            f"{r.series}_{r.index:05d}"
-            if r is not None
-            else (f"{self.frame.series}_{self.frame.index:05d}" if self.frame else "view")
-        )
-        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)
-        out: dict[str, Path] = {}
+        stem = file_stem(r, self.frame)
         QtWidgets.QApplication.processEvents()
         view = d / f"{stem}_view.png"
         if not self.glw.grab().save(str(view), "PNG"):
             raise OSError(f"cannot write {view}")
-        out["view"] = view
-        arrays: dict[str, Any] = {}
-        if self.frame is not None:
-            arrays["image"] = np.asarray(self.frame.image)
+        out = {"view": view, "maps": export_maps(d / f"{stem}_maps.npz", r, self.frame, self.threshold)}
         if r is not None:
-            arrays.update({k: np.asarray(v) for k, v in r.arrays.items()})
-            arrays["interface_displayed"] = interface_at(r, self.threshold)
-            arrays["display_threshold"] = np.float64(self.threshold)
-            arrays["class_names"] = np.asarray(r.class_names)
-            arrays["header"] = np.asarray(json.dumps(r.header, default=str))
-        maps = d / f"{stem}_maps.npz"
-        np.savez_compressed(maps, **arrays)
-        out["maps"] = maps
-        if r is not None:
-            out["figure"] = self._export_figure(r, d / f"{stem}_figure.png")
+            from aistem.core.figures import plot_result
+
+            image = np.asarray(self.frame.image, np.float32) if self.frame is not None and self.frame_matches_result else None
+            out["figure"] = d / f"{stem}_figure.png"
+            source = f"{r.series} #{r.index}"
+            plot_result(figure_result(r, self.frame, self.threshold), image, out["figure"], source=source)
         return out
-
-    def _export_figure(self, r: Result, path: Path) -> Path:
-        from aistem.core.analysis import AnalysisResult
-        from aistem.core.figures import plot_result
-
-        grid = r.grid
-        nan = np.full(grid, np.nan, np.float32)
-        ii, jj = np.meshgrid(np.arange(grid[0]), np.arange(grid[1]), indexing="ij")
-        origins = np.stack([r.origins[0] + ii * r.stride_px, r.origins[1] + jj * r.stride_px], axis=-1).astype(np.int64)
-        n = len(r.class_names)
-        probs = r.probabilities if r.probabilities is not None else np.zeros((*grid, n), np.float32)
-        mi = r.mutual_information if r.mutual_information is not None else nan
-        ar = AnalysisResult(
-            classes=np.asarray(r.classes),
-            probabilities=np.asarray(probs),
-            mutual_information=np.asarray(mi),
-            predictive_entropy=nan,
-            variation_ratio=nan,
-            interface=interface_at(r, self.threshold),
-            class_names=list(r.class_names),
-            origins_px=origins,
-            window_px=r.window_px,
-            stride_px=r.stride_px,
-            pixel_size=float(r.pixel_size or (self.frame.pixel_size if self.frame else 0.0) or 0.0),
-            threshold=self.threshold,
-            samples=r.samples,
-            model_name=r.model_name,
-            model_hash=r.model_hash,
-        )
-        image = np.asarray(self.frame.image, np.float32) if self.frame is not None and self.frame_matches_result else None
-        title = f"{r.series} #{r.index} — {r.model_name}, {r.samples} MC samples"
-        plot_result(ar, image, path, title=title)
-        return path

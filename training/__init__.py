@@ -3,7 +3,7 @@
 Light to import: abTEM, ASE, h5py and Keras are imported by the submodules that need them.
 
 >>> from aistem.training import load_sample_series
->>> frames, info = load_sample_series()      # (8, 512, 512) uint16, pixel size info["pixel_size"] [Å/px]
+>>> frames, info = load_sample_series()      # (10, 512, 512) uint16, pixel size info["pixel_size"] [Å/px]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def sample_series_path() -> Path:
 
 
 def load_sample_series(path: str | Path | None = None) -> tuple[Any, dict[str, Any]]:
-    """The sample frame series (a drifting bicrystal with scan noise) and its ground truth.
+    """The sample frame series (a drifting scan across a polycrystal, with scan noise) and its ground truth.
 
     Parameters
     ----------
@@ -46,8 +46,8 @@ def load_sample_series(path: str | Path | None = None) -> tuple[Any, dict[str, A
     info : dict
         ``pixel_size`` [Å/px], ``labels`` (N, rows, cols) uint8 ground truth
         (legend ``label_names``), ``shift_px`` (N, 2) true drift (row, col) [px]
-        relative to frame 0, ``grain_map`` (rows, cols) of frame 0,
-        ``rotations_deg`` of the two grains, and the simulation settings.
+        relative to frame 0, ``grain_map`` (N, rows, cols) grain id per pixel,
+        ``grain_classes`` and ``rotations_deg`` of the grains, and the simulation settings.
     """
     import numpy as np
 

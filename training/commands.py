@@ -268,18 +268,15 @@ def _run_series(args: argparse.Namespace) -> int:
         se, sc = cfg["series"], cfg["scene"]
         out = _out_file(args.out or se["out"], "sample_series.npz", (".npz",))
         settings, cache_dir, pixel_size = _settings(cfg)
-        _class_name(str(se["class"]))
-        from .scenes import make_series, save_series
+        from .polyseries import make_poly_series
+        from .scenes import save_series
 
-        frames, labels, info = make_series(
-            str(se["class"]),
-            float(se["misorientation"]),
-            float(se["boundary_angle"]),
+        frames, labels, info = make_poly_series(
             frames=int(se["frames"]),
             shape=tuple(int(s) for s in se["shape"]),
-            rotation_deg=float(se["rotation"]),
             drift_px=tuple(float(v) for v in se["drift"]),
             drift_jitter_px=float(se["drift_jitter"]),
+            move_A=float(se["move"]),
             line_jitter_px=float(se["line_jitter"]),
             dose=float(se["dose"]),
             background=float(se["background"]),
@@ -432,30 +429,25 @@ def register_simulate(subparsers: Any) -> argparse.ArgumentParser:
 
     se = sub.add_parser(
         "series",
-        help="a drifting bicrystal frame series with scan noise (uint16 .npz), the sample data",
-        description="Writes one compressed .npz: frames (N, rows, cols) uint16, labels (N, rows, cols), "
-        "shift_px (N, 2) [px], pixel_size [Å/px], info (JSON).",
+        help="frames scanning across a polycrystal (Fe [100], Cu [110], Ti [0001], amorphous), the sample data",
+        description="Writes one compressed .npz: frames (N, rows, cols) uint16, labels (N, rows, cols), grain_map, "
+        "shift_px (N, 2) [px], pixel_size [Å/px], info (JSON). The grain layout: aistem.training.polyseries.",
     )
     se.add_argument("--out", metavar="PATH", help="file (*.npz) or folder (gets sample_series.npz)")
-    se.add_argument("--frames", type=_positive_int, metavar="N", help="number of frames (default 8)")
+    se.add_argument("--frames", type=_positive_int, metavar="N", help="number of frames (default 10)")
     se.add_argument("--size", nargs=2, type=_positive_int, metavar=("ROWS", "COLS"), help="frame size [px] (default 512 512)")
-    se.add_argument(
-        "--class", dest="class_name", type=_class_name, metavar="CLASS", help="class of both grains (default FCC_Cu_111)"
-    )
-    se.add_argument("--misorientation", type=_finite_float, metavar="DEG", help="rotation between the grains [°] (default 30)")
-    se.add_argument(
-        "--boundary-angle", type=_finite_float, metavar="DEG", help="boundary direction from vertical [°] (default 20)"
-    )
-    se.add_argument("--rotation", type=_finite_float, metavar="DEG", help="rotation of grain 1 [°] (default 10)")
     se.add_argument(
         "--drift", nargs=2, type=_finite_float, metavar=("ROWS", "COLS"), help="mean drift per frame [px] (default 0.8 1.2)"
     )
     se.add_argument("--drift-jitter", type=_nonneg_float, metavar="PX", help="random-walk part of the drift [px] (default 0.3)")
     se.add_argument(
+        "--move", type=_finite_float, metavar="Å", help="move to the second region along the columns [Å] (default 36)"
+    )
+    se.add_argument(
         "--line-jitter", type=_nonneg_float, metavar="PX", help="scan-line jitter along the columns [px] (default 0.3)"
     )
-    se.add_argument("--dose", type=_positive_float, metavar="COUNTS", help="counts at the brightest intensity (default 200)")
-    se.add_argument("--background", type=_nonneg_float, metavar="COUNTS", help="constant background [counts] (default 100)")
+    se.add_argument("--dose", type=_positive_float, metavar="COUNTS", help="counts at the brightest intensity (default 400)")
+    se.add_argument("--background", type=_nonneg_float, metavar="COUNTS", help="constant background [counts] (default 50)")
     se.add_argument("--read-noise", type=_nonneg_float, metavar="COUNTS", help="Gaussian read noise [counts] (default 3)")
     se.add_argument("--boundary-width", type=_nonneg_float, metavar="Å", help="width of the boundary label band [Å] (default 2)")
     _add_common(se)
@@ -465,12 +457,9 @@ def register_simulate(subparsers: Any) -> argparse.ArgumentParser:
             "series": [
                 ("frames", "frames"),
                 ("shape", "size"),
-                ("class", "class_name"),
-                ("misorientation", "misorientation"),
-                ("boundary_angle", "boundary_angle"),
-                ("rotation", "rotation"),
                 ("drift", "drift"),
                 ("drift_jitter", "drift_jitter"),
+                ("move", "move"),
                 ("line_jitter", "line_jitter"),
                 ("dose", "dose"),
                 ("background", "background"),

@@ -1,4 +1,5 @@
-"""`aistem demo`'s exit status, with the daemon, replay and viewer replaced by stand-ins (no sockets, no Qt)."""
+"""`aistem demo`'s exit status, with the daemon and viewer replaced by stand-ins (no daemon, no Qt; the replay thread
+binds a real loopback socket and sends to nobody)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from aistem.cli import demo
 
 
 class FakeProc:
-    """Stands in for the daemon and replay subprocesses: running until stopped."""
+    """Stands in for the daemon subprocess: running until stopped."""
 
     started: ClassVar[list[FakeProc]] = []
 
@@ -58,7 +59,7 @@ BASE = {"results": 3, "series": "sample_series", "class_fractions": {"FCC_Cu_111
 def test_interrupted_viewer_exits_130_and_stops_everything(monkeypatch, tmp_path, capsys):
     code = _run_demo(monkeypatch, tmp_path, {**BASE, "ok": False, "interrupted": True, "timed_out": False})
     assert code == 130
-    assert len(FakeProc.started) == 2 and all(p.returncode is not None for p in FakeProc.started)  # daemon, replay stopped
+    assert len(FakeProc.started) == 1 and all(p.returncode is not None for p in FakeProc.started)  # the daemon stopped
     err = capsys.readouterr().err
     assert "interrupted" in err and "ended early" not in err
     assert json.loads((tmp_path / "demo-out" / "summary.json").read_text())["interrupted"] is True

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from aistem.core.analysis import AnalysisResult
-from aistem.core.figures import class_colors, grid_extent, plot_result
+from aistem.core.figures import UNKNOWN_RGB, class_colors, figure_title, grid_extent, mi_scale_max, outline_segments, plot_result
 
 matplotlib.use("Agg")
 
@@ -79,17 +79,114 @@ def test_grid_cells_sit_on_their_window_centres():
     np.testing.assert_allclose(cell_cols, centres[0, :, 1])
 
 
+def _segment_rows(ax) -> np.ndarray:
+    from matplotlib.collections import LineCollection
+
+    segs = [np.asarray(c.get_segments()) for c in ax.collections if isinstance(c, LineCollection)]
+    return np.concatenate([g.reshape(-1, 2)[:, 1] for g in segs]) if segs else np.zeros(0)
+
+
 def test_interface_outline_is_drawn_where_the_interface_is():
-    """The contour follows the imshow of the class map: interface in the top grid row → outline near the top."""
+    """Interface in the top grid row → outline cell edges around that row only (top border and the row below)."""
+    import matplotlib.pyplot as plt
+
     r = _result((6, 6), window=20, stride=10, origin=(0, 0))
     r.interface[0, :] = True
     fig = plot_result(r, np.zeros((70, 70), np.float32))
     top = grid_extent(r)[3]
-    ax = fig.axes[1]  # image, class map (+ contour), MI
-    rows = np.concatenate([p.vertices[:, 1] for c in ax.collections for p in c.get_paths()])
+    ax = fig.axes[1]  # image, class map (+ outline), MI, colour bar
+    rows = _segment_rows(ax)
     assert rows.size
-    # between the first (centre 9.5) and the second grid row (centre 19.5), not at the bottom of the grid
-    np.testing.assert_allclose(rows, top + r.stride_px, atol=1e-6)
+    assert set(np.round(rows, 6)) == {round(top, 6), round(top + r.stride_px, 6)}
+    plt.close(fig)
+
+
+def test_outline_when_almost_every_window_is_interface():
+    """All interface but one window: the outline runs round the grid's border and round the one bulk window."""
+    r = _result((5, 5), window=20, stride=10)
+    r.interface[:] = True
+    r.interface[2, 2] = False
+    segs = outline_segments(r.interface, grid_extent(r))
+    assert len(segs) == 4 * 5 + 4  # border (20 cell edges) + the bulk window's 4 edges
+    left, right, bottom, top = grid_extent(r)
+    xs, ys = segs[..., 0], segs[..., 1]
+    assert xs.min() == pytest.approx(left) and xs.max() == pytest.approx(right)
+    assert ys.min() == pytest.approx(top) and ys.max() == pytest.approx(bottom)
+
+
+def test_mi_scale_is_fixed_and_the_threshold_marked():
+    """Sampling noise of 1e-6 bit stays at the bottom of a 0–1 bit scale; the colour bar marks the threshold."""
     import matplotlib.pyplot as plt
 
+    r = _result((4, 4), window=20, stride=10)
+    r.mutual_information[:] = 1e-6
+    r.mutual_information[0, 0] = 2e-6
+    fig = plot_result(r, np.zeros((50, 50), np.float32), source="x.tif", frame=3)
+    mi_ax = next(ax for ax in fig.axes if ax.get_title().startswith("(c)"))
+    assert "all windows below 0.1 bit" in mi_ax.get_title()
+    im = next(i for i in mi_ax.images if i.get_cmap().name == "viridis")
+    assert im.get_clim() == (0.0, 1.0)
+    bar = next(ax for ax in fig.axes if "MI [bit]" in ax.get_ylabel())
+    assert any(np.allclose(line.get_ydata(), 0.1) for line in bar.lines)  # the threshold line
+    assert mi_scale_max(0.1) == 1.0 and mi_scale_max(0.8) == 1.6
+    plt.close(fig)
+
+
+def test_title_names_file_frame_pixel_size_window_stride_samples_and_model():
+    r = _result((2, 2), window=100, stride=25)
+    r.model_name, r.model_hash = "aistem_default", "e98d5b6f0123"
+    t = figure_title(r, "scan.dm4", 7)
+    for part in (
+        "scan.dm4",
+        "frame 7",
+        "0.12 Å/px",
+        "window 12 Å (100 px)",
+        "stride 3 Å (25 px)",
+        "T = 10",
+        "aistem_default [e98d5b6f]",
+    ):
+        assert part in t, (part, t)
+
+
+def test_unknown_windows_are_grey_and_in_the_legend():
+    import matplotlib.pyplot as plt
+
+    r = _result((4, 4), window=20, stride=10)
+    r.unknown = np.zeros((4, 4), bool)
+    r.unknown[:, :2] = True
+    fig = plot_result(r, None)
+    ax = fig.axes[0]
+    rgb = ax.images[0].get_array()
+    np.testing.assert_allclose(rgb[0, 0], UNKNOWN_RGB)
+    np.testing.assert_allclose(rgb[0, 3], class_colors(10)[0])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("unknown  50 %") for t in labels) and any(t.startswith("c0  100 %") for t in labels)
+    plt.close(fig)
+
+
+def test_rotation_panel_uses_one_convention_and_names_the_period():
+    import matplotlib.pyplot as plt
+
+    r = _result((3, 3), window=20, stride=10)
+    r.class_names = ["BCC_Fe_100"] + [f"c{i}" for i in range(1, 10)]
+    r.lattice_rotation = np.full((3, 3), 80.0, np.float32)  # an old map in [0, 90): shown as −10°
+    fig = plot_result(r, None)
+    ax = next(a for a in fig.axes if a.get_title().startswith("(d)"))
+    shown = ax.images[-1].get_array()
+    np.testing.assert_allclose(np.asarray(shown), -10.0)
+    assert ax.images[-1].get_cmap().name.startswith("twilight")
+    bar = next(a for a in fig.axes if "period" in a.get_ylabel())
+    assert "[−45°, 45°)" in bar.get_ylabel() and "period 90°" in bar.get_ylabel()
+    plt.close(fig)
+
+
+def test_a_class_seen_only_in_interface_windows_is_named_in_the_legend():
+    import matplotlib.pyplot as plt
+
+    r = _result((3, 3), window=20, stride=10)
+    r.classes[1, 1] = 2
+    r.interface[1, 1] = True
+    fig = plot_result(r, None)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "c2  (interface only)" in labels and any(t.startswith("c0  100 %") for t in labels)
     plt.close(fig)

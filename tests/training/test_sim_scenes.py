@@ -132,10 +132,15 @@ def test_scene_info_feeds_the_evaluation(cache):
 
 def test_shipped_sample_series():
     p = sample_series_path()
-    assert p.stat().st_size < 5e6  # "a few MB at most"
+    assert p.stat().st_size < 4e6  # "a few MB at most"
     frames, info = load_sample_series()
-    assert frames.shape == (8, 512, 512) and frames.dtype == np.uint16
+    assert frames.shape == (10, 512, 512) and frames.dtype == np.uint16
     assert info["pixel_size"] == 0.12 and info["labels"].shape == frames.shape
-    assert info["class_name"] in CLASS_NAMES and len(info["rotations_deg"]) == 2
-    assert info["shift_px"].shape == (8, 2) and 2 <= np.abs(info["shift_px"][-1]).max() <= 30
+    grains = info["grain_classes"]
+    assert {"BCC_Fe_100", "FCC_Cu_110", "HCP_Ti_0001", "amorphous"} <= set(grains)
+    assert grains.count("HCP_Ti_0001") == 2  # a same-class boundary
+    first = set(np.unique(info["labels"][0]).tolist())  # the first region shows three classes, amorphous, boundaries
+    assert {CLASS_NAMES.index("BCC_Fe_100"), CLASS_NAMES.index("FCC_Cu_110"), CLASS_NAMES.index("HCP_Ti_0001"), 10, 11} <= first
+    assert info["shift_px"].shape == (10, 2) and 2 <= np.abs(info["shift_px"][6]).max() <= 30  # drift …
+    assert np.abs(info["shift_px"][-1]).max() > 250  # … and a move to a new region
     assert frames.std() > 10  # contrast and noise, not a flat image

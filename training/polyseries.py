@@ -1,0 +1,257 @@
+"""The shipped sample series: a drifting scan across a simulated polycrystal, with ground truth.
+
+The sample ("world") is a Voronoi polycrystal in display coordinates (x right, y up) [Å]: every grain is one
+class at its own lattice constant, rendered from its simulated periodic cell (:func:`aistem.training.base.simulate_class`,
+cached) at its own in-plane rotation, plus an amorphous patch (a disc of amorphous Si). The default layout
+(:data:`DEMO_GRAINS`, :data:`DEMO_PATCH`) shows, in one 61 Å field of view:
+
+* bcc Fe [100] | fcc Cu [110] | hcp Ti [0001] — boundaries between different classes (MI flags them);
+* hcp Ti [0001] | hcp Ti [0001] rotated by 20° — a same-class boundary (only the rotation map shows it);
+* an amorphous patch in the Fe grain.
+
+The frames scan this sample: frames 0…``n−3`` at the first region with drift (mean ``drift_px`` per frame plus a
+random walk), the next frame half-way and the last ones at a second region ``move_A`` further (a new Fe [100] grain
+at another rotation comes into view). Each scan line is shifted along the columns (scan noise); intensities are
+``background + dose · I`` with Poisson noise and Gaussian read noise, as uint16.
+
+Ground truth per frame: ``labels`` (0–9 class, 10 amorphous, 11 boundary band of ``boundary_width`` between two
+crystalline grains), ``grain_map`` (grain id, :data:`DEMO_GRAINS` order; the patch is ``len(grains)``),
+``rotation_deg`` of every grain and ``shift_px`` (the frame's position against frame 0, (row, col) [px]).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .augment import PeriodicImage, output_coordinates
+from .base import simulate_amorphous, simulate_class
+from .crystals import AMORPHOUS_LABEL, BOUNDARY_LABEL, CLASS_NAMES, check_class_name
+from .haadf import SimulationSettings
+from .scenes import _common_info
+
+__all__ = ["DEMO_GRAINS", "DEMO_PATCH", "Grain", "Patch", "make_poly_series"]
+
+
+@dataclass(frozen=True)
+class Grain:
+    """One grain of the Voronoi polycrystal: class, seed point (x, y) [Å] (display, y up), rotation [°] (ccw)."""
+
+    class_name: str
+    seed: tuple[float, float]
+    rotation: float
+
+
+@dataclass(frozen=True)
+class Patch:
+    """The amorphous patch: a disc, centre (x, y) [Å] (display, y up) and radius [Å]."""
+
+    centre: tuple[float, float]
+    radius: float
+
+
+DEMO_GRAINS: tuple[Grain, ...] = (
+    Grain("BCC_Fe_100", (-21.0, 6.0), 10.0),
+    Grain("FCC_Cu_110", (14.0, 21.0), 25.0),
+    Grain("HCP_Ti_0001", (-4.0, -21.0), 5.0),
+    Grain("HCP_Ti_0001", (24.0, -19.0), 25.0),  # same class, 20° apart: a same-class boundary
+    Grain("BCC_Fe_100", (62.0, 4.0), 35.0),  # the second region's new grain
+    Grain("FCC_Cu_110", (50.0, 40.0), 60.0),
+)
+DEMO_PATCH = Patch((-20.0, -18.0), 7.5)
+
+
+def _voronoi(x: np.ndarray, y: np.ndarray, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest seed of every point, the second nearest, and the distance to their bisector [Å]."""
+    d2 = (x[None] - seeds[:, 0, None, None]) ** 2 + (y[None] - seeds[:, 1, None, None]) ** 2  # (G, rows, cols)
+    order = np.argsort(d2, axis=0)
+    first = order[0]
+    # distance to the nearest Voronoi edge: min over the other seeds j of (d_j² − d_1²) / (2 |s_j − s_1|)
+    d1 = np.take_along_axis(d2, first[None], 0)[0]
+    sep = np.linalg.norm(seeds[:, None, :] - seeds[None, :, :], axis=-1)  # (G, G)
+    edge = np.full(x.shape, np.inf)
+    second = first.copy()
+    for j in range(len(seeds)):
+        s = sep[first, j]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dist = np.where(first == j, np.inf, (d2[j] - d1) / (2.0 * np.where(s > 0, s, 1.0)))
+        closer = dist < edge
+        second = np.where(closer, j, second)
+        edge = np.minimum(edge, dist)
+    return first, second, edge
+
+
+def _check(frames: int, dose: float, **nonneg: float) -> None:
+    if int(frames) != frames or frames < 1:
+        raise ValueError(f"frames must be a whole number ≥ 1, got {frames!r}")
+    if not (np.isfinite(dose) and dose > 0):
+        raise ValueError(f"dose must be positive [counts], got {dose!r}")
+    for k, v in nonneg.items():
+        if not (np.isfinite(v) and v >= 0):
+            raise ValueError(f"{k} must be ≥ 0, got {v!r}")
+
+
+def frame_positions(frames: int, drift_px: Sequence[float], drift_jitter_px: float, move_px: float, rng: Any) -> np.ndarray:
+    """Where each frame looks, (frames, 2) (row, col) [px] against frame 0: drift, then the move to the new region.
+
+    With ``frames`` ≥ 4, frame ``frames − 3`` is half-way and the last two are ``move_px`` further along the columns.
+    """
+    steps = np.asarray(drift_px, np.float64)[None, :] + drift_jitter_px * rng.standard_normal((frames, 2))
+    steps[0] = 0.0
+    shifts = np.cumsum(steps, axis=0)
+    if frames >= 4:
+        shifts[frames - 3, 1] += move_px / 2
+        shifts[frames - 2 :, 1] += move_px
+    return shifts
+
+
+def make_poly_series(
+    *,
+    frames: int = 10,
+    shape: Sequence[int] = (512, 512),
+    grains: Sequence[Grain] = DEMO_GRAINS,
+    patch: Patch | None = DEMO_PATCH,
+    drift_px: Sequence[float] = (0.8, 1.2),
+    drift_jitter_px: float = 0.3,
+    move_A: float = 36.0,
+    line_jitter_px: float = 0.3,
+    dose: float = 400.0,
+    background: float = 50.0,
+    read_noise: float = 3.0,
+    pixel_size: float = 0.12,
+    boundary_width: float = 2.0,
+    cell_size: float = 40.0,
+    thickness: float = 80.0,
+    settings: SimulationSettings | None = None,
+    seed: int = 0,
+    cache_dir: str | os.PathLike[str] | None = None,
+    use_cache: bool = True,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """A frame series scanning across a polycrystal (uint16 counts), with per-frame ground truth.
+
+    Parameters
+    ----------
+    frames : int
+        Number of frames (the last three move to the second region when ≥ 4).
+    shape : (int, int)
+        Frame (rows, cols) [px].
+    grains : sequence of Grain
+        Voronoi grains (class, seed (x, y) [Å] from the centre of frame 0, display coordinates; rotation [°]).
+    patch : Patch, optional
+        Amorphous disc.
+    drift_px, drift_jitter_px
+        Mean drift per frame (rows, cols) [px] and its random walk [px].
+    move_A : float
+        Distance to the second region along the columns [Å].
+    line_jitter_px, dose, background, read_noise
+        Scan-line jitter [px], counts at the brightest intensity, background [counts], read noise [counts].
+    pixel_size : float
+        [Å/px].
+    boundary_width : float
+        Full width of the ``boundary`` label band [Å].
+    cell_size, thickness : float
+        Simulated periodic cells [Å].
+    settings : SimulationSettings, optional
+    seed : int
+        Seed of the grains' translations, the drift and the noise.
+    cache_dir, use_cache
+        Cache of simulated cells.
+
+    Returns
+    -------
+    frames : ndarray of shape (frames, rows, cols), uint16
+    labels : ndarray of shape (frames, rows, cols), int16
+    info : dict
+        ``grain_classes``, ``rotations_deg``, ``grain_map`` (frames, rows, cols) int8, ``shift_px`` (list),
+        ``seeds_A``, ``patch``, noise settings, ``pixel_size``, ``label_names``.
+    """
+    rows, cols = (int(shape[0]), int(shape[1]))
+    if rows < 1 or cols < 1:
+        raise ValueError(f"shape must be two positive whole numbers of pixels, got {tuple(shape)}")
+    _check(
+        frames,
+        dose,
+        background=background,
+        read_noise=read_noise,
+        line_jitter_px=line_jitter_px,
+        drift_jitter_px=drift_jitter_px,
+        boundary_width=boundary_width,
+    )
+    if not grains:
+        raise ValueError("give at least one grain")
+    for g in grains:
+        check_class_name(g.class_name)
+    st = settings or SimulationSettings()
+    sources: dict[str, PeriodicImage] = {}
+    for name in {g.class_name for g in grains}:
+        sim = simulate_class(
+            name, cell_size=cell_size, thickness=thickness, settings=st, cache_dir=cache_dir, use_cache=use_cache
+        )
+        sources[name] = PeriodicImage(sim.image, sim.pixel_size)
+    if patch is not None:
+        sim = simulate_amorphous(cell_size, thickness, seed=seed, settings=st, cache_dir=cache_dir, use_cache=use_cache)
+        sources["amorphous"] = PeriodicImage(sim.image, sim.pixel_size)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 19]))
+    centres = [(float(rng.uniform(0, 30.0)), -float(rng.uniform(0, 30.0))) for _ in range(len(grains) + 1)]
+    shifts = frame_positions(frames, drift_px, drift_jitter_px, move_A / pixel_size, rng)
+    seeds = np.asarray([g.seed for g in grains], np.float64)
+    x0, y0 = output_coordinates((rows, cols), pixel_size)
+    clean: list[np.ndarray] = []
+    labels = np.empty((frames, rows, cols), np.int16)
+    gmap = np.empty((frames, rows, cols), np.int8)
+    for t in range(frames):
+        jitter = line_jitter_px * rng.standard_normal(rows)[:, None] if line_jitter_px > 0 else 0.0
+        x = x0 + (shifts[t, 1] + jitter) * pixel_size
+        y = y0 - shifts[t, 0] * pixel_size
+        first, _, edge = _voronoi(x, y, seeds)
+        img = np.zeros((rows, cols), np.float64)
+        for k, g in enumerate(grains):
+            m = first == k
+            if m.any():
+                img[m] = sources[g.class_name].transformed(x[m], y[m], rotation=g.rotation, centre=centres[k])
+        lab = np.asarray([CLASS_NAMES.index(g.class_name) for g in grains], np.int16)[first]
+        lab[edge < boundary_width / 2] = BOUNDARY_LABEL
+        gm = first.astype(np.int8)
+        if patch is not None:
+            m = (x - patch.centre[0]) ** 2 + (y - patch.centre[1]) ** 2 < patch.radius**2
+            if m.any():
+                img[m] = sources["amorphous"].transformed(x[m], y[m], centre=centres[-1])
+            lab[m] = AMORPHOUS_LABEL
+            gm[m] = len(grains)
+        clean.append(img)
+        labels[t], gmap[t] = lab, gm
+    lo, hi = float(clean[0].min()), float(clean[0].max())
+    out = np.empty((frames, rows, cols), np.uint16)
+    for t, img in enumerate(clean):
+        intensity = np.clip((img - lo) / (hi - lo), 0.0, None) if hi > lo else np.zeros_like(img)
+        counts = rng.poisson(background + dose * intensity) + read_noise * rng.standard_normal((rows, cols))
+        out[t] = np.clip(np.rint(counts), 0, np.iinfo(np.uint16).max).astype(np.uint16)
+    info = _common_info("polycrystal_series", pixel_size, (rows, cols))
+    info.update(
+        {
+            "grain_classes": [g.class_name for g in grains] + (["amorphous"] if patch is not None else []),
+            "rotations_deg": [float(g.rotation) for g in grains] + ([None] if patch is not None else []),
+            "seeds_A": [list(g.seed) for g in grains],
+            "patch": None if patch is None else {"centre_A": list(patch.centre), "radius_A": patch.radius},
+            "frames": int(frames),
+            "shift_px": shifts.round(4).tolist(),
+            "drift_px": [float(v) for v in drift_px],
+            "drift_jitter_px": float(drift_jitter_px),
+            "move_A": float(move_A),
+            "line_jitter_px": float(line_jitter_px),
+            "dose": float(dose),
+            "background": float(background),
+            "read_noise": float(read_noise),
+            "boundary_width_A": float(boundary_width),
+            "cell_size_A": float(cell_size),
+            "thickness_A": float(thickness),
+            "seed": int(seed),
+            "simulation": st.key(),
+            "grain_map": gmap,
+        }
+    )
+    return out, labels, info
