@@ -170,6 +170,35 @@ def _fill(g: _Grid, cell: tuple[int, int, int, int], period: np.ndarray | None) 
         arr[sl][todo] = np.asarray(est, dtype=arr.dtype)[todo]
 
 
+def _compute_cells(g: _Grid, cells: list[tuple[int, int, int, int]], bad: np.ndarray) -> None:
+    mask = np.zeros(g.shape, bool)
+    for b in np.flatnonzero(bad):
+        r0, r1, c0, c1 = cells[int(b)]
+        mask[r0 : r1 + 1, c0 : c1 + 1] = True
+    g.compute(mask, REFINED)
+
+
+def _refine_to_fixpoint(
+    g: _Grid,
+    cells: list[tuple[int, int, int, int]],
+    cell_shape: tuple[int, int],
+    refined: np.ndarray,
+    period: np.ndarray | None,
+    mi_tol: float,
+    rot_tol: float,
+    margin: bool,
+) -> None:
+    """Refine (in place) every cell whose evaluated windows disagree, until none does."""
+    while True:
+        bad = np.array([not refined[i] and not _agree(g, c, period, mi_tol, rot_tol) for i, c in enumerate(cells)])
+        if margin:
+            bad |= _touching(_flagged_cells(g, cells), cell_shape) & ~refined
+        if not bad.any():
+            return
+        _compute_cells(g, cells, bad)
+        refined |= bad
+
+
 def coarse_to_fine(
     shape: tuple[int, int],
     evaluate: Callable[[np.ndarray, np.ndarray], dict[str, Any]],
@@ -180,6 +209,7 @@ def coarse_to_fine(
     period: np.ndarray | None = None,
     on_level: Callable[[int, Refinement], None] | None = None,
     margin: bool = False,
+    check: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> Refinement:
     """Evaluate a window grid coarse-to-fine (see the module docstring).
 
@@ -204,6 +234,10 @@ def coarse_to_fine(
         Also refine every cell touching a cell that holds an interface or unknown window (a margin of one cell
         around flagged regions). Without it the cells holding a flagged window are refined, and through their
         shared borders every cell the flagged region reaches.
+    check : callable, optional
+        ``check(rows, cols, classes) -> flagged`` (bool, shape (M,)): a cheap test of filled windows with the class
+        they were given (the domain check, which needs no network). A cell holding a flagged filled window is
+        evaluated, and the refinement goes on from there; so the unknown map is the dense grid's.
     on_level : callable, optional
         ``on_level(level, partial)`` after the coarse level (0) with the coarse windows only filled in — the live
         preview — and never again; the final result is the return value.
@@ -224,20 +258,19 @@ def coarse_to_fine(
     cell_shape = (max(1, len(rc) - 1), max(1, len(cc) - 1))
     refined = np.zeros(len(cells), bool)
     while True:
-        bad = np.array(
-            [not refined[i] and not _agree(g, c, period, mi_tolerance, rotation_tolerance) for i, c in enumerate(cells)]
-        )
-        if margin:
-            bad |= _touching(_flagged_cells(g, cells), cell_shape) & ~refined
-        if not bad.any():
+        _refine_to_fixpoint(g, cells, cell_shape, refined, period, mi_tolerance, rotation_tolerance, margin)
+        for i, cell in enumerate(cells):
+            if not refined[i]:
+                _fill(g, cell, period)
+        if check is None or g.done.all():
             break
-        mask = np.zeros((gr, gc), bool)
-        for b in np.flatnonzero(bad):
-            r0, r1, c0, c1 = cells[int(b)]
-            mask[r0 : r1 + 1, c0 : c1 + 1] = True
-        g.compute(mask, REFINED)
+        rows, cols = np.nonzero(~g.done)
+        flagged = np.asarray(check(rows, cols, g.maps["classes"][rows, cols]), bool)
+        if not flagged.any():
+            break
+        hit = np.zeros((gr, gc), bool)
+        hit[rows[flagged], cols[flagged]] = True
+        bad = np.array([hit[r0 : r1 + 1, c0 : c1 + 1].any() for r0, r1, c0, c1 in cells]) & ~refined
+        _compute_cells(g, cells, bad)
         refined |= bad
-    for i, cell in enumerate(cells):
-        if not refined[i]:
-            _fill(g, cell, period)
     return Refinement(g.maps, ~g.done, g.level)

@@ -168,3 +168,28 @@ def test_evaluate_must_return_the_decision_maps():
     with pytest.raises(ValueError, match="unknown"):
         coarse_to_fine((4, 4), lambda r, c: {"classes": np.zeros(len(r)), "interface": np.zeros(len(r), bool),
                                             "mutual_information": np.zeros(len(r))})  # fmt: skip
+
+
+def test_a_check_of_filled_windows_finds_isolated_flags_the_corners_miss():
+    """An isolated unknown window inside a cell with four agreeing corners: the cheap check finds it, its cell is
+    evaluated, and the unknown map equals the dense one."""
+    labels = np.zeros((300, 300), np.int16)
+    ev, _ = window_model(labels, {0: (1, 10.0)})
+    gr, gc = grid_of(labels)
+    odd = {(6, 5), (13, 22)}  # not on a coarse row or column of k = 4
+
+    def evaluate(rows, cols):
+        out = ev(rows, cols)
+        for i, (r, c) in enumerate(zip(rows, cols, strict=True)):
+            if (int(r), int(c)) in odd:
+                out["unknown"][i] = True
+        return out
+
+    def check(rows, cols, classes):
+        return np.array([(int(r), int(c)) in odd for r, c in zip(rows, cols, strict=True)])
+
+    missed = coarse_to_fine((gr, gc), evaluate, k=4, period=PERIOD)
+    assert not missed.maps["unknown"].any()  # without the check: filled over
+    found = coarse_to_fine((gr, gc), evaluate, k=4, period=PERIOD, check=check)
+    assert {tuple(map(int, x)) for x in np.argwhere(found.maps["unknown"])} == odd
+    assert found.evaluated_fraction < 0.5
