@@ -30,7 +30,8 @@ import numpy as np
 from aistem.core import analyze, load_model
 from aistem.core import descriptor_stream
 size, px, cache_mib, batch = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[5])
-model_path = sys.argv[4] or None
+model_path, limit = sys.argv[4] or None, int(sys.argv[6])
+from aistem.core import AnalysisCancelled
 descriptor_stream.CACHE_BYTES = int(cache_mib * 2**20)
 model = load_model(model_path)
 kw = dict(window=12.0, stride=1.5, samples=1, seed=0, model=model, rotation=False, adaptive=False, batch_size=batch)
@@ -44,17 +45,22 @@ def rss():
 before = rss()
 image = rng.integers(0, 4000, (size, size), dtype=np.uint16)
 t = time.perf_counter()
-r = analyze(image, px, **kw)
+done = [0]
+try:
+    r = analyze(image, px, progress=lambda k, n: done.__setitem__(0, k), cancel=lambda: limit > 0 and done[0] >= limit, **kw)
+    windows, stopped = int(r.classes.size), False
+except AnalysisCancelled:
+    windows, stopped = done[0], True
 dt = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"size": size, "windows": int(r.classes.size), "frame_mib": image.nbytes / 2**20,
+print(json.dumps({"size": size, "windows": windows, "stopped": stopped, "frame_mib": image.nbytes / 2**20,
                   "added_mib": (peak - before) / 2**20, "seconds": dt}))
 """
 
 
-def measure(size: int, px: float, cache_mib: float, model: str | None, batch: int) -> dict:
+def measure(size: int, px: float, cache_mib: float, model: str | None, batch: int, limit: int) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(size), str(px), str(cache_mib), model or "", str(batch)],
+        [sys.executable, "-c", CHILD, str(size), str(px), str(cache_mib), model or "", str(batch), str(limit)],
         capture_output=True,
         text=True,
         check=True,
@@ -69,14 +75,22 @@ def main() -> None:
     ap.add_argument("--cache-mib", type=float, nargs="+", default=[64.0], help="descriptor cache(s) to compare [MiB]")
     ap.add_argument("--model", default=None, help="model file (default: the shipped model)")
     ap.add_argument("--batch-size", type=int, default=512, help="windows per network call (T = 1: large calls are faster)")
+    ap.add_argument(
+        "--stop-after",
+        type=int,
+        default=0,
+        help="cancel each analysis after this many windows (0: run to the end); the working set is in place after the "
+        "first blocks, so a long run stopped early shows the same peak minus the final maps",
+    )
     args = ap.parse_args()
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     for cache in args.cache_mib:
         for size in args.size:
             t = time.perf_counter()
-            m = measure(size, args.pixel_size, cache, args.model, args.batch_size)
+            m = measure(size, args.pixel_size, cache, args.model, args.batch_size, args.stop_after)
             print(
-                f"cache {cache:>7.0f} MiB  {size:>5}²  {m['windows']:>7} windows  frame {m['frame_mib']:6.1f} MiB  "
+                f"cache {cache:>7.0f} MiB  {size:>5}²  {m['windows']:>7} windows{' (stopped)' if m['stopped'] else ''}  "
+                f"frame {m['frame_mib']:6.1f} MiB  "
                 f"peak added {m['added_mib']:7.1f} MiB  analysis {m['seconds']:6.1f} s  (run {time.perf_counter() - t:.0f} s)",
                 flush=True,
             )

@@ -100,7 +100,11 @@ def main() -> None:
         while True:
             try:
                 st = request("status", control, timeout=1)["status"]
-                break
+                if st["state"] != "starting":  # the daemon binds first, then loads the model
+                    break
+                if time.monotonic() > end:
+                    raise RuntimeError("the daemon did not load its model")
+                time.sleep(0.2)
             except TimeoutError:
                 if proc.poll() is not None or time.monotonic() > end:
                     raise RuntimeError("the daemon did not start") from None
