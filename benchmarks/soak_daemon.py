@@ -46,9 +46,16 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=60.0, help="seconds excluded from the flatness figures [s]")
     ap.add_argument("--no-save", action="store_true", help="do not save results (default: --save to a temporary directory)")
     ap.add_argument("--csv", default=None, help="write time [s], RSS [MiB], results, dropped per sample here")
+    ap.add_argument("--size", type=int, default=512, help="frame side [px]: 512 uses the sample series, else synthetic")
     args = ap.parse_args()
 
-    frames, px, what = frames_512()
+    if args.size == 512:
+        frames, px, what = frames_512()
+    else:
+        from aistem.daemon.sim import synthetic_series
+
+        frames, px = synthetic_series(2, (args.size, args.size), 0.12), 0.12
+        what = f"synthetic bicrystal (2 × {args.size}×{args.size} uint16)"
     pub = FramePublisher("tcp://127.0.0.1:*", "pub")
     results, control = free_endpoint(), free_endpoint()
     save = tempfile.mkdtemp(prefix="aistem-soak-")
@@ -77,12 +84,27 @@ def main() -> None:
 
     threading.Thread(target=count_results, daemon=True).start()
     samples: list[tuple[float, float, int, int]] = []
+    peak = [0.0]
+
+    def watch_peak() -> None:  # the RSS between two samples too (an analysis' transient peak)
+        while not stop.is_set() and proc.poll() is None:
+            try:
+                peak[0] = max(peak[0], daemon.memory_info().rss / 2**20)
+            except psutil.Error:
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=watch_peak, daemon=True).start()
     try:
         end = time.monotonic() + 180
         while True:
             try:
                 st = request("status", control, timeout=1)["status"]
-                break
+                if st["state"] != "starting":  # the daemon binds first, then loads the model
+                    break
+                if time.monotonic() > end:
+                    raise RuntimeError("the daemon did not load its model")
+                time.sleep(0.2)
             except TimeoutError:
                 if proc.poll() is not None or time.monotonic() > end:
                     raise RuntimeError("the daemon did not start") from None
@@ -127,7 +149,7 @@ def main() -> None:
     print(
         f"RSS after {args.warmup:.0f} s warm-up {after[0, 1]:.1f} MiB; min {after[:, 1].min():.1f}, max {after[:, 1].max():.1f}, "
         f"last {after[-1, 1]:.1f} MiB (range {after[:, 1].max() - after[:, 1].min():.1f} MiB); "
-        f"linear trend {slope:+.2f} MiB/min"
+        f"linear trend {slope:+.2f} MiB/min; peak RSS {peak[0]:.1f} MiB (sampled every 0.05 s)"
     )
 
 

@@ -956,6 +956,8 @@ class Daemon:
             in_progress = dict(self._in_progress) if self._in_progress else None
             settings = self.settings_dict()
         state = "stopping" if self._stop.is_set() else "draining" if self._drain.is_set() else "running"
+        if state == "running" and self._model is None:
+            state = "starting"  # the sockets are bound first; the model is loading
         return {
             "state": state,
             "frames_received": c["received"],

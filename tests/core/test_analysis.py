@@ -191,17 +191,18 @@ def test_cancel_stops_the_analysis_within_one_network_call(small_model):
     kw = dict(window_px=100, stride_px=10, model=small_model, samples=16, seed=1, batch_size=16)
     with pytest.raises(AnalysisCancelled):
         analyze(img, None, cancel=cancel, **kw)
-    assert len(asked) == 3  # stopped after the third call (one call of 16 windows × 16 samples per block)
+    assert len(asked) == 3  # stopped at the third ask: before the descriptors, after the 1st and the 2nd network call
     assert _predictor(small_model).windows_per_call == before
     for adaptive in (False, True):  # never cancelled: the same result as without cancel
         a = analyze(img, None, cancel=lambda: False, adaptive=adaptive, **kw)
         b = analyze(img, None, adaptive=adaptive, **kw)
         np.testing.assert_array_equal(a.probabilities, b.probabilities)
-    # smaller calls: asked more often (calls of 8 samples: 2 per block, + once before the rotation step), the same
-    # samples (masks keyed by the seed and the sample index)
+    # smaller calls: asked more often (once before the one block of descriptors, calls of 8 samples: 2 per block,
+    # once before the rotation step and once before its one block of windows), the same samples (masks keyed by the
+    # seed and the sample index)
     calls: list[int] = []
     c = analyze(img, None, cancel=lambda: bool(calls.append(1)), samples_per_call=8, **kw)
-    assert len(calls) == 3 * 2 + 1 and _predictor(small_model).samples_per_call == 32
+    assert len(calls) == 1 + 3 * 2 + 1 + 1 and _predictor(small_model).samples_per_call == 32
     np.testing.assert_allclose(c.probabilities, analyze(img, None, **kw).probabilities, atol=1e-6)
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match="samples_per_call must be a whole number"):

@@ -275,7 +275,8 @@ def test_sigterm_stops_at_once_and_accounts_for_the_frame_in_hand(reference_mode
 
         assert in_hand["index"] in ls.wait_for(lambda: in_hand["index"] in accounted() and accounted(), 5, "the frame in hand")
         assert ls.wait_for(lambda: [m for m in ls.of("status") if m.header["state"] == "stopping"], 5, "the last status")
-        saved = read_entries(tmp_path / "save" / series_filename("term", "results"))
+        path = tmp_path / "save" / series_filename("term", "results")
+        saved = read_entries(path) if path.exists() else []  # no file when the only frame in hand was cancelled
         assert [h["index"] for h, _ in saved] == [r.index for r in ls.of("result", "term")]
     finally:
         if proc.poll() is None:

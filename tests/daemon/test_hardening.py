@@ -18,7 +18,13 @@ import zmq
 from aistem.daemon.client import request
 from aistem.daemon.protocol import encode_frame, pack, unpack
 
-from .conftest import PIXEL_SIZE, SHAPE, aistem_cli, fast_settings, free_port
+from .conftest import PIXEL_SIZE, SHAPE, aistem_cli, fast_settings, free_port, wait_connected
+
+
+@pytest.fixture
+def connected(daemon, source, listener):
+    wait_connected(source, listener, daemon.control_endpoint)
+    return listener
 
 
 def raw_request(endpoint: str, body: bytes, timeout: float = 10) -> dict:
