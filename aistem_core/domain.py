@@ -4,7 +4,8 @@ A window is **unknown** when (reason codes of :class:`DomainCheck`):
 
 1. ``NO_LATTICE`` — its power spectrum has no Bragg peak above the noise (vacuum with detector noise, amorphous
    material, a blank or saturated patch), or only one fringe direction (no 2-D lattice);
-2. ``MISMATCH`` — its Bragg peaks do not fit the predicted class's reference pattern (spacings and angles);
+2. ``MISMATCH`` — its Bragg peaks do not fit the predicted class's reference pattern (spacings and angles), nor
+   that pattern plus a second lattice of any class in its range (a window across a grain boundary stays known);
 3. ``OUT_OF_RANGE`` — they fit, but the lattice constant they imply lies outside the range the model was trained
    for (the model's ``training_domain`` metadata, else the paper's recipe: the class's own constant ± 0.1 Å).
 
@@ -27,7 +28,8 @@ Method (the thresholds and their measurements: ``docs/domain-check.md``)
   matched peaks.  The window fits when at least ``min_explained`` of its peaks are explained.
 * Lattice constants: ``a = a₀ / |M e_a|`` (and ``c = c₀ / |M e_c|``) with a₀, c₀ the constants of the references.
 
-All windows of a block are processed together (no loop over windows or classes); float32; NumPy or CuPy.
+All windows of a block are processed together (no loop over windows; the second-lattice stage loops over the ten
+classes for the few windows that need it); float32; NumPy or CuPy.
 """
 
 from __future__ import annotations
@@ -75,7 +77,8 @@ MAX_PEAKS = 8
 
 @dataclass(frozen=True)
 class DomainSettings:
-    """Thresholds of the domain check (measured: ``docs/domain-check.md``; ``[domain]`` in ``config/default.toml``).
+    """Thresholds of the domain check (measured: ``docs/domain-check.md``; ``[domain]`` of ``config/default.toml``,
+    read by ``aistem analyze``; the daemon uses these defaults).
 
     Attributes
     ----------

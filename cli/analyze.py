@@ -54,10 +54,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run, exit_at_once=True)  # all outputs written and closed on return
 
 
+def _domain(enabled: bool, table: dict[str, object] | None) -> object:
+    """False, or the domain check's thresholds from the config's ``[domain]`` table."""
+    from aistem.core.domain import DomainSettings
+
+    return DomainSettings.from_dict(table) if enabled else False
+
+
 def run(args: argparse.Namespace) -> int:
     from aistem.config import load_config
 
-    cfg = load_config(args.config)["analysis"]
+    full = load_config(args.config)
+    cfg = full["analysis"]
     for name in ("out", "plot"):
         path = getattr(args, name)
         if path and not Path(path).parent.exists():
@@ -111,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         adaptive=args.adaptive if args.adaptive is not None else cfg["adaptive"],
         precision=args.precision or cfg["precision"],
         rotation=args.rotation if args.rotation is not None else cfg["rotation"],
-        domain=args.domain if args.domain is not None else cfg.get("domain", True),
+        domain=_domain(args.domain if args.domain is not None else cfg.get("domain", True), full.get("domain")),
         progress=progress,
     )
     if bar is not None:
