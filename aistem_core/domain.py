@@ -236,7 +236,10 @@ def _peaks(power: Any, sig: Any, geo: _Geometry, settings: DomainSettings, xp: M
     smap = xp.zeros((n, h * wc), xp.float32)
     smap[:, xp.asarray(geo.cand)] = sig
     smap = smap.reshape(n, h, wc)
-    ext = xp.concatenate([xp.zeros((n, h, 1), xp.float32), smap, xp.zeros((n, h, 1), xp.float32)], axis=2)
+    # local maxima of the power itself (the ring background steps from ring to ring); column −1 is column 1 of the
+    # Friedel mates (row −r), so a peak on the column-0 axis is compared with its true neighbours
+    mate = power[:, (-xp.arange(h)) % h, 1:2] if wc > 1 else xp.zeros((n, h, 1), xp.float32)
+    ext = xp.concatenate([mate, power, xp.zeros((n, h, 1), xp.float32)], axis=2)
     inner = xp.zeros(h * wc, bool)
     inner[xp.asarray(geo.cand[geo.inner])] = True
     pmax = xp.where(inner[None], power.reshape(n, -1), 0).max(axis=1)
@@ -246,7 +249,7 @@ def _peaks(power: Any, sig: Any, geo: _Geometry, settings: DomainSettings, xp: M
         rolled = xp.roll(ext, dr, axis=1)
         for dc in (-1, 0, 1):
             if dr or dc:
-                peak &= smap >= rolled[:, :, 1 + dc : 1 + dc + wc]
+                peak &= power >= rolled[:, :, 1 + dc : 1 + dc + wc]
     score = xp.where(peak, smap, xp.float32(0)).reshape(n, -1)
     d = min(MAX_PEAKS, score.shape[1])
     top = xp.argsort(-score, axis=1)[:, :d]
