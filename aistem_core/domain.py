@@ -113,7 +113,7 @@ class DomainSettings:
     min_explained: float = 0.6
     shear_tolerance: float = 0.12
     range_tolerance: float = 0.01
-    ratio_tolerance: float = 0.03
+    ratio_tolerance: float = 0.02
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> DomainSettings:
