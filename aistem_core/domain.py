@@ -4,7 +4,8 @@ A window is **unknown** when (reason codes of :class:`DomainCheck`):
 
 1. ``NO_LATTICE`` — its power spectrum has no Bragg peak above the noise (vacuum with detector noise, amorphous
    material, a blank or saturated patch), or only one fringe direction (no 2-D lattice);
-2. ``MISMATCH`` — its Bragg peaks do not fit the predicted class's reference pattern (spacings and angles);
+2. ``MISMATCH`` — its Bragg peaks do not fit the predicted class's reference pattern (spacings and angles), nor
+   that pattern plus a second lattice of any class in its range (a window across a grain boundary stays known);
 3. ``OUT_OF_RANGE`` — they fit, but the lattice constant they imply lies outside the range the model was trained
    for (the model's ``training_domain`` metadata, else the paper's recipe: the class's own constant ± 0.1 Å).
 
@@ -27,7 +28,8 @@ Method (the thresholds and their measurements: ``docs/domain-check.md``)
   matched peaks.  The window fits when at least ``min_explained`` of its peaks are explained.
 * Lattice constants: ``a = a₀ / |M e_a|`` (and ``c = c₀ / |M e_c|``) with a₀, c₀ the constants of the references.
 
-All windows of a block are processed together (no loop over windows or classes); float32; NumPy or CuPy.
+All windows of a block are processed together (no loop over windows; the second-lattice stage loops over the ten
+classes for the few windows that need it); float32; NumPy or CuPy.
 """
 
 from __future__ import annotations
@@ -75,7 +77,8 @@ MAX_PEAKS = 8
 
 @dataclass(frozen=True)
 class DomainSettings:
-    """Thresholds of the domain check (measured: ``docs/domain-check.md``; ``[domain]`` in ``config/default.toml``).
+    """Thresholds of the domain check (measured: ``docs/domain-check.md``; ``[domain]`` of ``config/default.toml``,
+    read by ``aistem analyze``; the daemon uses these defaults).
 
     Attributes
     ----------
@@ -110,7 +113,7 @@ class DomainSettings:
     min_explained: float = 0.6
     shear_tolerance: float = 0.12
     range_tolerance: float = 0.01
-    ratio_tolerance: float = 0.03
+    ratio_tolerance: float = 0.02
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> DomainSettings:
@@ -233,7 +236,10 @@ def _peaks(power: Any, sig: Any, geo: _Geometry, settings: DomainSettings, xp: M
     smap = xp.zeros((n, h * wc), xp.float32)
     smap[:, xp.asarray(geo.cand)] = sig
     smap = smap.reshape(n, h, wc)
-    ext = xp.concatenate([xp.zeros((n, h, 1), xp.float32), smap, xp.zeros((n, h, 1), xp.float32)], axis=2)
+    # local maxima of the power itself (the ring background steps from ring to ring); column −1 is column 1 of the
+    # Friedel mates (row −r), so a peak on the column-0 axis is compared with its true neighbours
+    mate = power[:, (-xp.arange(h)) % h, 1:2] if wc > 1 else xp.zeros((n, h, 1), xp.float32)
+    ext = xp.concatenate([mate, power, xp.zeros((n, h, 1), xp.float32)], axis=2)
     inner = xp.zeros(h * wc, bool)
     inner[xp.asarray(geo.cand[geo.inner])] = True
     pmax = xp.where(inner[None], power.reshape(n, -1), 0).max(axis=1)
@@ -243,7 +249,7 @@ def _peaks(power: Any, sig: Any, geo: _Geometry, settings: DomainSettings, xp: M
         rolled = xp.roll(ext, dr, axis=1)
         for dc in (-1, 0, 1):
             if dr or dc:
-                peak &= smap >= rolled[:, :, 1 + dc : 1 + dc + wc]
+                peak &= power >= rolled[:, :, 1 + dc : 1 + dc + wc]
     score = xp.where(peak, smap, xp.float32(0)).reshape(n, -1)
     d = min(MAX_PEAKS, score.shape[1])
     top = xp.argsort(-score, axis=1)[:, :d]

@@ -116,6 +116,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=100)
     ap.add_argument("--grain", type=float, default=30.0, help="polycrystal grain size [Å] (0: skip)")
     ap.add_argument("--multislice", action="store_true", help="also a frozen-phonon multislice Cu [110] (minutes)")
+    ap.add_argument("--cases", default="", help="only the cases whose label contains this text")
     args = ap.parse_args()
     models = {"shipped": load_model(None)}
     if PAPER.is_file():
@@ -125,6 +126,8 @@ def main() -> None:
     print(f"confident known (not interface; after: not unknown either), T={args.samples} adaptive")
     print(f"{'case':45s} " + "  ".join(f"{m + ' before':>14s} {m + ' after':>13s} {'top class (all)':>16s}" for m in models))
     for label, (img, ps) in imgs.items():
+        if args.cases and args.cases not in label:
+            continue
         cells = []
         for m in models.values():
             t = time.perf_counter()
