@@ -161,11 +161,18 @@ class AnalysisResult:
         """The same result segmented at another MI threshold."""
         import dataclasses
 
-        interface = segment_interface(self.mutual_information, threshold) & ~self.unknown
+        unknown = self.unknown
+        if self.unknown_reason is not None:  # a mismatch is interface where MI is high (domain.unknown_from_reason)
+            from .domain import unknown_from_reason
+
+            unknown = unknown_from_reason(self.unknown_reason, self.mutual_information, threshold)
+        interface = segment_interface(self.mutual_information, threshold) & ~unknown
         rotation = self.lattice_rotation
         if rotation is not None:  # windows that were interface and become bulk stay NaN: they were not measured
             rotation = np.where(interface, np.float32(np.nan), rotation).astype(np.float32)
-        return dataclasses.replace(self, threshold=float(threshold), interface=interface, lattice_rotation=rotation)
+        return dataclasses.replace(
+            self, threshold=float(threshold), interface=interface, unknown=unknown, lattice_rotation=rotation
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write an ``.npz`` with every map and setting."""
@@ -383,27 +390,6 @@ def warm_up(
         return int(predictor.warm_up(samples, _adaptive_settings(adaptive), stop=stop))
 
 
-def _domain_step(
-    img: Any, grid: WindowGrid, classes: np.ndarray, m: Any, pixel_size: float | None, domain: Any
-) -> tuple[Any, Any]:
-    """The domain check of the analysed windows: (unknown (rows, cols) bool, reason (rows, cols) uint8 or None)."""
-    if domain is False or domain is None:
-        return np.zeros(grid.shape, bool), None
-    from .domain import DomainSettings, TrainingDomain, domain_check_map
-
-    settings = domain if isinstance(domain, DomainSettings) else None
-    check = domain_check_map(
-        img,
-        grid,
-        classes,
-        m.class_names,
-        pixel_size=pixel_size if pixel_size is not None else m.info.pixel_size,
-        domain=TrainingDomain.from_model_info(m.info.extra, m.class_names),
-        settings=settings,
-    )
-    return check.unknown, check.reason
-
-
 def analyze(
     image: Any,
     pixel_size: float | None = None,
@@ -555,7 +541,9 @@ def analyze(
     mi = maps["mutual_information"].reshape(gr, gc)
     classes = maps["classes"].reshape(gr, gc).astype(np.uint8)
     t_dom = time.perf_counter()
-    unknown, reason = _domain_step(img, grid, classes, m, pixel_size, domain)
+    from .domain import model_domain_map
+
+    unknown, reason = model_domain_map(img, grid, classes, m, pixel_size, domain, mi, threshold)
     interface = segment_interface(mi, threshold) & ~unknown
     t3 = time.perf_counter()
     rot = None

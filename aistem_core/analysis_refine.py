@@ -114,6 +114,10 @@ def window_evaluator(
             "samples_used": np.asarray(stats.samples).astype(np.int32),
         }
         out["unknown"], out["unknown_reason"] = _domain(windows, classes, names, model, pixel_size, domain)
+        if domain:  # a mismatch where the network is uncertain is an interface window (domain.unknown_from_reason)
+            from .domain import unknown_from_reason
+
+            out["unknown"] = unknown_from_reason(out["unknown_reason"], out["mutual_information"], threshold)
         out["interface"] = (out["mutual_information"] > threshold) & ~out["unknown"]
         lap("domain")
         if rotation:

@@ -60,9 +60,36 @@ __all__ = [
     "TrainingDomain",
     "domain_check",
     "domain_check_map",
+    "model_domain_map",
+    "unknown_from_reason",
 ]
 
 KNOWN, NO_LATTICE, MISMATCH, OUT_OF_RANGE = 0, 1, 2, 3
+
+
+def unknown_from_reason(reason: Any, mutual_information: Any, threshold: float) -> np.ndarray:
+    """The ``unknown`` map from the check's reasons and the network's MI.
+
+    A window whose peaks do not fit its predicted class (``MISMATCH``) while the network is uncertain about it
+    (MI > ``threshold``) is an *interface* window, not an unknown one: a window across a grain boundary holds two
+    lattices and fits neither reference alone, and flagging such windows is what the MI is for. A mismatch the
+    network is sure about (an out-of-domain crystal read confidently as a known class), no lattice, and a lattice
+    constant outside the trained range are unknown whatever the MI.
+
+    Parameters
+    ----------
+    reason : ndarray of int, any shape
+        ``KNOWN``, ``NO_LATTICE``, ``MISMATCH`` or ``OUT_OF_RANGE`` per window.
+    mutual_information : ndarray of float, the same shape
+        [bit].
+    threshold : float
+        Interface threshold [bit].
+    """
+    reason = np.asarray(reason)
+    mi = np.asarray(mutual_information)
+    return (reason != KNOWN) & ~((reason == MISMATCH) & (mi > threshold))
+
+
 #: Reason code → words.
 REASONS = {
     KNOWN: "known",
@@ -533,3 +560,27 @@ def domain_check_map(
         return empty.reshape(grid.shape)
     merged = DomainCheck(*(np.concatenate([getattr(q, f.name) for q in parts]) for f in fields(DomainCheck)))
     return merged.reshape(grid.shape)
+
+
+def model_domain_map(
+    img: Any, grid: WindowGrid, classes: np.ndarray, model: Any, pixel_size: float | None, domain: Any, mi: Any, threshold: float
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The domain check of an analysed image for :func:`aistem.core.analyze`: (unknown, reason) on the grid.
+
+    ``domain`` False or None: every window known (reason None); True: the default thresholds; a
+    :class:`DomainSettings`: those. The training range comes from the model's metadata; unknown follows
+    :func:`unknown_from_reason` (a mismatch where MI > ``threshold`` is interface, not unknown).
+    """
+    if domain is False or domain is None:
+        return np.zeros(grid.shape, bool), None
+    check = domain_check_map(
+        img,
+        grid,
+        classes,
+        model.class_names,
+        pixel_size=pixel_size if pixel_size is not None else model.info.pixel_size,
+        domain=TrainingDomain.from_model_info(model.info.extra, model.class_names),
+        settings=domain if isinstance(domain, DomainSettings) else None,
+    )
+    reason = asnumpy(check.reason).astype(np.uint8)
+    return unknown_from_reason(reason, mi, threshold), reason
