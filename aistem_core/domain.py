@@ -68,13 +68,14 @@ KNOWN, NO_LATTICE, MISMATCH, OUT_OF_RANGE = 0, 1, 2, 3
 
 
 def unknown_from_reason(reason: Any, mutual_information: Any, threshold: float) -> np.ndarray:
-    """The ``unknown`` map from the check's reasons and the network's MI.
+    """The ``unknown`` map from the check's reasons and the network's MI: the check failed where the network is sure.
 
-    A window whose peaks do not fit its predicted class (``MISMATCH``) while the network is uncertain about it
-    (MI > ``threshold``) is an *interface* window, not an unknown one: a window across a grain boundary holds two
-    lattices and fits neither reference alone, and flagging such windows is what the MI is for. A mismatch the
-    network is sure about (an out-of-domain crystal read confidently as a known class), no lattice, and a lattice
-    constant outside the trained range are unknown whatever the MI.
+    The check guards the *confident* answers. A window the network is uncertain about (MI > ``threshold``) is an
+    interface window as in the paper, whatever the check says: a window across a grain boundary holds two lattices,
+    each with half the area, so its peaks may fall below the lattice threshold or fit neither reference alone, and
+    an amorphous patch is flagged by its MI as the paper does. A window the network is sure about (MI ≤ threshold)
+    whose image has no lattice, does not fit the predicted class, or implies a lattice constant outside the trained
+    range is unknown: that is the confidently wrong answer the check exists to stop.
 
     Parameters
     ----------
@@ -87,7 +88,7 @@ def unknown_from_reason(reason: Any, mutual_information: Any, threshold: float) 
     """
     reason = np.asarray(reason)
     mi = np.asarray(mutual_information)
-    return (reason != KNOWN) & ~((reason == MISMATCH) & (mi > threshold))
+    return (reason != KNOWN) & ~(mi > threshold)
 
 
 #: Reason code → words.
