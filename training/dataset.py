@@ -295,10 +295,11 @@ def _assemble(plan: DatasetPlan, folder: Path, out: Path, seconds: float) -> Non
     os.close(fd)
     try:
         with h5py.File(tmp, "w") as f:
-            f.create_dataset("descriptors", (n_total, size, size), np.float32, chunks=(64, size, size), compression="lzf")
+            rows = max(1, min(64, n_total))  # a chunk may not exceed a small dataset
+            f.create_dataset("descriptors", (n_total, size, size), np.float32, chunks=(rows, size, size), compression="lzf")
             f.create_dataset("labels", (n_total,), np.int16)
             if d["store_windows"]:
-                f.create_dataset("windows", (n_total, w, w), np.float16, chunks=(64, w, w), compression="lzf")
+                f.create_dataset("windows", (n_total, w, w), np.float16, chunks=(rows, w, w), compression="lzf")
             for k in _META:
                 f.create_dataset(f"meta/{k}", (n_total,), _META_DTYPES[k])
             pos = 0
