@@ -212,8 +212,21 @@ def _analyse(model: Any, images: list[np.ndarray], true_class: str | None, kw: d
     return {"n": n, **agg}
 
 
+def _ood_names(ood: bool | list[str]) -> list[str]:
+    from .ood_structures import OOD_STRUCTURES
+
+    names = list(OOD_STRUCTURES) if ood is True else list(ood or [])
+    bad = [n for n in names if n not in OOD_STRUCTURES]
+    if bad:
+        raise ValueError(f"unknown out-of-domain structure(s) {', '.join(bad)}; choose from: {', '.join(OOD_STRUCTURES)}")
+    return names
+
+
 def _cases(structures: list[str] | None) -> list[tuple[str, Material]]:
-    pick = structures or list(MULTISLICE_CASES)
+    pick = list(MULTISLICE_CASES) if structures is None else structures
+    bad = [s for s in pick if s not in MULTISLICE_CASES]
+    if bad:
+        raise ValueError(f"unknown structure(s) {', '.join(bad)}; choose from: {', '.join(MULTISLICE_CASES)}")
     return [(c, m) for c in CLASS_NAMES for lat in pick if CLASSES[c].lattice == lat for m in MULTISLICE_CASES[lat]]
 
 
@@ -221,15 +234,13 @@ def simulate_validation(
     cache_dir: str | os.PathLike[str],
     *,
     structures: list[str] | None = None,
-    ood: bool = True,
+    ood: bool | list[str] = True,
     multislice: dict[str, float] | None = None,
     echo: Callable[[str], None] = print,
 ) -> None:
     """Simulate (or find in the cache) every multislice and out-of-domain image; the slow part, resumable."""
-    from .ood_structures import OOD_STRUCTURES
-
     ms = {**MULTISLICE_DEFAULTS, **(multislice or {})}
-    for name in [n for n in OOD_STRUCTURES if n != "vacuum"] if ood else []:
+    for name in [n for n in _ood_names(ood) if n != "vacuum"]:
         t0 = time.perf_counter()
         ood_image(name, cache_dir=cache_dir)
         echo(f"out-of-domain {name}: {time.perf_counter() - t0:.0f} s")
@@ -244,14 +255,14 @@ def run_validation(
     cache_dir: str | os.PathLike[str],
     *,
     out: str | os.PathLike[str] | None = None,
-    samples: int = 30,
+    samples: int = 20,
     stride: float = 1.5,
     seed: int = 0,
     threshold: float = 0.1,
     rotations: tuple[float, ...] = (0.0, 30.0, 60.0),
-    size_px: int = 160,
+    size_px: int = 136,
     structures: list[str] | None = None,
-    ood: bool = True,
+    ood: bool | list[str] = True,
     multislice: dict[str, float] | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -270,6 +281,12 @@ def run_validation(
         In-plane rotations [°] of each multislice view.
     size_px : int
         Side of each view [px] at 0.12 Å/px.
+    structures : list of str, optional
+        Structures of (a) (``"fcc"``, ``"bcc"``, ``"hcp"``); None: all, [] none.
+    ood : bool or list of str
+        Structures of (b) (keys of :data:`aistem.training.ood_structures.OOD_STRUCTURES`); True: all.
+    multislice : dict, optional
+        Overrides of :data:`MULTISLICE_DEFAULTS`.
 
     Returns
     -------
@@ -288,11 +305,9 @@ def run_validation(
         views = render_views(sim, rotations, size_px, np.random.default_rng(seed))
         for lab, model in loaded:
             report["multislice"][lab][f"{c} as {m.symbol}"] = _analyse(model, views, c, kw)
-    if ood:
-        from .ood_structures import OOD_STRUCTURES
-
+    if _ood_names(ood):
         report["ood"] = {lab: {} for lab, _ in loaded}
-        for name in OOD_STRUCTURES:
+        for name in _ood_names(ood):
             rng = np.random.default_rng(seed)
             if name == "vacuum":
                 views = [vacuum_image((size_px, size_px), rng) for _ in rotations]
@@ -312,8 +327,9 @@ def print_validation(report: dict[str, Any], echo: Callable[[str], None] = print
     """The two tables of :func:`run_validation`, one column per model."""
     labels = list(report["multislice"])
     head = "".join(f"{lab[:20]:>22}" for lab in labels)
-    echo(f"(a) multislice: % windows given the true class\n  {'class as metal':<24}{head}")
     cases = list(report["multislice"][labels[0]]) if labels else []
+    if cases:
+        echo(f"(a) multislice: % windows given the true class\n  {'class as metal':<24}{head}")
     for case in cases:
         echo(f"  {case:<24}" + "".join(f"{100 * report['multislice'][lab][case]['correct']:>21.1f}%" for lab in labels))
     if "ood" in report:
