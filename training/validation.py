@@ -84,7 +84,8 @@ def multislice_cell_image(
     thickness: float = 40.0,
     supercell: float = 10.0,
     cache_dir: str | os.PathLike[str] | None = None,
-) -> SimulatedImage:
+    only_cached: bool = False,
+) -> Any:
     """Frozen-phonon multislice HAADF image of one unit cell of ``class_name`` as ``material`` (cached).
 
     The probe scans one orthogonal unit cell of a supercell about ``supercell`` Å wide and ``thickness`` Å thick,
@@ -94,7 +95,7 @@ def multislice_cell_image(
     Returns
     -------
     SimulatedImage
-        One period, (rows, cols) = cell (x, y).
+        One period, (rows, cols) = cell (x, y).  With ``only_cached``: whether it is in the cache (bool).
     """
     check_class_name(class_name)
     uc = unit_cell(class_name, 0.0, material)
@@ -108,6 +109,10 @@ def multislice_cell_image(
         "supercell": float(supercell),
         "settings": settings.key(),
     }
+    if only_cached:
+        from .cache import cache_path
+
+        return cache_path(key, cache_dir).is_file()
 
     def compute() -> SimulatedImage:
         from .haadf import multislice_haadf
@@ -223,11 +228,16 @@ def _ood_names(ood: bool | list[str]) -> list[str]:
 
 
 def _cases(structures: list[str] | None) -> list[tuple[str, Material]]:
+    """(class, metal) pairs: every class as the first metal of its structure, then as the second, …"""
     pick = list(MULTISLICE_CASES) if structures is None else structures
     bad = [s for s in pick if s not in MULTISLICE_CASES]
     if bad:
         raise ValueError(f"unknown structure(s) {', '.join(bad)}; choose from: {', '.join(MULTISLICE_CASES)}")
-    return [(c, m) for c in CLASS_NAMES for lat in pick if CLASSES[c].lattice == lat for m in MULTISLICE_CASES[lat]]
+    rank = max(len(v) for v in MULTISLICE_CASES.values())
+    out = []
+    for i in range(rank):
+        out += [(c, MULTISLICE_CASES[lat][i]) for c in CLASS_NAMES for lat in pick if CLASSES[c].lattice == lat]
+    return [x for x in out if x[1] is not None]
 
 
 def simulate_validation(
@@ -264,6 +274,7 @@ def run_validation(
     structures: list[str] | None = None,
     ood: bool | list[str] = True,
     multislice: dict[str, float] | None = None,
+    cached_only: bool = False,
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Score models on (a) multislice metals and (b) out-of-domain structures; print tables, write JSON.
@@ -287,6 +298,9 @@ def run_validation(
         Structures of (b) (keys of :data:`aistem.training.ood_structures.OOD_STRUCTURES`); True: all.
     multislice : dict, optional
         Overrides of :data:`MULTISLICE_DEFAULTS`.
+    cached_only : bool
+        Score only the multislice images already in the cache (:func:`simulate_validation` makes them);
+        the others are listed in ``report["missing"]``.
 
     Returns
     -------
@@ -300,7 +314,11 @@ def run_validation(
     ms = {**MULTISLICE_DEFAULTS, **(multislice or {})}
     report: dict[str, Any] = {"settings": {**kw, "rotations": list(rotations), "size_px": size_px, "multislice": ms}}
     report["multislice"] = {lab: {} for lab, _ in loaded}
+    report["missing"] = []
     for c, m in _cases(structures):
+        if cached_only and not multislice_cell_image(c, m, cache_dir=cache_dir, only_cached=True, **ms):  # type: ignore[arg-type]
+            report["missing"].append(f"{c} as {m.symbol}")
+            continue
         sim = multislice_cell_image(c, m, cache_dir=cache_dir, **ms)  # type: ignore[arg-type]
         views = render_views(sim, rotations, size_px, np.random.default_rng(seed))
         for lab, model in loaded:
