@@ -341,6 +341,11 @@ def register_evaluate(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         "out-of-domain structures ([validation] in config/train.toml; images cached in --validation-cache)",
     )
     p.add_argument("--validation-cache", metavar="DIR", help="folder of the simulated validation images (.npz)")
+    p.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="--validation: score only the multislice images already simulated into --validation-cache",
+    )
     p.add_argument("--no-scenes", action="store_true", help="skip the polycrystal and bicrystal scenes")
     p.add_argument("--config", help="TOML file overriding config/train.toml")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -414,4 +419,5 @@ def _run_validation(args: argparse.Namespace, cfg: dict[str, Any], out: Path) ->
         structures=list(cfg["structures"]),
         ood=list(cfg["ood"]),
         multislice={k: float(cfg[k]) for k in ("frozen_phonons", "scan_step", "thickness", "supercell")},
+        cached_only=args.cached_only,
     )
