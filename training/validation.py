@@ -190,7 +190,7 @@ def score_windows(result: Any, true_class: str | None) -> dict[str, float]:
     dict
         ``n`` (windows), ``correct`` (share with the true class; None-class: 0), ``confident_known`` (share not interface
         and, if the result has an ``unknown`` map, not unknown), ``unknown`` (share unknown, NaN without the map),
-        ``median_mi`` [bit].
+        ``median_mi`` [bit], ``top_class`` (the most frequent class, with its share in ``top_share``).
     """
     names = list(result.class_names)
     cls = np.asarray(result.classes).ravel()
@@ -198,7 +198,10 @@ def score_windows(result: Any, true_class: str | None) -> dict[str, float]:
     unknown = getattr(result, "unknown", None)
     unk = np.asarray(unknown, bool).ravel() if unknown is not None else np.zeros_like(interface)
     correct = float(np.mean(cls == names.index(true_class))) if true_class in names else 0.0
+    counts = np.bincount(cls, minlength=len(names))
     return {
+        "top_class": names[int(counts.argmax())],
+        "top_share": float(counts.max() / max(1, cls.size)),
         "n": int(cls.size),
         "correct": correct,
         "confident_known": float(np.mean(~interface & ~unk)),
@@ -212,7 +215,11 @@ def _analyse(model: Any, images: list[np.ndarray], true_class: str | None, kw: d
 
     parts = [score_windows(analyze(img, 0.12, model=model, rotation=False, **kw), true_class) for img in images]
     n = sum(p["n"] for p in parts)
-    agg = {k: sum(p[k] * p["n"] for p in parts) / n for k in ("correct", "confident_known", "unknown")}
+    agg: dict[str, Any] = {k: sum(p[k] * p["n"] for p in parts) / n for k in ("correct", "confident_known", "unknown")}
+    tops: dict[str, int] = {}
+    for p in parts:
+        tops[p["top_class"]] = tops.get(p["top_class"], 0) + round(p["top_share"] * p["n"])
+    agg["top_class"] = max(tops, key=lambda k: tops[k])
     agg["median_mi"] = float(np.median([p["median_mi"] for p in parts]))
     return {"n": n, **agg}
 
@@ -341,6 +348,11 @@ def run_validation(
     return report
 
 
+def _cell(scores: dict[str, Any], key: str) -> str:
+    """``" 87.5% FCC_Cu_211"``: the share and the most frequent class, 22 characters."""
+    return f"{100 * scores[key]:>7.1f}% {str(scores.get('top_class', ''))[:13]:<13}"
+
+
 def print_validation(report: dict[str, Any], echo: Callable[[str], None] = print) -> None:
     """The two tables of :func:`run_validation`, one column per model."""
     labels = list(report["multislice"])
@@ -349,8 +361,8 @@ def print_validation(report: dict[str, Any], echo: Callable[[str], None] = print
     if cases:
         echo(f"(a) multislice: % windows given the true class\n  {'class as metal':<24}{head}")
     for case in cases:
-        echo(f"  {case:<24}" + "".join(f"{100 * report['multislice'][lab][case]['correct']:>21.1f}%" for lab in labels))
+        echo(f"  {case:<24}" + "".join(_cell(report["multislice"][lab][case], "correct") for lab in labels))
     if "ood" in report:
         echo(f"(b) out of domain: % windows given a confident known class (MI ≤ threshold, not unknown)\n  {'':<24}{head}")
         for name in report["ood"][labels[0]]:
-            echo(f"  {name:<24}" + "".join(f"{100 * report['ood'][lab][name]['confident_known']:>21.1f}%" for lab in labels))
+            echo(f"  {name:<24}" + "".join(_cell(report["ood"][lab][name], "confident_known") for lab in labels))
