@@ -151,9 +151,10 @@ def plan_dataset(cfg: dict[str, Any]) -> DatasetPlan:
         raise ValueError(f"window of {recipe.window_px} px is smaller than the {d['descriptor_size']} px descriptor")
     table = cfg.get("materials", {})
     units: list[Unit] = []
+    exclude = _exclusions(table)
     for c in classes:
         mats = parse_materials(table, CLASSES[c].lattice) or [class_material(c)]
-        units += [(c, dl, m) for m in mats for dl in deltas]
+        units += [(c, dl, m) for m in mats for dl in deltas if (c, m.symbol) not in exclude]
     relevant = {
         "simulation": {k: v for k, v in sim.items() if k != "cache_dir"},
         "augment": cfg["augment"],
@@ -164,6 +165,16 @@ def plan_dataset(cfg: dict[str, Any]) -> DatasetPlan:
     }
     digest = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
     return DatasetPlan(units, recipe, cfg, digest)
+
+
+def _exclusions(table: dict[str, Any]) -> set[tuple[str, str]]:
+    """(class, element) pairs of ``[materials] exclude`` (e.g. ``["FCC_Cu_100", "Au"]``)."""
+    out = set()
+    for pair in table.get("exclude") or []:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, str) for v in pair)):
+            raise ValueError(f"materials.exclude entries must be [class, element] pairs, got {pair!r}")
+        out.add((check_class_name(pair[0]), pair[1]))
+    return out
 
 
 def _unit_json(unit: Unit) -> list[Any]:
