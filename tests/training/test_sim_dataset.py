@@ -20,7 +20,7 @@ def small_config(materials=None, **dataset):
             "dataset": {"classes": ["FCC_Cu_100", "HCP_Ti_0001"], "lattice_deltas": [0.0, 0.1], **dataset},
             "simulation": {"cell_size": 16.0, "thickness": 4.0},
             "augment": {"rotation_step": 45.0, "shear_step": 0.05},
-            "materials": materials or {"fcc": [], "bcc": [], "hcp": []},
+            "materials": materials or {"fcc": [], "bcc": [], "hcp": [], "exclude": []},
         }
     )
 

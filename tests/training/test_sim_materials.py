@@ -25,8 +25,39 @@ def test_default_config_lists_the_common_metals_of_each_structure():
     assert hcp["Zn"][1] / hcp["Zn"][0] == pytest.approx(1.856, abs=0.01)  # each metal its own c/a
     assert hcp["Ti"][1] / hcp["Ti"][0] == pytest.approx(1.588, abs=0.01)
     plan = plan_dataset(cfg)
-    assert len(plan.units) == 4 * len(fcc) + 3 * len(bcc) + 3 * len(hcp)
+    assert len(plan.units) == 4 * len(fcc) + 3 * len(bcc) + 3 * len(hcp) - len(m["exclude"])
     assert {u[0] for u in plan.units} == set(CLASSES)  # the ten classes, names unchanged
+    # fcc [100] of Au and Al is the projected lattice of bcc [100] Fe and Cr: not simulated as fcc [100]
+    assert ("FCC_Cu_100", "Au") not in {(u[0], u[2].symbol) for u in plan.units}
+    assert ("FCC_Cu_110", "Au") in {(u[0], u[2].symbol) for u in plan.units}
+    r = lattice_ranges(plan.units)
+    assert r["FCC_Cu_100"]["a"] == [3.524, 3.924] and r["FCC_Cu_110"]["a"] == [3.524, 4.078]
+
+
+def test_fcc_100_of_au_projects_to_the_lattice_of_bcc_100_of_fe():
+    """Why the exclusion: both are square lattices of equal columns, a/2 (fcc) and a/√2 (bcc) apart."""
+
+    def column_spacing(atoms):
+        from scipy.spatial import cKDTree
+
+        box = np.round(np.diag(atoms.cell.array)[:2], 3)
+        xy = np.unique(np.mod(np.round(np.mod(atoms.positions[:, :2], box), 3), box), axis=0)
+        d, _ = cKDTree(xy, boxsize=box).query(xy, k=2)
+        return d[:, 1].min(), len(xy)
+
+    fcc = unit_cell("FCC_Cu_100", 0.0, Material("Au", 4.078))
+    bcc = unit_cell("BCC_Fe_100", 0.0, Material("Fe", 2.867))
+    (d_fcc, _), (d_bcc, _) = column_spacing(fcc), column_spacing(bcc)
+    assert d_fcc == pytest.approx(4.078 / 2, abs=1e-3) and d_bcc == pytest.approx(2.867 / np.sqrt(2), abs=1e-3)
+    assert abs(d_fcc - d_bcc) / d_bcc < 0.01
+
+
+def test_bad_exclusions_are_clear_errors():
+    base = {"fcc": [], "bcc": [], "hcp": []}
+    for bad in ([["FCC_Cu_999", "Au"]], [["FCC_Cu_100"]], ["FCC_Cu_100 Au"]):
+        cfg = load_simulate_config(overrides={"materials": {**base, "exclude": bad}})
+        with pytest.raises(ValueError, match="unknown class|pairs"):
+            plan_dataset(cfg)
 
 
 def test_bad_material_entries_are_clear_errors():
@@ -91,7 +122,12 @@ def test_dataset_over_two_metals_records_its_domain(tmp_path):
             "dataset": {"classes": ["FCC_Cu_100"], "lattice_deltas": [0.0]},
             "simulation": {"cell_size": 16.0, "thickness": 4.0},
             "augment": {"rotation_step": 90.0, "shear_step": 0.1, "noise_every_rotation": 0},
-            "materials": {"fcc": [{"symbol": "Ni", "a": 3.524}, {"symbol": "Au", "a": 4.078}], "bcc": [], "hcp": []},
+            "materials": {
+                "fcc": [{"symbol": "Ni", "a": 3.524}, {"symbol": "Au", "a": 4.078}],
+                "bcc": [],
+                "hcp": [],
+                "exclude": [],
+            },
         }
     )
     out = generate_dataset(cfg, tmp_path / "m.h5", progress=False, cache_dir=tmp_path / "cache")
