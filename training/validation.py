@@ -30,12 +30,14 @@ from .haadf import SimulatedImage, SimulationSettings, simulate_haadf
 
 __all__ = [
     "MULTISLICE_CASES",
+    "cell_translations",
     "fourier_upsample",
     "multislice_cell_image",
     "ood_image",
     "render_views",
     "run_validation",
     "score_windows",
+    "symmetrise",
     "vacuum_image",
 ]
 
@@ -75,6 +77,41 @@ def fourier_upsample(image: np.ndarray, pixel_size: tuple[float, float], target:
     return SimulatedImage(out.astype(np.float32), (img.shape[0] * pixel_size[0] / n[0], img.shape[1] * pixel_size[1] / n[1]))
 
 
+def cell_translations(atoms: Any, tol: float = 1e-3) -> np.ndarray:
+    """In-plane lattice translations inside an orthogonal cell that map its projected structure onto itself.
+
+    Returns
+    -------
+    ndarray of shape (K, 2)
+        Fractional (x, y) translations, (0, 0) first (e.g. bcc [100]'s cell a√2 × a√2: (0, 0) and (½, ½)).
+    """
+    box = np.diag(atoms.cell.array)[:2]
+    frac = np.mod(atoms.positions[:, :2] / box, 1.0)
+    sym = np.asarray(atoms.get_chemical_symbols())
+    out = []
+    for t in np.unique(np.mod(np.round(np.mod(frac - frac[0], 1.0), 6), 1.0), axis=0):
+        moved = np.mod(frac + t, 1.0)
+        d = np.abs(moved[:, None, :] - frac[None, :, :])
+        d = np.minimum(d, 1 - d).max(-1)
+        match = (d < tol) & (sym[:, None] == sym[None, :])
+        if match.any(axis=1).all():
+            out.append(t)
+    out.sort(key=lambda v: float(np.hypot(*v)))
+    return np.array(out)
+
+
+def symmetrise(image: np.ndarray, translations: np.ndarray) -> np.ndarray:
+    """Mean of one period of a periodic image over fractional translations (Fourier shift, exact sub-pixel)."""
+    img = np.asarray(image, np.float64)
+    u = np.fft.fftfreq(img.shape[0]) * img.shape[0]
+    v = np.fft.fftfreq(img.shape[1]) * img.shape[1]
+    f = np.fft.fft2(img)
+    acc = np.zeros_like(f)
+    for tx, ty in translations:
+        acc += f * np.exp(2j * np.pi * (u[:, None] * tx + v[None, :] * ty))
+    return np.real(np.fft.ifft2(acc / len(translations))).astype(np.float32)
+
+
 def multislice_cell_image(
     class_name: str,
     material: Material,
@@ -85,12 +122,19 @@ def multislice_cell_image(
     supercell: float = 10.0,
     cache_dir: str | os.PathLike[str] | None = None,
     only_cached: bool = False,
+    symmetric: bool = True,
 ) -> Any:
     """Frozen-phonon multislice HAADF image of one unit cell of ``class_name`` as ``material`` (cached).
 
     The probe scans one orthogonal unit cell of a supercell about ``supercell`` Å wide and ``thickness`` Å thick,
     with steps ≤ ``scan_step`` [Å] that fit the cell exactly, so the image is one period (abTEM; 300 kV, 24 mrad,
     detector 78–200 mrad, no focal spread, the defaults of :class:`SimulationSettings`).
+
+    With ``symmetric`` (default) the image is averaged over the lattice translations inside the orthogonal cell
+    (:func:`cell_translations`): with few frozen-phonon configurations, equivalent columns differ by ±20 %
+    in brightness, and tiling one scanned cell would turn that noise into a periodic superstructure (extra
+    Bragg spots the crystal does not have). Averaging over equivalent columns is averaging over more phonon
+    configurations.
 
     Returns
     -------
@@ -120,7 +164,10 @@ def multislice_cell_image(
         cell = build_cell(class_name, 0.0, size=supercell, thickness=thickness, material=material)
         return multislice_haadf(cell, settings, scan_region=((0.0, 0.0), (ex, ey)))
 
-    return cached_image(key, compute, cache_dir)[0]
+    sim = cached_image(key, compute, cache_dir)[0]
+    if not symmetric:
+        return sim
+    return SimulatedImage(symmetrise(sim.image, cell_translations(uc)), sim.pixel_size)
 
 
 def ood_image(name: str, *, thickness: float = 80.0, cache_dir: str | os.PathLike[str] | None = None) -> SimulatedImage:

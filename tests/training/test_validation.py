@@ -138,3 +138,19 @@ def shipped_model():
     from aistem.core import load_model
 
     return load_model(None)
+
+
+def test_symmetrising_removes_a_superstructure_the_crystal_does_not_have():
+    """bcc [100]'s orthogonal cell (a√2 × a√2) holds four equivalent column positions; noise on one must not repeat."""
+    from aistem.training.crystals import unit_cell
+    from aistem.training.validation import cell_translations, symmetrise
+
+    t = cell_translations(unit_cell("BCC_Fe_100"))
+    assert sorted(map(tuple, t.round(3).tolist())) == [(0.0, 0.0), (0.0, 0.5), (0.5, 0.0), (0.5, 0.5)]
+    assert len(cell_translations(unit_cell("FCC_Cu_110"))) == 2 and len(cell_translations(unit_cell("HCP_Ti_2m1m10"))) == 2
+    rng = np.random.default_rng(0)
+    img = rng.random((14, 14))
+    sym = symmetrise(img, t)
+    np.testing.assert_allclose(sym, np.roll(sym, 7, axis=0), atol=1e-5)  # now periodic with half the cell
+    np.testing.assert_allclose(sym, np.roll(sym, 7, axis=1), atol=1e-5)
+    assert sym.mean() == pytest.approx(img.mean(), rel=1e-5)
