@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from .cache import cached_image
-from .crystals import amorphous_cell, build_cell, check_class_name
+from .crystals import Material, amorphous_cell, build_cell, check_class_name, class_material
 from .haadf import SimulatedImage, SimulationSettings, simulate_haadf
 
 __all__ = ["simulate_amorphous", "simulate_class"]
@@ -20,6 +21,7 @@ def simulate_class(
     settings: SimulationSettings = SimulationSettings(),
     cache_dir: str | os.PathLike[str] | None = None,
     use_cache: bool = True,
+    material: Material | None = None,
 ) -> SimulatedImage:
     """HAADF image of one class's periodic cell, from the cache when it was simulated before.
 
@@ -36,6 +38,8 @@ def simulate_class(
         Cache root (default ``$AISTEM_CACHE`` or ``~/.cache/aistem``).
     use_cache : bool
         False: simulate and do not touch the cache.
+    material : Material, optional
+        The metal (element, a, c) to simulate the class as; default the class's own.
 
     Returns
     -------
@@ -43,7 +47,7 @@ def simulate_class(
         One period of the image, (rows, cols) = cell (x, y).
     """
     check_class_name(class_name)
-    key = {
+    key: dict[str, Any] = {
         "kind": "class",
         "class": class_name,
         "lattice_delta": round(float(lattice_delta), 6),
@@ -51,9 +55,11 @@ def simulate_class(
         "thickness": float(thickness),
         "settings": settings.key(),
     }
+    if material is not None and material != class_material(class_name):  # the class's own metal keeps its old key
+        key["material"] = {"symbol": material.symbol, "a": round(material.a, 6), "c": material.c and round(material.c, 6)}
 
     def compute() -> SimulatedImage:
-        return simulate_haadf(build_cell(class_name, lattice_delta, cell_size, thickness), settings)
+        return simulate_haadf(build_cell(class_name, lattice_delta, cell_size, thickness, material), settings)
 
     return cached_image(key, compute, cache_dir, use_cache=use_cache)[0]
 

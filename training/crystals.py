@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,11 +26,14 @@ __all__ = [
     "CLASS_NAMES",
     "LABEL_NAMES",
     "CrystalClass",
+    "Material",
     "amorphous_cell",
     "build_cell",
     "check_class_name",
     "class_index",
+    "class_material",
     "lateral_pair",
+    "parse_materials",
     "unit_cell",
 ]
 
@@ -65,6 +68,30 @@ class CrystalClass:
     c: float | None
     directions: tuple[tuple[int, ...], ...]
     zone: str
+
+
+@dataclass(frozen=True)
+class Material:
+    """A metal a class is simulated as: element and lattice constants.
+
+    Attributes
+    ----------
+    symbol : str
+        Chemical element whose atomic potential is used.
+    a : float
+        Lattice constant a [Å].
+    c : float or None
+        Lattice constant c [Å] (hcp only; None for cubic lattices).
+    """
+
+    symbol: str
+    a: float
+    c: float | None = None
+
+    def scaled(self, lattice_delta: float) -> tuple[float, float | None]:
+        """(a, c) [Å] after adding ``lattice_delta`` [Å] to a (c scaled by the same factor: c/a kept)."""
+        a = self.a + float(lattice_delta)
+        return a, (None if self.c is None else self.c * a / self.a)
 
 
 _FCC: dict[str, tuple[tuple[int, ...], ...]] = {
@@ -105,6 +132,50 @@ BOUNDARY_LABEL = 11
 LABEL_NAMES: dict[int, str] = {**dict(enumerate(CLASS_NAMES)), AMORPHOUS_LABEL: "amorphous", BOUNDARY_LABEL: "boundary"}
 
 
+def class_material(class_name: str) -> Material:
+    """The metal a class is named after, at its own lattice constants (Fe 2.87, Cu 3.63, Ti 2.95/4.68 Å)."""
+    cls = CLASSES[check_class_name(class_name)]
+    return Material(cls.symbol, cls.a, cls.c)
+
+
+def parse_materials(table: dict[str, Any], lattice: str) -> list[Material]:
+    """The materials listed for one structure in the ``[materials]`` table of ``simulate.toml``.
+
+    Parameters
+    ----------
+    table : dict
+        ``{"fcc": [{"symbol": "Ni", "a": 3.52}, …], "bcc": […], "hcp": [{"symbol": "Co", "a": 2.507, "c": 4.07}, …]}``.
+    lattice : str
+        ``"fcc"``, ``"bcc"`` or ``"hcp"``.
+
+    Returns
+    -------
+    list of Material
+        Empty if the structure has no list (then the class's own metal is used).
+
+    Raises
+    ------
+    ValueError
+        For an entry without symbol or a, a non-positive constant, hcp without c, or cubic with c.
+    """
+    out = []
+    for i, entry in enumerate(table.get(lattice) or []):
+        where = f"materials.{lattice}[{i}]"
+        if not isinstance(entry, dict) or "symbol" not in entry or "a" not in entry:
+            raise ValueError(f"{where} must be a table with symbol and a [Å] (hcp: and c), got {entry!r}")
+        unknown = set(entry) - {"symbol", "a", "c", "name"}
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (known: symbol, a, c, name)")
+        a = float(entry["a"])
+        c = float(entry["c"]) if entry.get("c") is not None else None
+        if not (np.isfinite(a) and a > 0) or (c is not None and not (np.isfinite(c) and c > 0)):
+            raise ValueError(f"{where}: lattice constants must be positive lengths in Å, got {entry!r}")
+        if (lattice == "hcp") != (c is not None):
+            raise ValueError(f"{where}: {'hcp needs' if lattice == 'hcp' else 'a cubic lattice takes no'} c [Å]")
+        out.append(Material(str(entry["symbol"]), a, c))
+    return out
+
+
 def lateral_pair(value: float | Sequence[float], name: str = "size") -> tuple[float, float]:
     """A lateral size or pixel size given as one number or two, as a (float, float) pair."""
     if isinstance(value, (int, float, np.integer, np.floating)):
@@ -127,7 +198,7 @@ def class_index(name: str) -> int:
     return CLASS_NAMES.index(check_class_name(name))
 
 
-def unit_cell(class_name: str, lattice_delta: float = 0.0) -> Atoms:
+def unit_cell(class_name: str, lattice_delta: float = 0.0, material: Material | None = None) -> Atoms:
     """The smallest oriented orthogonal cell of a class.
 
     Parameters
@@ -137,6 +208,9 @@ def unit_cell(class_name: str, lattice_delta: float = 0.0) -> Atoms:
     lattice_delta : float
         Change of the lattice constant a [Å] (e.g. −0.1, 0, +0.1).  For hcp, c is
         scaled by the same factor (c/a kept).
+    material : Material, optional
+        The metal (element, a, c) of the class's structure to build; default the
+        class's own (:func:`class_material`).
 
     Returns
     -------
@@ -144,25 +218,26 @@ def unit_cell(class_name: str, lattice_delta: float = 0.0) -> Atoms:
         Orthogonal, periodic cell; cell axis 3 along the zone axis.
     """
     cls = CLASSES[check_class_name(class_name)]
-    a = cls.a + float(lattice_delta)
-    if not np.isfinite(a) or a <= 0.5 * cls.a:
+    mat = material or class_material(class_name)
+    if (cls.lattice == "hcp") != (mat.c is not None):
+        raise ValueError(f"material {mat.symbol} of {class_name} needs {'a and c' if cls.lattice == 'hcp' else 'a only'} [Å]")
+    a, c = mat.scaled(lattice_delta)
+    if not np.isfinite(a) or a <= 0.5 * mat.a:
         raise ValueError(f"lattice_delta {lattice_delta!r} Å makes the lattice constant of {class_name} non-physical ({a:.3g} Å)")
     directions = [list(d) for d in cls.directions]
     if cls.lattice == "fcc":
         from ase.lattice.cubic import FaceCenteredCubic
 
-        atoms = FaceCenteredCubic(symbol=cls.symbol, latticeconstant=a, directions=directions, size=(1, 1, 1), pbc=True)
+        atoms = FaceCenteredCubic(symbol=mat.symbol, latticeconstant=a, directions=directions, size=(1, 1, 1), pbc=True)
     elif cls.lattice == "bcc":
         from ase.lattice.cubic import BodyCenteredCubic
 
-        atoms = BodyCenteredCubic(symbol=cls.symbol, latticeconstant=a, directions=directions, size=(1, 1, 1), pbc=True)
+        atoms = BodyCenteredCubic(symbol=mat.symbol, latticeconstant=a, directions=directions, size=(1, 1, 1), pbc=True)
     else:
         from ase.lattice.hexagonal import HexagonalClosedPacked
 
-        assert cls.c is not None
-        c = cls.c * a / cls.a
         atoms = HexagonalClosedPacked(
-            symbol=cls.symbol, latticeconstant={"a": a, "c": c}, directions=directions, size=(1, 1, 1), pbc=True
+            symbol=mat.symbol, latticeconstant={"a": a, "c": c}, directions=directions, size=(1, 1, 1), pbc=True
         )
     cell = atoms.cell.array
     if np.abs(cell - np.diag(np.diag(cell))).max() > 1e-6:  # pragma: no cover - guards the direction table
@@ -176,6 +251,7 @@ def build_cell(
     lattice_delta: float = 0.0,
     size: float | tuple[float, float] = 80.0,
     thickness: float = 80.0,
+    material: Material | None = None,
 ) -> Atoms:
     """An oriented cell of about ``size`` × ``size`` [Å] laterally and ``thickness`` [Å] along the beam.
 
@@ -192,6 +268,8 @@ def build_cell(
         Lateral size [Å], along the cell's (x, y) axes.
     thickness : float
         Size along the beam [Å].
+    material : Material, optional
+        The metal to build (default the class's own, see :func:`unit_cell`).
 
     Returns
     -------
@@ -201,7 +279,7 @@ def build_cell(
     for name, v in (("size", sx), ("size", sy), ("thickness", thickness)):
         if not (np.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be a positive length in Å, got {v!r}")
-    atoms = unit_cell(class_name, lattice_delta)
+    atoms = unit_cell(class_name, lattice_delta, material)
     lengths = atoms.cell.lengths()
     reps = [max(1, round(t / p)) for t, p in zip((sx, sy, float(thickness)), lengths, strict=True)]
     return atoms.repeat(reps)

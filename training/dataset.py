@@ -20,7 +20,9 @@ HDF5 layout
 ``meta/sigma``           (N,) float32, blur [px]
 ``meta/variance``        (N,) float32, Gaussian-noise variance
 
-Attributes: ``class_names`` (JSON list), ``units`` (JSON list of [class, delta]),
+Attributes: ``class_names`` (JSON list), ``units`` (JSON list of [class, delta [Å], element, a [Å], c [Å] or
+null]), ``lattice_constants`` (JSON: class → {"a": [min, max], "c": [min, max]} [Å], "c" for hcp only; the
+range each class was trained over),
 ``augmentation_codes`` (JSON), ``config`` (the full settings, JSON),
 ``config_digest``, ``pixel_size`` [Å/px], ``window`` [Å], ``window_px``,
 ``threshold``, ``descriptor_size``, ``code_version``, ``aistem_version``,
@@ -48,11 +50,24 @@ import numpy as np
 from .augment import PeriodicImage
 from .base import simulate_class
 from .config import simulation_settings
-from .crystals import CLASS_NAMES, check_class_name
+from .crystals import CLASS_NAMES, CLASSES, Material, check_class_name, class_material, parse_materials
 from .haadf import HAADF_VERSION
 from .recipe import AUGMENTATION_CODES, AugmentRecipe
 
-__all__ = ["DATASET_VERSION", "DatasetPlan", "code_version", "generate_dataset", "plan_dataset", "read_dataset"]
+__all__ = [
+    "DATASET_VERSION",
+    "DatasetPlan",
+    "Unit",
+    "code_version",
+    "generate_dataset",
+    "lattice_ranges",
+    "plan_dataset",
+    "read_dataset",
+    "training_domain",
+]
+
+#: One base image: (class name, lattice delta [Å], material).
+Unit = tuple[str, float, Material]
 
 #: Bumped whenever the layout or the recipe's meaning changes.
 DATASET_VERSION = 1
@@ -98,8 +113,8 @@ class DatasetPlan:
 
     Attributes
     ----------
-    units : list of (str, float)
-        (class name, lattice delta [Å]) per base image, in order.
+    units : list of (str, float, Material)
+        (class name, lattice delta [Å], material) per base image, in order.
     recipe : AugmentRecipe
     config : dict
         Full settings.
@@ -107,7 +122,7 @@ class DatasetPlan:
         SHA-256 of the settings that determine the data (resume only continues a matching run).
     """
 
-    units: list[tuple[str, float]]
+    units: list[Unit]
     recipe: AugmentRecipe
     config: dict[str, Any]
     digest: str
@@ -134,17 +149,91 @@ def plan_dataset(cfg: dict[str, Any]) -> DatasetPlan:
     recipe = AugmentRecipe.from_config(cfg["augment"], float(sim["pixel_size"]))
     if recipe.window_px < int(d["descriptor_size"]):
         raise ValueError(f"window of {recipe.window_px} px is smaller than the {d['descriptor_size']} px descriptor")
-    units = [(c, dl) for c in classes for dl in deltas]
+    table = cfg.get("materials", {})
+    units: list[Unit] = []
+    exclude = _exclusions(table)
+    for c in classes:
+        mats = parse_materials(table, CLASSES[c].lattice) or [class_material(c)]
+        units += [(c, dl, m) for m in mats for dl in deltas if (c, m.symbol) not in exclude]
     relevant = {
         "simulation": {k: v for k, v in sim.items() if k != "cache_dir"},
         "augment": cfg["augment"],
         "dataset": {k: v for k, v in d.items() if k not in ("out", "workers")},
-        "units": units,
+        "units": [_unit_json(u) for u in units],
         "haadf_version": HAADF_VERSION,
         "dataset_version": DATASET_VERSION,
     }
     digest = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
     return DatasetPlan(units, recipe, cfg, digest)
+
+
+def _exclusions(table: dict[str, Any]) -> set[tuple[str, str]]:
+    """(class, element) pairs of ``[materials] exclude`` (e.g. ``["FCC_Cu_100", "Au"]``)."""
+    out = set()
+    for pair in table.get("exclude") or []:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, str) for v in pair)):
+            raise ValueError(f"materials.exclude entries must be [class, element] pairs, got {pair!r}")
+        out.add((check_class_name(pair[0]), pair[1]))
+    return out
+
+
+def _unit_json(unit: Unit) -> list[Any]:
+    c, dl, m = unit
+    return [c, dl, m.symbol, m.a, m.c]
+
+
+def lattice_ranges(units: list[Unit]) -> dict[str, dict[str, list[float]]]:
+    """The lattice constants each class is simulated at, as ranges.
+
+    Parameters
+    ----------
+    units : list of (str, float, Material)
+        Base images (:attr:`DatasetPlan.units`).
+
+    Returns
+    -------
+    dict
+        ``{class_name: {"a": [min, max], "c": [min, max]}}`` [Å], "c" for hcp only, classes in
+        :data:`CLASS_NAMES` order.
+    """
+    acc: dict[str, dict[str, list[float]]] = {}
+    for c, dl, m in units:
+        a, cc = m.scaled(dl)
+        r = acc.setdefault(c, {})
+        for key, v in (("a", a), ("c", cc)):
+            if v is not None:
+                lo, hi = r.get(key, [v, v])
+                r[key] = [round(min(lo, v), 4), round(max(hi, v), 4)]
+    return {c: acc[c] for c in CLASS_NAMES if c in acc}
+
+
+def training_domain(attrs: Any) -> dict[str, Any]:
+    """The training domain recorded in a dataset's attributes, for the model's metadata.
+
+    Reads the ``lattice_constants`` attribute; for files written before it existed,
+    rebuilds the ranges from ``units`` ([class, delta] pairs: the class's own metal + delta).
+
+    Returns
+    -------
+    dict
+        ``{"lattice_constants": {class: {"a": [min, max], "c": [min, max]}}}`` [Å], or ``{}`` if
+        the file records neither.
+    """
+
+    def text(v: Any) -> str:
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+    if "lattice_constants" in attrs:
+        return {"lattice_constants": json.loads(text(attrs["lattice_constants"]))}
+    if "units" not in attrs:
+        return {}
+    units: list[Unit] = []
+    for u in json.loads(text(attrs["units"])):
+        if u[0] not in CLASSES:
+            return {}
+        mat = Material(u[2], float(u[3]), None if u[4] is None else float(u[4])) if len(u) >= 5 else class_material(u[0])
+        units.append((u[0], float(u[1]), mat))
+    return {"lattice_constants": lattice_ranges(units)}
 
 
 def _unit_arrays(
@@ -160,7 +249,7 @@ def _unit_arrays(
 
     cfg = plan.config
     sim_cfg, d = cfg["simulation"], cfg["dataset"]
-    class_name, delta = plan.units[index]
+    class_name, delta, material = plan.units[index]
     sim = simulate_class(
         class_name,
         delta,
@@ -169,6 +258,7 @@ def _unit_arrays(
         settings=simulation_settings(cfg),
         cache_dir=cache_dir,
         use_cache=use_cache,
+        material=material,
     )
     source = PeriodicImage(sim.image, sim.pixel_size)
     rng = np.random.default_rng(np.random.SeedSequence([int(d["seed"]), index]))
@@ -197,6 +287,12 @@ def _unit_arrays(
     return out
 
 
+def _unit_text(plan: DatasetPlan, i: int) -> str:
+    """The progress bar's note for unit ``i``, e.g. ``FCC_Cu_110 as Au a=4.080 Å``."""
+    c, dl, m = plan.units[i]
+    return f"{c} as {m.symbol} a={m.a + dl:.3f} Å"
+
+
 def _cluster_unit(
     plan: DatasetPlan, index: int, cache_dir: str | os.PathLike[str] | None, use_cache: bool
 ) -> dict[str, np.ndarray]:
@@ -221,7 +317,7 @@ def _units_on_cluster(
         i = futures[fut]
         saved(i, fut.result())
         if bar is not None:
-            bar.set_postfix_str(f"{plan.units[i][0]} {plan.units[i][1]:+.2f} Å")
+            bar.set_postfix_str(_unit_text(plan, i))
             bar.update(plan.recipe.per_base)
 
 
@@ -244,10 +340,11 @@ def _assemble(plan: DatasetPlan, folder: Path, out: Path, seconds: float) -> Non
     os.close(fd)
     try:
         with h5py.File(tmp, "w") as f:
-            f.create_dataset("descriptors", (n_total, size, size), np.float32, chunks=(64, size, size), compression="lzf")
+            rows = max(1, min(64, n_total))  # a chunk may not exceed a small dataset
+            f.create_dataset("descriptors", (n_total, size, size), np.float32, chunks=(rows, size, size), compression="lzf")
             f.create_dataset("labels", (n_total,), np.int16)
             if d["store_windows"]:
-                f.create_dataset("windows", (n_total, w, w), np.float16, chunks=(64, w, w), compression="lzf")
+                f.create_dataset("windows", (n_total, w, w), np.float16, chunks=(rows, w, w), compression="lzf")
             for k in _META:
                 f.create_dataset(f"meta/{k}", (n_total,), _META_DTYPES[k])
             pos = 0
@@ -259,7 +356,8 @@ def _assemble(plan: DatasetPlan, folder: Path, out: Path, seconds: float) -> Non
                 pos += n
             a = f.attrs
             a["class_names"] = json.dumps(list(CLASS_NAMES))
-            a["units"] = json.dumps([[c, dl] for c, dl in plan.units])
+            a["units"] = json.dumps([_unit_json(u) for u in plan.units])
+            a["lattice_constants"] = json.dumps(lattice_ranges(plan.units))
             a["augmentation_codes"] = json.dumps(AUGMENTATION_CODES)
             a["config"] = json.dumps(cfg, sort_keys=True)
             a["config_digest"] = plan.digest
@@ -407,7 +505,8 @@ def _generate(
                 f"{folder} holds unfinished work with other settings; use --overwrite to discard it or change --out"
             )
     else:
-        _write_json(plan_file, {"digest": plan.digest, "units": plan.units, "per_base": plan.recipe.per_base})
+        units_json = [_unit_json(u) for u in plan.units]
+        _write_json(plan_file, {"digest": plan.digest, "units": units_json, "per_base": plan.recipe.per_base})
     done = [i for i in range(len(plan.units)) if (folder / f"unit_{i:04d}.npz").exists()]
     seconds = float(json.loads(plan_file.read_text()).get("seconds", 0.0))
     todo = [i for i in range(len(plan.units)) if i not in set(done)]
@@ -424,11 +523,13 @@ def _generate(
     t0 = time.perf_counter()
     todo = todo if max_units is None else todo[:max_units]
 
+    units_json = [_unit_json(u) for u in plan.units]
+
     def saved(i: int, arrays: dict[str, np.ndarray]) -> None:
         _save_unit(folder, i, arrays)
         seconds_now = seconds + time.perf_counter() - t0
         _write_json(
-            plan_file, {"digest": plan.digest, "units": plan.units, "per_base": plan.recipe.per_base, "seconds": seconds_now}
+            plan_file, {"digest": plan.digest, "units": units_json, "per_base": plan.recipe.per_base, "seconds": seconds_now}
         )
 
     try:
@@ -436,7 +537,7 @@ def _generate(
             _units_on_cluster(client, plan, todo, cache_dir, use_cache, saved, bar)
         for i in todo if client is None else ():
             if bar is not None:
-                bar.set_postfix_str(f"{plan.units[i][0]} {plan.units[i][1]:+.2f} Å")
+                bar.set_postfix_str(_unit_text(plan, i))
             saved(
                 i, _unit_arrays(plan, i, cache_dir=cache_dir, use_cache=use_cache, tick=bar.update if bar else (lambda _n: None))
             )

@@ -584,7 +584,7 @@ def print_side_by_side(rows: list[tuple[str, SceneMetrics]], threshold: float = 
 def run_evaluation(
     *,
     model: str | None,
-    compare: str | None = None,
+    compare: str | list[str] | None = None,
     data: str | None = None,
     out: str | Path = "evaluation",
     samples: int = 100,
@@ -618,11 +618,11 @@ def run_evaluation(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     models = [("model", load_model(model))]
-    if compare:
-        models.append(("compare", load_model(compare)))
+    for c in [compare] if isinstance(compare, str) else compare or []:
+        models.append(("compare", load_model(c)))
     labels = [f"{m.name}" for _, m in models]
     if len(set(labels)) < len(labels):
-        labels = [f"{lab} ({k})" for lab, (k, _) in zip(labels, models, strict=True)]
+        labels = [f"{lab} ({k}{i if i > 1 else ''})" for i, (lab, (k, _)) in enumerate(zip(labels, models, strict=True))]
     kw = {
         "window": window,
         "stride": stride,

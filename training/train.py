@@ -69,6 +69,10 @@ class TrainingData:
         SHA-256 of the data file (hex), recorded in the model's metadata.
     path : str
         Where the data came from.
+    domain : dict
+        The training domain recorded in the file (``{"lattice_constants": {class: {"a": [min, max],
+        "c": [min, max]}}}`` [Å]; see :func:`aistem.training.dataset.training_domain`), stored in the
+        model's metadata as ``extra["training_domain"]``; ``{}`` if unknown.
     """
 
     x: np.ndarray
@@ -79,6 +83,7 @@ class TrainingData:
     descriptor: dict[str, Any] = field(default_factory=lambda: {"size": 64, "threshold": 0.1})
     sha256: str = ""
     path: str = ""
+    domain: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -97,7 +102,15 @@ class TrainingData:
         idx, _ = train_test_split(np.arange(len(self)), train_size=k, random_state=seed, stratify=self.y)
         idx = np.sort(idx)
         return TrainingData(
-            self.x[idx], self.y[idx], self.class_names, self.pixel_size, self.window, self.descriptor, self.sha256, self.path
+            self.x[idx],
+            self.y[idx],
+            self.class_names,
+            self.pixel_size,
+            self.window,
+            self.descriptor,
+            self.sha256,
+            self.path,
+            self.domain,
         )
 
 
@@ -270,6 +283,9 @@ def load_training_data(path: str | os.PathLike[str], *, hash_file: bool = True) 
         pixel_size = float(_attr(f.attrs, "pixel_size", default=0.12))
         window = float(_attr(f.attrs, "window", "window_size", default=12.0))
         threshold = float(_attr(f.attrs, "threshold", "descriptor_threshold", default=0.1))
+        from .dataset import training_domain
+
+        domain = training_domain(f.attrs)
     if x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
     if x.ndim != 3 or x.shape[1] != x.shape[2]:
@@ -295,6 +311,7 @@ def load_training_data(path: str | os.PathLike[str], *, hash_file: bool = True) 
         descriptor={"size": int(x.shape[1]), "threshold": threshold},
         sha256=file_sha256(p) if hash_file else "",
         path=str(p),
+        domain=domain,
     )
 
 
@@ -464,6 +481,7 @@ def train_model(
         "hyperparameters": hyper,
         "architecture": {"filters": list(FILTERS), "dense": 128, "optimizer": "Adam", "loss": "categorical_crossentropy"},
         "software": _software(),
+        **({"training_domain": data.domain} if data.domain else {}),
         **({"initialised_from": {"file": Path(init).name, "sha256": file_sha256(init)}} if init is not None else {}),
         **(extra or {}),
     }

@@ -326,7 +326,12 @@ def register_evaluate(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         "on the validation set (with --data). Printed, and saved as PNG and JSON in --out.",
     )
     p.add_argument("--model", help="model file (.keras or the paper's .h5); default: the shipped model")
-    p.add_argument("--compare", help="a second model (e.g. the paper's ai4stem_optimal_model.h5), evaluated side by side")
+    p.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="MODEL",
+        help="more models (e.g. the paper's ai4stem_optimal_model.h5 and the shipped one), evaluated side by side",
+    )
     p.add_argument("--data", help="descriptor set (HDF5) for the validation confusion matrix; omitted: no matrix")
     p.add_argument("--out", default="evaluation", help="folder for the figures and report.json (default: ./evaluation)")
     p.add_argument("--samples", type=int, help="MC-dropout samples per window, T (default 100)")
@@ -338,6 +343,19 @@ def register_evaluate(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--classes", nargs="+", help="bicrystal classes to evaluate (default: all the model's classes)")
     p.add_argument("--bicrystal-samples", type=int, help="MC samples per window on the bicrystals (default: --samples)")
     p.add_argument("--bicrystal-stride", type=float, help="window step on the bicrystals [Å] (default: --stride)")
+    p.add_argument(
+        "--validation",
+        action="store_true",
+        help="also run the validation the training recipe did not make: multislice metals per class and "
+        "out-of-domain structures ([validation] in config/train.toml; images cached in --validation-cache)",
+    )
+    p.add_argument("--validation-cache", metavar="DIR", help="folder of the simulated validation images (.npz)")
+    p.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="--validation: score only the multislice images already simulated into --validation-cache",
+    )
+    p.add_argument("--no-scenes", action="store_true", help="skip the polycrystal and bicrystal scenes")
     p.add_argument("--config", help="TOML file overriding config/train.toml")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run_evaluate)
@@ -351,9 +369,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if not out.parent.exists():
         raise FileNotFoundError(f"--out: directory {out.parent} does not exist")
     for name in ("model", "compare", "data", "scene"):
-        v = getattr(args, name)
-        if v and not Path(v).is_file():
-            raise FileNotFoundError(f"--{name}: file not found: {v}")
+        for v in getattr(args, name) if isinstance(getattr(args, name), list) else [getattr(args, name)]:
+            if v and not Path(v).is_file():
+                raise FileNotFoundError(f"--{name}: file not found: {v}")
+    if args.no_scenes and not args.validation:
+        raise ValueError("--no-scenes leaves nothing to evaluate without --validation")
+    if args.validation:
+        _run_validation(args, load_train_config(args.config)["validation"], out)
+    if args.no_scenes:
+        return 0
     from .evaluate import run_evaluation
 
     run_evaluation(
@@ -378,3 +402,31 @@ def run_evaluate(args: argparse.Namespace) -> int:
         quiet=args.quiet,
     )
     return 0
+
+
+def _run_validation(args: argparse.Namespace, cfg: dict[str, Any], out: Path) -> None:
+    from aistem.core import load_model
+
+    from .cache import default_cache_dir
+    from .validation import run_validation
+
+    paths = [args.model, *(args.compare or [])]
+    models = [load_model(p) for p in paths]
+    labels = [m.name for m in models]
+    if len(set(labels)) < len(labels):
+        labels = [f"{lab} ({i})" for i, lab in enumerate(labels)]
+    cache = args.validation_cache or cfg["cache_dir"] or default_cache_dir() / "validation"
+    run_validation(
+        list(zip(labels, models, strict=True)),
+        cache,
+        out=out,
+        samples=_pick(args, "samples", cfg),
+        stride=_pick(args, "stride", cfg),
+        seed=args.seed or 0,
+        rotations=tuple(float(r) for r in cfg["rotations"]),
+        size_px=int(cfg["size_px"]),
+        structures=list(cfg["structures"]),
+        ood=list(cfg["ood"]),
+        multislice={k: float(cfg[k]) for k in ("frozen_phonons", "scan_step", "thickness", "supercell")},
+        cached_only=args.cached_only,
+    )

@@ -84,9 +84,15 @@ def test_bad_input_is_a_message_not_a_traceback(tmp_path, args, message):
 
 
 def test_dataset_dry_run_counts_the_default_set(tmp_path):
+    """Default: every class as every metal of its structure ([materials]), less fcc [100] of Au and Al."""
     out = run("simulate", "dataset", "--dry-run", "--out", tmp_path / "set.h5")
     assert out.returncode == 0, out.stderr
-    assert "30 base images × 1049 windows = 31470 descriptors" in out.stderr
+    assert "62 base images × 1049 windows = 65038 descriptors" in out.stderr
+    paper = tmp_path / "paper.toml"
+    paper.write_text("[dataset]\nlattice_deltas = [-0.1, 0.0, 0.1]\n[materials]\nfcc = []\nbcc = []\nhcp = []\nexclude = []\n")
+    out = run("simulate", "dataset", "--dry-run", "--out", tmp_path / "set.h5", "--config", paper)
+    assert out.returncode == 0, out.stderr
+    assert "30 base images × 1049 windows = 31470 descriptors" in out.stderr  # the paper's set
 
 
 def test_scene_and_series_commands_write_their_files(tmp_path):

@@ -13,12 +13,14 @@ from aistem.training.crystals import CLASS_NAMES
 from aistem.training.dataset import generate_dataset, plan_dataset, read_dataset
 
 
-def small_config(**dataset):
+def small_config(materials=None, **dataset):
+    """Two classes at their own metal (the paper's set: [materials] lists empty) unless ``materials`` is given."""
     return load_simulate_config(
         overrides={
             "dataset": {"classes": ["FCC_Cu_100", "HCP_Ti_0001"], "lattice_deltas": [0.0, 0.1], **dataset},
             "simulation": {"cell_size": 16.0, "thickness": 4.0},
             "augment": {"rotation_step": 45.0, "shear_step": 0.05},
+            "materials": materials or {"fcc": [], "bcc": [], "hcp": [], "exclude": []},
         }
     )
 
@@ -55,7 +57,9 @@ def test_dataset_is_written_resumed_and_labelled(tmp_path, cache):
     a = d["attrs"]
     assert a["pixel_size"] == 0.12 and a["window"] == 12.0 and a["window_px"] == 100 and a["threshold"] == 0.1
     assert "aistem" in a["code_version"] and json.loads(a["config"])["dataset"]["lattice_deltas"] == [0.0, 0.1]
-    assert json.loads(a["units"])[0] == ["FCC_Cu_100", 0.0]
+    assert json.loads(a["units"])[0] == ["FCC_Cu_100", 0.0, "Cu", 3.63, None]
+    ranges = json.loads(a["lattice_constants"])
+    assert ranges == {"FCC_Cu_100": {"a": [3.63, 3.73]}, "HCP_Ti_0001": {"a": [2.95, 3.05], "c": [4.68, 4.8386]}}
 
     # the resumed file equals an uninterrupted run with the same seed
     full = generate_dataset(cfg, tmp_path / "full.h5", progress=False, cache_dir=cache)
@@ -67,6 +71,7 @@ def test_dataset_is_written_resumed_and_labelled(tmp_path, cache):
 
     td = load_training_data(out, hash_file=False)
     assert td.x.shape == (plan.total, 64, 64) and td.class_names == list(CLASS_NAMES) and td.pixel_size == 0.12
+    assert td.domain == {"lattice_constants": ranges}
 
     # a second run has nothing to do; other settings do not silently mix
     messages.clear()

@@ -198,3 +198,16 @@ def test_init_continues_from_a_trained_model(tmp_path_factory: pytest.TempPathFa
     assert load_model(tmp_path / "cont.keras").info.extra["initialised_from"]["file"] == start.name
     with pytest.raises(ValueError, match="architecture differs"):
         train_model(d, tmp_path / "bad.keras", TrainSettings(epochs=1, kernel_size=5), echo=None, init=start)
+
+
+def test_training_domain_goes_into_the_model_metadata(tmp_path: Path) -> None:
+    """The dataset's lattice_constants attribute becomes extra["training_domain"] (read by the domain check)."""
+    path = toy_dataset(tmp_path / "toy.h5", 10)
+    ranges = {"FCC_Cu_100": {"a": [3.524, 4.078]}, "HCP_Ti_0001": {"a": [2.507, 3.232], "c": [4.069, 5.211]}}
+    with h5py.File(path, "a") as f:
+        f.attrs["lattice_constants"] = json.dumps(ranges)
+    d = load_training_data(path, hash_file=False)
+    train_model(d, tmp_path / "m.keras", TrainSettings(epochs=1, batch_size=32), echo=None)
+    from aistem.core import load_model
+
+    assert load_model(tmp_path / "m.keras").info.extra["training_domain"] == {"lattice_constants": ranges}
