@@ -21,10 +21,10 @@ def _result(pixel_size=0.12):
     )  # fmt: skip
 
 
-def test_summary_rows_with_and_without_unknown_map(tmp_path):
-    r = _result()
+def test_summary_rows_with_and_without_unknown_windows(tmp_path):
+    r = _result()  # no domain check: every window known
     row = summary_row(r, "x.dm4", "signal 0 'HAADF'", 3, "x_f003.npz")
-    assert row["unknown_fraction"] == "" and float(row["interface_fraction"]) == pytest.approx(1 / 6, abs=1e-6)
+    assert float(row["unknown_fraction"]) == 0 and float(row["interface_fraction"]) == pytest.approx(1 / 6, abs=1e-6)
     assert [float(row[f"share {n}"]) for n in "abc"] == pytest.approx([1 / 6, 2 / 6, 3 / 6], abs=1e-6)
     r.unknown = np.array([[1, 1, 0], [0, 0, 0]], bool)  # the domain-check map, where analysis adds one
     row2 = summary_row(r, "x.dm4", "signal 0 'HAADF'", 4)

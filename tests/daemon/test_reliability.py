@@ -205,7 +205,7 @@ def test_ranges_reach_argparse_config_control_and_status(daemon, tmp_path):
     assert not reply["ok"] and "samples" in reply["reason"] and "1000" in reply["reason"]
     st = request("status", daemon.control_endpoint)["status"]
     assert st["ranges"]["samples"] == [RANGES["samples"].low, RANGES["samples"].high]
-    assert set(st["ranges"]) >= set(st["settings"]) - {"mode", "adaptive", "precision", "rotation", "preview"}
+    assert set(st["ranges"]) >= set(st["settings"]) - {"mode", "adaptive", "precision", "rotation", "domain", "preview"}
     assert DaemonSettings().validate()
 
 
