@@ -74,8 +74,11 @@ def test_a_large_frame_split_into_bands_equals_the_whole(client, tmp_path) -> No
     image, _ = _large()
     whole = analyze(image, 0.12, **OPTS)
     assert whole.grid_shape[0] >= 6
-    out = run_batch([FrameJob("big", _large)], tmp_path, client=client, block_windows=2 * whole.grid_shape[1], **OPTS)
+    bands = 2 * whole.grid_shape[1]
+    # coarse-to-fine asked for: the bands are evaluated dense all the same, and stitch into the dense whole exactly
+    out = run_batch([FrameJob("big", _large)], tmp_path, client=client, block_windows=bands, coarse_step=4, **OPTS)
     got = AnalysisResult.load(out.written[0])
+    assert got.filled is None
     np.testing.assert_array_equal(got.classes, whole.classes)
     np.testing.assert_array_equal(got.interface, whole.interface)
     np.testing.assert_array_equal(got.samples_used, whole.samples_used)
