@@ -186,13 +186,14 @@ def analyze_coarse(img: Any, grid: WindowGrid, m: Any, pixel_size: float | None,
     """:func:`aistem.core.analyze` with coarse-to-fine evaluation of the window grid (``coarse_step`` = k)."""
     import secrets
 
-    from .analysis import AnalysisResult, _adaptive_settings, _predictor, _sized
+    from .analysis import _adaptive_settings, _predictor, _sized
     from .refine import coarse_to_fine
     from .rotation import rotation_period
 
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"coarse_step must be a whole number ≥ 1, got {k!r}")
     seed = o["seed"] if o["seed"] is not None else secrets.randbits(31)  # one seed for every level
+    o = {**o, "window_px": grid.window_px}
     n = grid.size
     report = (lambda done: o["progress"](done, n)) if o["progress"] else None
     px = pixel_size if pixel_size is not None else m.info.pixel_size
@@ -214,32 +215,12 @@ def analyze_coarse(img: Any, grid: WindowGrid, m: Any, pixel_size: float | None,
         precision = predictor.precision
     if o["progress"]:
         o["progress"](n, n)
-    mp = ref.maps
-    return AnalysisResult(
-        classes=mp["classes"].astype(np.uint8),
-        probabilities=mp["probabilities"].astype(np.float32),
-        mutual_information=mp["mutual_information"].astype(np.float32),
-        predictive_entropy=mp["predictive_entropy"].astype(np.float32),
-        variation_ratio=mp["variation_ratio"].astype(np.float32),
-        interface=mp["interface"].astype(bool),
-        class_names=list(m.class_names),
-        origins_px=grid.origins,
-        window_px=grid.window_px,
-        stride_px=grid.stride_px,
-        pixel_size=float(pixel_size) if pixel_size is not None else float("nan"),
-        threshold=float(o["threshold"]),
-        samples=int(o["samples"]),
-        model_name=m.name,
-        model_hash=m.hash,
-        precision=precision,
-        samples_used=mp["samples_used"].astype(np.int32),
-        lattice_rotation=mp["lattice_rotation"].astype(np.float32) if "lattice_rotation" in mp else None,
-        unknown=mp["unknown"].astype(bool),
-        unknown_reason=mp["unknown_reason"].astype(np.uint8),
+    return _result(
+        ref.maps, grid.origins, grid.stride_px, m, pixel_size, o, precision,
         filled=ref.filled,
         refinement_level=ref.level,
         timing={**timing, "total": (time.perf_counter() - t0) * 1e3, "evaluated_fraction": ref.evaluated_fraction},
-    )
+    )  # fmt: skip
 
 
 def _coarse_result(
@@ -248,12 +229,27 @@ def _coarse_result(
     """The coarse level as a result of its own: the regular sub-grid of every k-th window (stride k × stride)."""
     import time
 
-    from .analysis import AnalysisResult
-
     gr, gc = grid.shape
     rows, cols = np.arange(0, gr, k), np.arange(0, gc, k)
     sub = np.ix_(rows, cols)
     mp = {name: a[sub] for name, a in part.maps.items()}
+    timing = {"total": (time.perf_counter() - t0) * 1e3}
+    return _result(mp, grid.origins[sub], grid.stride_px * k, m, pixel_size, o, precision, timing=timing)
+
+
+def _result(
+    mp: dict[str, np.ndarray],
+    origins: np.ndarray,
+    stride_px: int,
+    m: Any,
+    pixel_size: float | None,
+    o: dict[str, Any],
+    precision: str,
+    **extra: Any,
+) -> Any:
+    """An :class:`~aistem.core.AnalysisResult` from per-window maps on a grid of ``origins``."""
+    from .analysis import AnalysisResult
+
     return AnalysisResult(
         classes=mp["classes"].astype(np.uint8),
         probabilities=mp["probabilities"].astype(np.float32),
@@ -262,9 +258,9 @@ def _coarse_result(
         variation_ratio=mp["variation_ratio"].astype(np.float32),
         interface=mp["interface"].astype(bool),
         class_names=list(m.class_names),
-        origins_px=grid.origins[sub],
-        window_px=grid.window_px,
-        stride_px=grid.stride_px * k,
+        origins_px=origins,
+        window_px=int(o["window_px"]),
+        stride_px=int(stride_px),
         pixel_size=float(pixel_size) if pixel_size is not None else float("nan"),
         threshold=float(o["threshold"]),
         samples=int(o["samples"]),
@@ -275,5 +271,5 @@ def _coarse_result(
         lattice_rotation=mp["lattice_rotation"].astype(np.float32) if "lattice_rotation" in mp else None,
         unknown=mp["unknown"].astype(bool),
         unknown_reason=mp["unknown_reason"].astype(np.uint8),
-        timing={"total": (time.perf_counter() - t0) * 1e3},
+        **extra,
     )
