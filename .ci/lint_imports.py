@@ -1,8 +1,9 @@
 """Run import-linter's contracts (pyproject.toml [tool.importlinter]) over the ``aistem`` namespace.
 
-The folders at the root map onto ``aistem.*`` through ``[tool.setuptools] package-dir``, which the editable install
-resolves with an import hook that import-linter (grimp) cannot follow; a temporary tree of symbolic links,
-``aistem/<sub> -> <folder>``, stands in for the installed package. Exit status: import-linter's (0: all kept).
+Plain ``lint-imports`` checks the installed (editable) checkout. This script checks any tree of the project's
+folders without installing it (``AISTEM_LINT_ROOT``, default this checkout; the architecture test lints a copy with a
+planted breach): a temporary tree of symbolic links, ``aistem/<sub> -> <folder>`` after ``[tool.setuptools]
+package-dir``, stands in for the installed package. Exit status: import-linter's (0: all kept).
 """
 
 from __future__ import annotations
