@@ -31,7 +31,7 @@ import numpy as np
 
 from .adaptive import AdaptiveSettings, stage_schedule
 from .analysis import AnalysisResult, analyze, resolve_windows, validate_image
-from .windows import window_grid
+from .windows import WindowGrid, window_grid
 
 __all__ = [
     "BatchOutcome",
@@ -164,14 +164,9 @@ def analyze_band(image: Any, pixel_size: float | None, rows: tuple[int, int], *,
         Maps of the band's windows only, with ``origins_px`` in the coordinates of the whole image.
     """
     img = validate_image(image)
-    w, s = resolve_windows(
-        pixel_size,
-        window=options.get("window", 12.0),
-        stride=options.get("stride", 1.5),
-        window_px=options.get("window_px"),
-        stride_px=options.get("stride_px"),
-    )
-    gr, _ = window_grid(img.shape, w, s, pixel_size=pixel_size).shape
+    grid = _grid_of(img, pixel_size, options)
+    w, s = grid.window_px, grid.stride_px
+    gr, _ = grid.shape
     r0, r1 = rows
     if not 0 <= r0 < r1 <= gr:
         raise ValueError(f"band rows {r0}…{r1} outside the grid's 0…{gr}")
@@ -224,7 +219,8 @@ def _band_task(
     return analyze_band(image, pixel_size, rows, halo=halo, model=worker_model(model_path), **options)
 
 
-def _grid_of(image: Any, pixel_size: float | None, options: dict[str, Any]) -> tuple[int, int]:
+def _grid_of(image: Any, pixel_size: float | None, options: dict[str, Any]) -> WindowGrid:
+    """The window grid ``analyze(image, pixel_size, **options)`` lays over the image."""
     w, s = resolve_windows(
         pixel_size,
         window=options.get("window", 12.0),
@@ -232,7 +228,7 @@ def _grid_of(image: Any, pixel_size: float | None, options: dict[str, Any]) -> t
         window_px=options.get("window_px"),
         stride_px=options.get("stride_px"),
     )
-    return window_grid(tuple(np.shape(image)), w, s, pixel_size=pixel_size).shape
+    return window_grid(tuple(np.shape(image)), w, s, pixel_size=pixel_size)
 
 
 def _pending(jobs: Iterable[FrameJob], out_dir: Path, outcome: BatchOutcome) -> Iterator[tuple[FrameJob, Path]]:

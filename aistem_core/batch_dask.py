@@ -83,7 +83,7 @@ def _split_frame(
     """Band futures of a frame too large for one task; [] for a frame analysed whole; None if it cannot be read."""
     try:
         image, pixel_size = job.load()
-        gr, gc = _grid_of(image, pixel_size, opts)
+        gr, gc = _grid_of(image, pixel_size, opts).shape
     except (ValueError, OSError) as exc:
         outcome.failed[job.name] = str(exc)
         return None
