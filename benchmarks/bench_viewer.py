@@ -1,4 +1,4 @@
-"""How long the viewer takes per message and per redraw: ``python -m aistem.gui.bench`` (offscreen).
+"""How long the viewer takes per message and per redraw: ``python benchmarks/bench_viewer.py`` (offscreen).
 
 Prints a Markdown table: decoding a frame and a result, and one redraw (frame + class overlay + outline +
 legend, painted) for several frame sizes. The redraw rate limit (15/s by default) must leave the event loop
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,7 +18,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def _messages(size: int, stride: int) -> tuple[list[bytes], list[bytes]]:
-    from .protocol import encode_frame, encode_result
+    from aistem.gui.protocol import encode_frame, encode_result
 
     rng = np.random.default_rng(0)
     img = rng.integers(0, 4000, (size, size), dtype=np.uint16)
@@ -32,7 +33,7 @@ def _messages(size: int, stride: int) -> tuple[list[bytes], list[bytes]]:
     return encode_frame(img, "bench", 0, 0.12), res
 
 
-def _time(fn, repeat: int) -> float:
+def _time(fn: Callable[[], object], repeat: int) -> float:
     fn()
     t = time.perf_counter()
     for _ in range(repeat):
@@ -43,8 +44,8 @@ def _time(fn, repeat: int) -> float:
 def main() -> None:
     import pyqtgraph as pg
 
-    from .protocol import decode
-    from .window import ViewerWindow
+    from aistem.gui.protocol import decode
+    from aistem.gui.window import ViewerWindow
 
     app = pg.mkQApp("aistem-view-bench")
     rows = []
