@@ -81,6 +81,11 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _tell(args: argparse.Namespace) -> Any:
+    """Where the progress lines go: :func:`_say`, or nowhere with ``--quiet``."""
+    return (lambda message: None) if args.quiet else _say
+
+
 def _writable_dir(path: Path) -> Path:
     """Create ``path`` if needed and check it can be written; raise PermissionError/NotADirectoryError with a clear message."""
     if path.exists() and not path.is_dir():
@@ -150,11 +155,7 @@ def _add_common(p: argparse.ArgumentParser, *, cell_size: bool = True) -> None:
     g.add_argument("--cache-dir", metavar="DIR", help="cache of simulated cells (default $AISTEM_CACHE or ~/.cache/aistem)")
     g.add_argument("--no-cache", action="store_true", help="simulate again and do not write the cache")
     g.add_argument("--seed", type=int, metavar="N", help="seed of translations, noise and amorphous structures")
-
-
-def _table(p: argparse.ArgumentParser, table: str, pairs: list[tuple[str, str]]) -> None:
-    """Remember which config keys the options of ``p`` override."""
-    p.set_defaults(_table_overrides={table: pairs})
+    p.add_argument("--quiet", action="store_true", help="no progress bar or progress lines (warnings and errors only)")
 
 
 # ---------------------------------------------------------------- handlers
@@ -170,7 +171,7 @@ def _run_dataset(args: argparse.Namespace) -> int:
                 f"warning: multislice on {cfg['simulation']['cell_size']} Å cells takes hours per base image; "
                 "it is meant for small validation cells (the convolution approach is the default)"
             )
-        if args.dry_run:
+        if args.dry_run:  # the answer asked for, also with --quiet
             _say(f"{len(plan.units)} base images × {plan.recipe.per_base} windows = {plan.total} descriptors → {out}")
             return 0
         t0 = time.perf_counter()
@@ -178,19 +179,19 @@ def _run_dataset(args: argparse.Namespace) -> int:
 
         with cluster_client(args.scheduler, args.workers) as client:
             if client is not None:
-                _say(f"simulating on {describe_client(client)}")
+                _tell(args)(f"simulating on {describe_client(client)}")
             result = generate_dataset(
                 cfg,
                 out,
                 overwrite=args.overwrite,
-                progress=not args.no_progress,
+                progress=not args.quiet,
                 cache_dir=cfg["simulation"]["cache_dir"] or None,
                 use_cache=not args.no_cache,
                 max_units=args.max_units,
-                log=_say,
+                log=_tell(args),
                 client=client,
             )
-        _say(f"done in {time.perf_counter() - t0:.1f} s: {result}")
+        _tell(args)(f"done in {time.perf_counter() - t0:.1f} s: {result}")
         return 0
     except (ValueError, OSError, RuntimeError) as exc:
         return _fail(args, str(exc))
@@ -221,7 +222,7 @@ def _run_polycrystal(args: argparse.Namespace) -> int:
             use_cache=not args.no_cache,
         )
         paths = save_scene(out, args.name, image, labels, info)
-        _say(f"polycrystal {image.shape[0]}×{image.shape[1]} px → {', '.join(str(p) for p in paths.values())}")
+        _tell(args)(f"polycrystal {image.shape[0]}×{image.shape[1]} px → {', '.join(str(p) for p in paths.values())}")
         return 0
     except (ValueError, OSError) as exc:
         return _fail(args, str(exc))
@@ -253,7 +254,7 @@ def _run_bicrystal(args: argparse.Namespace) -> int:
             use_cache=not args.no_cache,
         )
         paths = save_scene(out, args.name, image, labels, info)
-        _say(
+        _tell(args)(
             f"bicrystal {bc['class']} {image.shape[0]}×{image.shape[1]} px, grains at {info['rotations_deg']}° → "
             + ", ".join(str(p) for p in paths.values())
         )
@@ -292,7 +293,9 @@ def _run_series(args: argparse.Namespace) -> int:
         )
         path = save_series(out, frames, labels, info)
         size_mb = path.stat().st_size / 1e6
-        _say(f"series of {frames.shape[0]} frames {frames.shape[1]}×{frames.shape[2]} px (uint16) → {path} ({size_mb:.1f} MB)")
+        _tell(args)(
+            f"series of {frames.shape[0]} frames {frames.shape[1]}×{frames.shape[2]} px (uint16) → {path} ({size_mb:.1f} MB)"
+        )
         return 0
     except (ValueError, OSError, argparse.ArgumentTypeError) as exc:
         return _fail(args, str(exc))
@@ -317,6 +320,17 @@ def register_simulate(subparsers: Any) -> argparse.ArgumentParser:
     sim.set_defaults(func=lambda a: (sim.print_help(), 2)[1])
     sub = sim.add_subparsers(dest="simulate_command", metavar="WHAT")
 
+    _register_dataset(sub)
+    sc = sub.add_parser("scene", help="test scenes with ground truth (polycrystal, bicrystal)")
+    sc.set_defaults(func=lambda a: (sc.print_help(), 2)[1])
+    scs = sc.add_subparsers(dest="scene_kind", metavar="KIND")
+    _register_polycrystal(scs)
+    _register_bicrystal(scs)
+    _register_series(sub)
+    return sim
+
+
+def _register_dataset(sub: Any) -> None:
     ds = sub.add_parser(
         "dataset",
         help="the augmented training set (descriptors + labels, HDF5); resumable",
@@ -342,7 +356,7 @@ def register_simulate(subparsers: Any) -> argparse.ArgumentParser:
     ds.add_argument("--workers", type=_positive_int, metavar="N", help="simulate on a local Dask cluster of N processes")
     ds.add_argument("--max-units", type=_positive_int, metavar="N", help="stop after N base images (run again to resume)")
     ds.add_argument("--overwrite", action="store_true", help="discard an existing file or unfinished run")
-    ds.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ds.add_argument("--no-progress", dest="quiet", action="store_true", help=argparse.SUPPRESS)  # the older name
     ds.add_argument("--dry-run", action="store_true", help="print how many descriptors would be made, and stop")
     _add_common(ds)
     ds.set_defaults(func=_run_dataset, seed=None)
@@ -359,10 +373,8 @@ def register_simulate(subparsers: Any) -> argparse.ArgumentParser:
         }
     )
 
-    sc = sub.add_parser("scene", help="test scenes with ground truth (polycrystal, bicrystal)")
-    sc.set_defaults(func=lambda a: (sc.print_help(), 2)[1])
-    scs = sc.add_subparsers(dest="scene_kind", metavar="KIND")
 
+def _register_polycrystal(scs: Any) -> None:
     pc = scs.add_parser(
         "polycrystal",
         help="four square grains (bcc Fe [100], fcc Cu [100], hcp Ti [0001], amorphous), the paper's Fig. 3",
@@ -388,6 +400,8 @@ def register_simulate(subparsers: Any) -> argparse.ArgumentParser:
         }
     )
 
+
+def _register_bicrystal(scs: Any) -> None:
     bi = scs.add_parser(
         "bicrystal",
         help="two grains of one class rotated against each other, straight boundary",
@@ -427,6 +441,8 @@ def register_simulate(subparsers: Any) -> argparse.ArgumentParser:
         }
     )
 
+
+def _register_series(sub: Any) -> None:
     se = sub.add_parser(
         "series",
         help="frames scanning across a polycrystal (Fe [100], Cu [110], Ti [0001], amorphous), the sample data",
@@ -468,7 +484,6 @@ def register_simulate(subparsers: Any) -> argparse.ArgumentParser:
             "scene": [("boundary_width", "boundary_width"), ("cell_size", "cell_size"), ("seed", "seed")],
         }
     )
-    return sim
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,15 +78,22 @@ def _train_options(p: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------- train
+#: The subcommands of ``aistem train``, as listed in its help and in the message of a bare ``aistem train``.
+TRAIN_SUBCOMMANDS = ("search", "select", "calibrate")
+
+
 def register_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``train`` (and its ``search`` and ``select`` subcommands)."""
+    """Add ``train`` (and its ``search``, ``select`` and ``calibrate`` subcommands)."""
     p = sub.add_parser(
         "train",
-        help="train the Bayesian CNN on a simulated descriptor set (also: train search, train select)",
+        help="train the Bayesian CNN on a simulated descriptor set (also: "
+        + ", ".join(f"train {c}" for c in TRAIN_SUBCOMMANDS)
+        + ")",
         description="Train the paper's Bayesian CNN on descriptors from `aistem simulate`: stratified 80/20 split "
         "(random_state=42), Adam, categorical cross-entropy, checkpoint of the best validation accuracy, early "
         "stopping; writes MODEL.keras with its metadata and MODEL.training-log.csv/.png beside it. "
-        "`aistem train search` runs the hyperopt TPE search; `aistem train select` picks the model as the paper did.",
+        "`aistem train search` runs the hyperopt TPE search; `aistem train select` picks the model as the paper did; "
+        "`aistem train calibrate` temperature-scales a trained model.",
     )
     p.add_argument("--data", help="descriptor set (HDF5 from `aistem simulate`)")
     p.add_argument("--out", help="model file to write (.keras)")
@@ -103,9 +110,14 @@ def register_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
         "--keep-epochs", action="store_true", help="also save every epoch's model as OUT.epochNN.keras (selection candidates)"
     )
     _train_options(p)
-    p.set_defaults(func=run_train)
-    tsub = p.add_subparsers(dest="train_command", metavar="{search,select,calibrate}")
+    p.set_defaults(func=run_train, train_parser=p)
+    tsub = p.add_subparsers(dest="train_command", metavar="{" + ",".join(TRAIN_SUBCOMMANDS) + "}")
+    _register_search(tsub)
+    _register_select(tsub)
+    _register_calibrate(tsub)
 
+
+def _register_search(tsub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s = tsub.add_parser(
         "search",
         help="hyperopt TPE search over kernel size and dropout (resumable)",
@@ -125,6 +137,8 @@ def register_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     _train_options(s)
     s.set_defaults(func=run_search_cmd)
 
+
+def _register_select(tsub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c = tsub.add_parser(
         "select",
         help="pick the candidate with the highest median MI in the polycrystal's amorphous region",
@@ -145,8 +159,11 @@ def register_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     c.add_argument("--seed", type=int, help="seed of the scene and the dropout masks (default 0)")
     c.add_argument("--scene", help="polycrystal scene .npz (from `aistem evaluate`) instead of simulating it")
     c.add_argument("--config", help="TOML file overriding config/train.toml")
+    c.add_argument("--quiet", action="store_true", help="no per-candidate lines: only the choice")
     c.set_defaults(func=run_select)
 
+
+def _register_calibrate(tsub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     k = tsub.add_parser(
         "calibrate",
         help="temperature-scale a trained model on its validation split (Guo et al. 2017)",
@@ -162,8 +179,11 @@ def register_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
 
 
 def run_train(args: argparse.Namespace) -> int:
+    if not args.data and not args.out:  # a bare `aistem train`: what it can do
+        args.train_parser.print_help()
+        return 2
     if not args.data or not args.out:
-        raise ValueError("give --data SET.h5 and --out MODEL.keras (or a subcommand: search, select)")
+        raise ValueError(f"give --data SET.h5 and --out MODEL.keras (or a subcommand: {', '.join(TRAIN_SUBCOMMANDS)})")
     cfg = load_train_config(args.config)["train"]
     out = Path(args.out)
     if out.suffix != ".keras":
@@ -270,7 +290,8 @@ def run_select(args: argparse.Namespace) -> int:
     if not 0.0 <= _pick(args, "min_mi_auc", cfg) <= 1.0:  # checked before the scene is simulated
         raise ValueError(f"--min-mi-auc is a ROC AUC, between 0 and 1; got {_pick(args, 'min_mi_auc', cfg)}")
     scene = load_scene(args.scene) if args.scene else polycrystal_scene(seed=seed)
-    print(f"selection on {scene.name} ({scene.image.shape[0]}×{scene.image.shape[1]} px):", flush=True)
+    if not args.quiet:
+        print(f"selection on {scene.name} ({scene.image.shape[0]}×{scene.image.shape[1]} px):", flush=True)
     chosen, ranking = select_model(
         args.candidates,
         scene,
@@ -280,6 +301,7 @@ def run_select(args: argparse.Namespace) -> int:
         samples=_pick(args, "samples", cfg),
         seed=seed,
         out=args.out,
+        echo=None if args.quiet else print,
     )
     if chosen is None:
         best = max(ranking, key=lambda c: c.val_accuracy)
