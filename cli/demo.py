@@ -25,9 +25,25 @@ from typing import Any
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "ai4stem_optimal_model.h5"
 
+#: ``aistem demo --help``: the module's story in plain words (no reStructuredText).
+DESCRIPTION = """\
+The whole product on the shipped model and the shipped sample series. Starts the daemon on loopback (live mode,
+live preview on), replays the sample series (a drifting scan across a simulated polycrystal: bcc Fe [100], fcc Cu
+[110], two hcp Ti [0001] grains 20° apart and an amorphous patch) through it as an acquisition program would, and
+opens the viewer with the class map, interface outlines, the rotation panel and the MI panel side by side
+(offscreen when there is no display). It writes a screenshot and summary.json: class shares over the known bulk
+windows of the final maps, interface and unknown shares, and how much of the scene it got right against the
+series' ground truth. Everything it started is stopped when it ends or on Ctrl-C.
+"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("demo", help="daemon + replay of the sample series + viewer, on loopback", description=__doc__)
+    p = sub.add_parser(
+        "demo",
+        help="daemon + replay of the sample series + viewer, on loopback",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", default="demo-out", help="directory for the screenshot, summary and logs (default demo-out)")
     p.add_argument("--samples", type=int, default=30, help="Monte-Carlo samples per window, at most (default 30)")
     p.add_argument("--stride", type=float, default=3.0, help="step between windows [Å] (default 3; the paper: ~1)")
@@ -41,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--timeout", type=float, default=600.0, help="give up after this long [s] (default 600)")
     p.add_argument("--model", help="model file; default: the shipped model, else ../shared/reference (the paper's)")
     p.add_argument("--show", action="store_true", help="keep the viewer window open (needs a display)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines: only the summary's path (and any error)")
     p.set_defaults(func=run, exit_at_once=True)  # all outputs written and closed on return
 
 
@@ -253,6 +270,19 @@ class Replay:
             k += 1
 
 
+def _serve_command(model: str, frames: str, results: str, control: str, args: argparse.Namespace) -> list[str]:
+    """The ``aistem serve`` command line of the demo's daemon: live mode, live preview on, loopback endpoints."""
+    return [
+        sys.executable,
+        "-m",
+        "aistem.cli",
+        "serve",
+        *("--frames", frames, "--results", results, "--control", control, "--model", model),
+        *("--samples", str(args.samples), "--stride", str(args.stride), "--seed", "0", "--mode", "live"),
+        "--adaptive",  # the live preview stays on; the screenshot and the summary use the final maps
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     model = find_demo_model(args.model)
     if model is None:
@@ -262,80 +292,26 @@ def run(args: argparse.Namespace) -> int:
             "Give one with: aistem demo --model PATH"
         )
         return 0
+    say = (lambda _m: None) if getattr(args, "quiet", False) else print
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     frames, results, control = (f"tcp://127.0.0.1:{free_port()}" for _ in range(3))
-    aistem = [sys.executable, "-m", "aistem.cli"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     serve_log = open(out / "daemon.log", "wb")
     procs: list[tuple[subprocess.Popen[bytes], str]] = []
     collector: FinalsCollector | None = None
     replay: Replay | None = None
-    print(f"demo: model {model}")
-    print(f"demo: daemon on {results} (frames from {frames}); logs in {out}")
+    say(f"demo: model {model}")
+    say(f"demo: daemon on {results} (frames from {frames}); logs in {out}")
     try:
-        serve = subprocess.Popen(
-            [
-                *aistem,
-                "serve",
-                "--frames",
-                frames,
-                "--results",
-                results,
-                "--control",
-                control,
-                "--model",
-                model,
-                "--samples",
-                str(args.samples),
-                "--stride",
-                str(args.stride),
-                "--seed",
-                "0",
-                "--mode",
-                "live",
-                "--adaptive",  # the live preview stays on; the screenshot and the summary use the final maps
-            ],
-            stdout=serve_log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        procs.append((serve, "daemon"))
+        cmd = _serve_command(model, frames, results, control, args)
+        procs.append((subprocess.Popen(cmd, stdout=serve_log, stderr=subprocess.STDOUT, env=env), "daemon"))
         collector = FinalsCollector(results).start()
         replay = Replay(frames, collector, args.rate).start()
-        from aistem.gui import run_view
-
-        headless = not args.show
-        screenshot = out / "viewer.png" if headless else None
-        print("demo: replaying the shipped sample series; viewer " + ("offscreen" if headless else "on screen"))
-        t0 = time.time()
-        summary = run_view(
-            results,
-            frames,
-            screenshot=screenshot,
-            after=args.results,
-            timeout=args.timeout if headless else None,
-            summary=out / "summary.json",
-            overlay="all",
-            size=(1700, 660),
-            finals=True,
-        )
-        replay.stop()
-        shown = (summary.get("shown") or {}).get("index")
-        if shown is not None and summary.get("ok"):
-            collector.wait_final(int(shown), 3.0)  # the final on screen, from the collector's own socket
-        collector.stop()
-        summary.update(collector.summary())
-        summary["frames_sent"] = replay.sent
-        interrupted = bool(summary.get("interrupted"))
-        if not interrupted:  # a Ctrl-C in the terminal reaches the daemon and replay too: that is not "early"
-            for proc, name in procs:
-                if proc.poll() is not None:
-                    print(f"demo: the {name} ended early (exit {proc.returncode}); see {out / (name + '.log')}", file=sys.stderr)
-        summary["demo_wall_s"] = round(time.time() - t0, 1)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-        _report(summary, out)
-        if interrupted:  # Ctrl-C in the viewer (it catches SIGINT itself and returns): the shell's 128 + SIGINT
+        say("demo: replaying the shipped sample series; viewer " + ("on screen" if args.show else "offscreen"))
+        summary = _view(args, out, results, frames, collector, replay, procs)
+        _report(summary, out, say)
+        if summary.get("interrupted"):  # Ctrl-C in the viewer (it catches SIGINT itself and returns): 128 + SIGINT
             print("demo: interrupted; stopping what it started", file=sys.stderr)
             return 130
         return 0 if summary.get("ok", False) or args.show else 1
@@ -351,36 +327,78 @@ def run(args: argparse.Namespace) -> int:
         serve_log.close()
 
 
+def _view(
+    args: argparse.Namespace,
+    out: Path,
+    results: str,
+    frames: str,
+    collector: FinalsCollector,
+    replay: Replay,
+    procs: list[tuple[subprocess.Popen[bytes], str]],
+) -> dict[str, Any]:
+    """Run the viewer until its screenshot (or the window closes), then write ``summary.json``; returns the summary."""
+    from aistem.gui import run_view
+
+    headless = not args.show
+    t0 = time.time()
+    summary = run_view(
+        results,
+        frames,
+        screenshot=out / "viewer.png" if headless else None,
+        after=args.results,
+        timeout=args.timeout if headless else None,
+        summary=out / "summary.json",
+        overlay="all",
+        size=(1700, 660),
+        finals=True,
+    )
+    replay.stop()
+    shown = (summary.get("shown") or {}).get("index")
+    if shown is not None and summary.get("ok"):
+        collector.wait_final(int(shown), 3.0)  # the final on screen, from the collector's own socket
+    collector.stop()
+    summary.update(collector.summary())
+    summary["frames_sent"] = replay.sent
+    if not summary.get("interrupted"):  # a Ctrl-C in the terminal reaches the daemon and replay too: not "early"
+        for proc, name in procs:
+            if proc.poll() is not None:
+                print(f"demo: the {name} ended early (exit {proc.returncode}); see {out / (name + '.log')}", file=sys.stderr)
+    summary["demo_wall_s"] = round(time.time() - t0, 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.0f} %"
 
 
-def _report(summary: dict, out: Path) -> None:  # type: ignore[type-arg]
+def _report(summary: dict, out: Path, say: Any = print) -> None:  # type: ignore[type-arg]
+    """The demo's findings, line by line through ``say``; the summary's path always."""
     from aistem.core.figures import short_class_name
 
     fr = summary.get("class_fractions") or {}
     top = ", ".join(f"{short_class_name(k)} {v:.0%}" for k, v in sorted(fr.items(), key=lambda kv: -kv[1]))
     n, frames = summary.get("final_maps", 0), summary.get("final_frames") or []
-    print(f"demo: {n} final maps (frames {', '.join(str(f) for f in frames) or '—'}), model {summary.get('model')}")
-    print(
+    say(f"demo: {n} final maps (frames {', '.join(str(f) for f in frames) or '—'}), model {summary.get('model')}")
+    say(
         f"demo: classes {top or 'none'} of the known bulk windows; interface (MI > {summary.get('threshold')} bit) "
         f"{_pct(summary.get('interface_fraction'))}, unknown {_pct(summary.get('unknown_fraction'))} of all windows"
     )
     truth = summary.get("ground_truth") or {}
     if truth:
-        print(
+        say(
             f"demo: against the ground truth: bulk windows right {_pct(truth.get('bulk_right'))} "
             f"(n={truth['windows']['bulk']}), boundaries between classes flagged {_pct(truth.get('class_boundary_flagged'))} "
             f"(n={truth['windows']['class_boundary']}), amorphous flagged {_pct(truth.get('amorphous_flagged'))} "
             f"(n={truth['windows']['amorphous']}); agreement {_pct(truth.get('agreement'))}"
         )
         for rot in truth.get("same_class_boundaries", []):
-            print(
+            say(
                 f"demo: {short_class_name(rot['class'])} | {short_class_name(rot['class'])} boundary: rotation map shows "
                 f"{rot['measured_deg']:+.1f}° between the grains (true {rot['true_deg']:+.1f}°)"
             )
     fps, latency, dropped = summary.get("frames_per_second"), summary.get("latency_ms"), summary.get("dropped")
-    print(f"demo: {fps} results/s, latency {latency} ms, frames dropped (live mode) {dropped}")
+    say(f"demo: {fps} results/s, latency {latency} ms, frames dropped (live mode) {dropped}")
     if summary.get("screenshot"):
-        print(f"demo: screenshot {summary['screenshot']}")
+        say(f"demo: screenshot {summary['screenshot']}")
     print(f"demo: summary {out / 'summary.json'}")

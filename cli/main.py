@@ -63,10 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
-    logging.basicConfig(
-        level=getattr(args, "log_level", "INFO").upper() if hasattr(args, "log_level") else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = str(getattr(args, "log_level", "INFO")).upper()
+    if getattr(args, "quiet", False):  # every long command's --quiet: warnings and errors only
+        level = "WARNING"
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         rc = int(args.func(args) or 0)
     except KeyboardInterrupt:

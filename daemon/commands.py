@@ -55,6 +55,7 @@ def _ranged(name: str) -> Any:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML file overriding config/default.toml")
     p.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS, help="logging detail (default INFO)")
+    p.add_argument("--quiet", action="store_true", help="log warnings and errors only (as --log-level WARNING)")
 
 
 def register(sub: Any) -> None:

@@ -204,6 +204,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--results", default="tcp://127.0.0.1:5566", metavar="ENDPOINT", help="endpoint to bind (default %(default)s)")
     p.add_argument("--status-interval", type=float, default=2.0, metavar="S", help="seconds between merged statuses [s]")
+    p.add_argument("--quiet", action="store_true", help="no start-up line; log warnings and errors only")
     p.set_defaults(func=_relay)
 
 
@@ -213,7 +214,8 @@ def _relay(args: Any) -> int:
     relay = Relay(args.upstream, args.results, status_interval=args.status_interval)
     old = {sig: signal.signal(sig, lambda *_: relay.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     log.info("relay: %d daemon(s) %s → %s", len(relay.upstream), ", ".join(relay.upstream), relay.results_endpoint)
-    print(f"relaying {len(relay.upstream)} daemon(s) on {relay.results_endpoint}", flush=True)
+    if not getattr(args, "quiet", False):
+        print(f"relaying {len(relay.upstream)} daemon(s) on {relay.results_endpoint}", flush=True)
     try:
         relay.run()
     finally:

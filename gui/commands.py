@@ -128,6 +128,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--redraw-hz", metavar="HZ", type=_positive_float, default=15.0, help="[1/s] at most this many redraws (default 15)"
     )
+    p.add_argument("--quiet", action="store_true", help="no notes and log lines: warnings and errors only")
     p.set_defaults(func=run)
 
 
@@ -164,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         from .receiver import curve_keys
 
         curve["frames"] = curve_keys(args.frames_server_key, args.client_key)
-    if args.screenshot is None and args.summary is not None and args.timeout is None:
+    if args.screenshot is None and args.summary is not None and args.timeout is None and not args.quiet:
         print("aistem view: note: --summary is written when the window closes", file=sys.stderr)
     from .app import run_view
 
