@@ -9,15 +9,14 @@ result has an ``unknown`` map) are light grey; rotations are on a cyclic colour 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-
-from .analysis import AnalysisResult
 
 __all__ = [
     "MI_SCALE_MAX",
     "UNKNOWN_RGB",
+    "FigureMaps",
     "class_colors",
     "figure_title",
     "grid_extent",
@@ -33,6 +32,44 @@ UNKNOWN_RGB = (0.745, 0.745, 0.745)
 MI_SCALE_MAX = 1.0
 #: Font size of legends, titles and labels [pt]: readable when the figure is printed at about 17 cm wide.
 FONT_PT = 11
+
+
+class FigureMaps(Protocol):
+    """What a figure reads of an analysis: an :class:`aistem.core.analysis.AnalysisResult`, or a viewer's own view of
+    a streamed result (no conversion, no padding); grid maps of shape (rows, cols).
+
+    ``mutual_information`` None: no MI panel. ``lattice_rotation`` None (or all NaN): no rotation panel.
+    ``unknown`` None: no window is unknown. ``origins_px`` (rows, cols, 2): each window's top-left pixel.
+    """
+
+    @property
+    def classes(self) -> np.ndarray: ...
+    @property
+    def class_names(self) -> list[str]: ...
+    @property
+    def interface(self) -> np.ndarray: ...
+    @property
+    def unknown(self) -> np.ndarray | None: ...
+    @property
+    def mutual_information(self) -> np.ndarray | None: ...
+    @property
+    def lattice_rotation(self) -> np.ndarray | None: ...
+    @property
+    def origins_px(self) -> np.ndarray: ...
+    @property
+    def window_px(self) -> int: ...
+    @property
+    def stride_px(self) -> int: ...
+    @property
+    def pixel_size(self) -> float: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def samples(self) -> int: ...
+    @property
+    def model_name(self) -> str: ...
+    @property
+    def model_hash(self) -> str: ...
 
 
 # Grey reads as "no class" or background on a HAADF image, so the greys of tab10/tab20 are replaced:
@@ -57,7 +94,7 @@ def class_colors(n: int) -> np.ndarray:
     return np.asarray(rgb, dtype=np.float64).reshape(n, 3)
 
 
-def grid_extent(result: AnalysisResult) -> tuple[float, float, float, float]:
+def grid_extent(result: FigureMaps) -> tuple[float, float, float, float]:
     """``imshow`` extent (left, right, bottom, top) [px] that puts each grid cell on its window.
 
     The coordinates are those of ``imshow(image)`` with its default extent: pixel (r, c) is centred on (r, c),
@@ -94,7 +131,7 @@ def short_class_name(name: str) -> str:
     return f"{lattice.lower()} {element} [{zone.replace('m', '-')}]"
 
 
-def figure_title(result: AnalysisResult, source: str = "", frame: int | None = None) -> str:
+def figure_title(result: FigureMaps, source: str = "", frame: int | None = None) -> str:
     """One line naming the file, frame, pixel size, window, stride, T and model of the analysis."""
     ps = result.pixel_size
     known = bool(ps) and np.isfinite(ps) and ps > 0
@@ -139,13 +176,13 @@ def outline_segments(mask: np.ndarray, extent: tuple[float, float, float, float]
     return np.concatenate([h.reshape(-1, 2, 2), v.reshape(-1, 2, 2)]).astype(np.float64)
 
 
-def _unknown(result: AnalysisResult) -> np.ndarray:
+def _unknown(result: FigureMaps) -> np.ndarray:
     u = getattr(result, "unknown", None)
     return np.zeros(result.classes.shape, bool) if u is None else np.asarray(u, bool)
 
 
 def plot_result(
-    result: AnalysisResult,
+    result: FigureMaps,
     image: np.ndarray | None,
     path: str | Path | None = None,
     *,
@@ -157,7 +194,8 @@ def plot_result(
 
     Parameters
     ----------
-    result : AnalysisResult
+    result : FigureMaps
+        An :class:`aistem.core.analysis.AnalysisResult`, or any object with its maps (:class:`FigureMaps`).
     image : ndarray of shape (rows, cols), optional
         The analysed image; without it the maps are drawn on their own.
     path : path, optional
@@ -179,7 +217,10 @@ def plot_result(
     import matplotlib.pyplot as plt
 
     has_rotation = result.lattice_rotation is not None and bool(np.isfinite(result.lattice_rotation).any())
-    kinds = (["image"] if image is not None else []) + ["class", "mi"] + (["rotation"] if has_rotation else [])
+    has_mi = result.mutual_information is not None
+    kinds = (
+        (["image"] if image is not None else []) + ["class"] + (["mi"] if has_mi else []) + (["rotation"] if has_rotation else [])
+    )
     shape = (2, 2) if len(kinds) == 4 else (1, len(kinds))
     size = (11.0, 11.6) if shape == (2, 2) else (5.4 * len(kinds), 6.4)
     with plt.rc_context({"font.size": FONT_PT}):
@@ -199,7 +240,7 @@ def plot_result(
     return fig
 
 
-def _base(ax: Any, image: np.ndarray | None, result: AnalysisResult, ext: tuple[float, float, float, float]) -> None:
+def _base(ax: Any, image: np.ndarray | None, result: FigureMaps, ext: tuple[float, float, float, float]) -> None:
     """The image in grey under every panel, and the same limits for all: the image's, else the grid's."""
     if image is not None:
         ax.imshow(image, cmap="gray", interpolation="nearest")
@@ -213,7 +254,7 @@ def _base(ax: Any, image: np.ndarray | None, result: AnalysisResult, ext: tuple[
     ax.set_yticks([])
 
 
-def _outline(ax: Any, result: AnalysisResult, ext: tuple[float, float, float, float], color: str) -> None:
+def _outline(ax: Any, result: FigureMaps, ext: tuple[float, float, float, float], color: str) -> None:
     from matplotlib.collections import LineCollection
 
     segs = outline_segments(result.interface & ~_unknown(result), ext)
@@ -221,11 +262,11 @@ def _outline(ax: Any, result: AnalysisResult, ext: tuple[float, float, float, fl
         ax.add_collection(LineCollection(list(segs), colors=color, linewidths=1.4, zorder=5))
 
 
-def _image_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float, float, float, float]) -> None:
+def _image_panel(fig: Any, ax: Any, result: FigureMaps, ext: tuple[float, float, float, float]) -> None:
     ax.set_title("(a) HAADF image")
 
 
-def _class_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float, float, float, float]) -> None:
+def _class_panel(fig: Any, ax: Any, result: FigureMaps, ext: tuple[float, float, float, float]) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -255,7 +296,7 @@ def _class_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float, fl
     ax.set_title("(b) class (% of known bulk windows)")
 
 
-def _mi_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float, float, float, float]) -> None:
+def _mi_panel(fig: Any, ax: Any, result: FigureMaps, ext: tuple[float, float, float, float]) -> None:
     top = mi_scale_max(result.threshold)
     mi = np.ma.masked_invalid(np.asarray(result.mutual_information, np.float32))
     im = ax.imshow(mi, cmap="viridis", vmin=0.0, vmax=top, extent=ext, interpolation="nearest")
@@ -269,7 +310,7 @@ def _mi_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float, float
     ax.set_title(f"(c) MI: {note}")
 
 
-def _rotation_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float, float, float, float]) -> None:
+def _rotation_panel(fig: Any, ax: Any, result: FigureMaps, ext: tuple[float, float, float, float]) -> None:
     """Local lattice rotation of bulk windows in [−period/2, period/2) on a cyclic colour map; interface: image."""
     import matplotlib
 
@@ -299,7 +340,7 @@ def _rotation_panel(fig: Any, ax: Any, result: AnalysisResult, ext: tuple[float,
     ax.set_title("(d) lattice rotation (cyclic; interface: image)")
 
 
-def _scale_bar(ax: Any, shape: tuple[int, ...] | None, result: AnalysisResult, ext: tuple[float, float, float, float]) -> None:
+def _scale_bar(ax: Any, shape: tuple[int, ...] | None, result: FigureMaps, ext: tuple[float, float, float, float]) -> None:
     """A round-length scale bar (about a sixth of the width) in the lower left corner, on the image."""
     ps = result.pixel_size
     if not ps or not np.isfinite(ps) or ps <= 0:

@@ -36,17 +36,11 @@ def run_view(
     screenshot: str | Path | None = None,
     after: int = 1,
     timeout: float | None = None,
-    threshold: float | None = None,
-    opacity: float = 0.6,
-    overlay: str = "class",
-    colormap: str = "gray",
-    log_scale: bool = False,
-    export_dir: str | Path = "aistem-export",
     summary: str | Path | None = None,
     size: tuple[int, int] = (1280, 820),
-    redraw_hz: float = 15.0,
     curve: dict[str, tuple[bytes, bytes, bytes]] | None = None,
     finals: bool = False,
+    **display: Any,
 ) -> dict[str, Any]:
     """Open the viewer on a daemon's results (and the acquisition frames) and run it.
 
@@ -67,8 +61,6 @@ def run_view(
         Number of results to wait for (≥ 1).
     timeout : float, optional
         [s]; None: wait as long as it takes.
-    threshold, opacity, overlay, colormap, log_scale, export_dir, redraw_hz
-        See :class:`aistem.gui.window.ViewerWindow`.
     summary : path, optional
         Also write the returned summary as JSON.
     size : tuple of int
@@ -77,23 +69,15 @@ def run_view(
         ZeroMQ CURVE keys per endpoint (``"results"``, ``"frames"``), see :func:`aistem.gui.receiver.curve_keys`.
     finals : bool
         Count only final results towards ``after`` and take the screenshot of a final result (not a live preview).
+    **display
+        ``threshold``, ``opacity``, ``overlay``, ``colormap``, ``log_scale``, ``export_dir``, ``redraw_hz``: see
+        :class:`aistem.gui.window.ViewerWindow`.
 
     Returns
     -------
     dict
-        ``ok`` (False on timeout or Ctrl-C), ``timed_out``, ``interrupted`` (Ctrl-C), ``screenshot`` (path or None),
-        ``results`` (live previews included), ``final_results``, ``previews``, ``frames``, ``errors``, ``rejected``,
-        ``not_drawn``, ``series``, ``last_index``, ``model``, ``samples``, ``class_fractions`` (over all final
-        results: class name → fraction of the known windows, present classes only), ``last_class_fractions``,
-        ``interface_fraction`` (mean over final results, the daemon's threshold), ``interface_fraction_displayed``
-        (newest result at the display ``threshold``, known windows), ``unknown_fraction`` (mean over final results
-        of the share of windows outside the model's domain; None before any), ``threshold`` [bit],
-        ``frames_per_second`` (result rate),
-        ``latency_ms`` (final result arrival − acquisition timestamp, mean of the last final results),
-        ``preview_latency_ms`` (the same for live previews; None without), ``dropped``, ``daemon_status``,
-        ``last_error``, ``elapsed_s``, ``shown`` (series, index, final of the result on screen at the end) and
-        ``panels`` (where each image panel shown puts the image corners in the screenshot: name →
-        ``{"top_left": [y, x], "bottom_right": [y, x]}`` [screen px] of pixel centres (0, 0) and (rows−1, cols−1)).
+        The run's summary: counts, class and interface shares, rate, latency, what is shown; every key is
+        described in :func:`aistem.gui.summary.summarize` (``ok`` is False on timeout or Ctrl-C).
     """
     if after < 1:
         raise ValueError(f"after must be ≥ 1, got {after}")
@@ -101,88 +85,18 @@ def run_view(
         raise ValueError(f"timeout must be > 0 s, got {timeout}")
     ensure_display()
     import pyqtgraph as pg
-    from pyqtgraph.Qt import QtCore, QtWidgets
+    from pyqtgraph.Qt import QtWidgets
 
     from .receiver import Receiver
-    from .window import FRAME_WAIT_S, ViewerWindow
 
     app = QtWidgets.QApplication.instance() or pg.mkQApp("AI-STEM live")
     t0 = time.time()
-    state: dict[str, Any] = {"timed_out": False, "screenshot": None, "interrupted": False}
     receiver = Receiver(results, frames, curve=curve).start()
-    window: ViewerWindow | None = None
-    loop = QtCore.QEventLoop()
-    old_handler = None
     try:
-        window = ViewerWindow(
-            receiver,
-            threshold=threshold,
-            opacity=opacity,
-            overlay=overlay,
-            colormap=colormap,
-            log_scale=log_scale,
-            redraw_hz=redraw_hz,
-            export_dir=export_dir,
-        )
-        window.resize(*size)
-        window.show()
-        win = window
-
-        def check(w: ViewerWindow) -> None:
-            s = w.snapshot
-            if screenshot is None or state["screenshot"] is not None or s is None:
-                return
-            count = s.counters.get("final_results", 0) if finals else s.counters["results"]
-            if count < after or w.result is None or w.result is not s.latest_result:
-                return
-            if finals and not w.result.final:
-                return
-            waited = time.time() - w.result.received
-            if frames and not w.frame_matches_result and waited < FRAME_WAIT_S:
-                return  # give its frame a moment
-            state["shown"] = {"series": w.result.series, "index": w.result.index, "final": w.result.final}
-            state["screenshot"] = str(w.screenshot(screenshot))
-            state["panels"] = w.panel_corners()  # as grabbed (the screenshot lets pending layout events run first)
-            loop.quit()
-
-        def give_up() -> None:
-            done = receiver.counters.get("final_results", 0) if finals else receiver.counters["results"]
-            if done >= after and (screenshot is None or state["screenshot"] is not None):
-                return
-            state["timed_out"] = True
-            win.tick()
-            if screenshot is not None and state["screenshot"] is None:
-                state["screenshot"] = str(win.screenshot(screenshot))
-            loop.quit()
-
-        window.add_tick_callback(check)
-        window.closed.connect(loop.quit)
-        if timeout is not None:
-            QtCore.QTimer.singleShot(int(timeout * 1000), give_up)
-        if threading.current_thread() is threading.main_thread():
-
-            def on_sigint(*_: Any) -> None:
-                state["interrupted"] = True
-                loop.quit()
-
-            old_handler = signal.signal(signal.SIGINT, on_sigint)
-        log.info("viewing results from %s and frames from %s; close the window or press Ctrl-C to stop", results, frames)
-        wake = QtCore.QTimer()  # lets Python run its signal handlers (Ctrl-C) while Qt waits
-        wake.start(200)
-        wake.timeout.connect(lambda: loop.quit() if state["interrupted"] else None)  # a Ctrl-C before exec()
-        if not state["interrupted"]:
-            loop.exec()
-        wake.stop()
-        window.tick()
-        out = _summary(receiver, window, state, t0)
+        run = _Run(receiver, screenshot, after, finals, waits_for_frames=bool(frames))
+        out = run.in_window(size, display, timeout, t0)
     finally:
-        if old_handler is not None:
-            signal.signal(signal.SIGINT, old_handler)
         receiver.stop()
-        if window is not None:
-            window.timer.stop()
-            window.close()
-            window.deleteLater()
         app.processEvents()
     if summary is not None:
         p = Path(summary)
@@ -192,65 +106,98 @@ def run_view(
     return out
 
 
-def _summary(receiver: Any, window: Any, state: dict[str, Any], t0: float) -> dict[str, Any]:
-    import numpy as np
+class _Run:
+    """One run of the viewer's event loop: until the screenshot is taken, the window closes, Ctrl-C or the timeout.
 
-    from .overlay import interface_at
+    ``state`` gathers what the summary reports of it: ``timed_out``, ``interrupted``, ``screenshot`` and, once
+    the screenshot is taken, ``shown`` and ``panels``.
+    """
 
-    s = receiver.snapshot()
-    r = window.result
-    c = receiver.counters
-    names = receiver.class_names
-    counts = receiver.class_counts
-    total = int(counts.sum()) if counts.size else 0
-    fractions = {names[i]: round(float(counts[i]) / total, 4) for i in np.nonzero(counts)[0]} if total else {}
-    last = {}
-    if r is not None:
-        unknown = r.unknown if r.unknown is not None else np.zeros(r.grid, bool)
-        known = r.classes[~unknown]
-        lc = np.bincount(known.astype(np.int64), minlength=len(r.class_names))
-        last = {r.class_names[i]: round(float(lc[i]) / known.size, 4) for i in np.nonzero(lc)[0] if i < len(r.class_names)}
-    finals = c.get("final_results", 0)
-    fps = None
-    if receiver.first_result_at and receiver.last_result_at and c["results"] > 1:
-        fps = round((c["results"] - 1) / max(1e-6, receiver.last_result_at - receiver.first_result_at), 3)
-    dropped = r.dropped if r is not None else None
-    if s.status is not None:
-        d = s.status.get("frames_dropped", "dropped")
-        if isinstance(d, int):
-            dropped = max(dropped or 0, d)
-    return {
-        "ok": not state["timed_out"] and not state["interrupted"],
-        "timed_out": state["timed_out"],
-        "interrupted": state["interrupted"],
-        "screenshot": state["screenshot"],
-        "results": c["results"],
-        "final_results": finals,
-        "previews": c.get("previews", 0),
-        "frames": c["frames"],
-        "errors": c["errors"],
-        "rejected": c["rejected"],
-        "not_drawn": c["skipped"],
-        "series": r.series if r is not None else None,
-        "last_index": r.index if r is not None else None,
-        "model": {"name": r.model_name, "hash": r.model_hash} if r is not None else None,
-        "samples": r.samples if r is not None else None,
-        "class_fractions": fractions,
-        "last_class_fractions": last,
-        "interface_fraction": round(receiver.interface_sum / finals, 4) if finals else None,
-        "interface_fraction_displayed": round(float((interface_at(r, window.threshold) & ~unknown).mean()), 4)
-        if r is not None
-        else None,
-        "unknown_fraction": round(receiver.unknown_sum / finals, 4) if finals else None,
-        "threshold": window.threshold,
-        "frames_per_second": fps,
-        "latency_ms": None if s.latency_ms is None else round(s.latency_ms, 1),
-        "preview_latency_ms": None if s.preview_latency_ms is None else round(s.preview_latency_ms, 1),
-        "dropped": dropped,
-        "daemon_status": s.status.header if s.status is not None else None,
-        "last_error": s.last_error,
-        "elapsed_s": round(time.time() - t0, 3),
-        # what the screenshot shows (else what is on screen now)
-        "shown": state.get("shown") or ({"series": r.series, "index": r.index, "final": r.final} if r is not None else None),
-        "panels": state.get("panels") or window.panel_corners(),
-    }
+    def __init__(self, receiver: Any, screenshot: str | Path | None, after: int, finals: bool, waits_for_frames: bool) -> None:
+        from pyqtgraph.Qt import QtCore
+
+        self.window: Any = None
+        self.receiver = receiver
+        self.screenshot, self.after, self.finals, self.waits_for_frames = screenshot, after, finals, waits_for_frames
+        self.state: dict[str, Any] = {"timed_out": False, "screenshot": None, "interrupted": False}
+        self.loop = QtCore.QEventLoop()
+
+    def in_window(self, size: tuple[int, int], display: dict[str, Any], timeout: float | None, t0: float) -> dict[str, Any]:
+        """Open the window (``display``: its settings), run until done, close it; returns the summary."""
+        from .summary import summarize
+        from .window import ViewerWindow
+
+        try:
+            self.window = ViewerWindow(self.receiver, **display)
+            self.window.resize(*size)
+            self.window.show()
+            self.until_done(timeout)
+            self.window.tick()
+            return summarize(self.receiver, self.window, self.state, t0)
+        finally:
+            if self.window is not None:
+                self.window.timer.stop()
+                self.window.close()
+                self.window.deleteLater()
+
+    def _count(self, counters: dict[str, Any]) -> int:
+        return int(counters.get("final_results", 0) if self.finals else counters["results"])
+
+    def check(self, w: Any) -> None:
+        """After each redraw: take the screenshot once ``after`` results are drawn (over their frame, if it comes)."""
+        from .window import FRAME_WAIT_S
+
+        s = w.snapshot
+        if self.screenshot is None or self.state["screenshot"] is not None or s is None:
+            return
+        if self._count(s.counters) < self.after or w.result is None or w.result is not s.latest_result:
+            return
+        if self.finals and not w.result.final:
+            return
+        waited = time.time() - w.result.received
+        if self.waits_for_frames and not w.frame_matches_result and waited < FRAME_WAIT_S:
+            return  # give its frame a moment
+        self.state["shown"] = {"series": w.result.series, "index": w.result.index, "final": w.result.final}
+        self.state["screenshot"] = str(w.screenshot(self.screenshot))
+        self.state["panels"] = w.panel_corners()  # as grabbed (the screenshot lets pending layout events run first)
+        self.loop.quit()
+
+    def give_up(self) -> None:
+        """At the timeout: unless done, say so and take the screenshot of what is shown."""
+        if self._count(self.receiver.counters) >= self.after and (
+            self.screenshot is None or self.state["screenshot"] is not None
+        ):
+            return
+        self.state["timed_out"] = True
+        self.window.tick()
+        if self.screenshot is not None and self.state["screenshot"] is None:
+            self.state["screenshot"] = str(self.window.screenshot(self.screenshot))
+        self.loop.quit()
+
+    def _on_sigint(self, *_: Any) -> None:
+        self.state["interrupted"] = True
+        self.loop.quit()
+
+    def until_done(self, timeout: float | None) -> None:
+        """Run the event loop (Ctrl-C ends it too, from the main thread)."""
+        from pyqtgraph.Qt import QtCore
+
+        self.window.add_tick_callback(self.check)
+        self.window.closed.connect(self.loop.quit)
+        if timeout is not None:
+            QtCore.QTimer.singleShot(int(timeout * 1000), self.give_up)
+        old_handler = None
+        if threading.current_thread() is threading.main_thread():
+            old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        # (said once Ctrl-C is ours: a caller may wait for this line before sending SIGINT)
+        log.info("viewing %s; close the window or press Ctrl-C to stop", self.receiver.endpoints)
+        try:
+            wake = QtCore.QTimer()  # lets Python run its signal handlers (Ctrl-C) while Qt waits
+            wake.start(200)
+            wake.timeout.connect(lambda: self.loop.quit() if self.state["interrupted"] else None)  # Ctrl-C before exec()
+            if not self.state["interrupted"]:
+                self.loop.exec()
+            wake.stop()
+        finally:
+            if old_handler is not None:
+                signal.signal(signal.SIGINT, old_handler)

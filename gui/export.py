@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 from .overlay import interface_at, unknown_at
 from .protocol import Frame, Result
 
-__all__ = ["export_maps", "figure_result", "file_stem"]
+__all__ = ["WireFigureMaps", "export_maps", "export_view", "figure_maps", "file_stem"]
 
 
 def file_stem(result: Result | None, frame: Frame | None) -> str:
@@ -36,25 +37,42 @@ def export_maps(path: Path, result: Result | None, frame: Frame | None, threshol
     return path
 
 
-def figure_result(r: Result, frame: Frame | None, threshold: float) -> Any:
-    """The wire result as an :class:`aistem.core.analysis.AnalysisResult` for :func:`aistem.core.figures.plot_result`."""
-    from aistem.core.analysis import AnalysisResult
+@dataclass(frozen=True)
+class WireFigureMaps:
+    """A streamed result's maps as :func:`aistem.core.figures.plot_result` reads them (:class:`~aistem.core.figures.FigureMaps`).
 
-    grid = r.grid
-    nan = np.full(grid, np.nan, np.float32)
-    ii, jj = np.meshgrid(np.arange(grid[0]), np.arange(grid[1]), indexing="ij")
-    origins = np.stack([r.origins[0] + ii * r.stride_px, r.origins[1] + jj * r.stride_px], axis=-1).astype(np.int64)
-    n = len(r.class_names)
-    probs = r.probabilities if r.probabilities is not None else np.zeros((*grid, n), np.float32)
-    mi = r.mutual_information if r.mutual_information is not None else nan
-    ar = AnalysisResult(
+    The wire result's own arrays, unconverted and unpadded: a map the daemon did not send stays None (its panel is
+    left out). ``interface`` and ``threshold`` are the display's; ``origins_px`` the windows' top-left pixels.
+    """
+
+    classes: np.ndarray
+    class_names: list[str]
+    interface: np.ndarray
+    unknown: np.ndarray
+    mutual_information: np.ndarray | None
+    lattice_rotation: np.ndarray | None
+    origins_px: np.ndarray
+    window_px: int
+    stride_px: int
+    pixel_size: float
+    threshold: float
+    samples: int
+    model_name: str
+    model_hash: str
+
+
+def figure_maps(r: Result, frame: Frame | None, threshold: float) -> WireFigureMaps:
+    """The maps of the wire result ``r`` for the figure, with the display ``threshold`` [bit]."""
+    rows = r.origins[0] + np.arange(r.grid[0]) * r.stride_px
+    cols = r.origins[1] + np.arange(r.grid[1]) * r.stride_px
+    origins = np.stack(np.meshgrid(rows, cols, indexing="ij"), axis=-1).astype(np.int64)
+    return WireFigureMaps(
         classes=np.asarray(r.classes),
-        probabilities=np.asarray(probs),
-        mutual_information=np.asarray(mi),
-        predictive_entropy=nan,
-        variation_ratio=nan,
-        interface=interface_at(r, threshold),
         class_names=list(r.class_names),
+        interface=interface_at(r, threshold),
+        unknown=unknown_at(r),
+        mutual_information=r.mutual_information,
+        lattice_rotation=r.lattice_rotation,
         origins_px=origins,
         window_px=r.window_px,
         stride_px=r.stride_px,
@@ -63,7 +81,41 @@ def figure_result(r: Result, frame: Frame | None, threshold: float) -> Any:
         samples=r.samples,
         model_name=r.model_name,
         model_hash=r.model_hash,
-        lattice_rotation=None if r.lattice_rotation is None else np.asarray(r.lattice_rotation, np.float32),
     )
-    ar.unknown = unknown_at(r)  # type: ignore[attr-defined]  # (a field of AnalysisResult once it has one)
-    return ar
+
+
+def export_view(
+    view: Any, result: Result | None, frame: Frame | None, frame_matches: bool, threshold: float, directory: Path
+) -> dict[str, Path]:
+    """Write the view (PNG of the widget ``view``), the maps (.npz) and, with a result, the paper-style figure (PNG).
+
+    Parameters
+    ----------
+    view : QWidget
+        The panels' widget, grabbed as it is on screen.
+    result, frame : optional
+        What is on screen; ``frame_matches``: the frame is the result's own (then it is drawn under the figure's maps).
+    threshold : float
+        Display threshold of the MI [bit].
+    directory : Path
+        Where to write (made if needed).
+
+    Returns
+    -------
+    dict
+        ``view``, ``maps`` and (when there is a result) ``figure`` → path.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = file_stem(result, frame)
+    path = directory / f"{stem}_view.png"
+    if not view.grab().save(str(path), "PNG"):
+        raise OSError(f"cannot write {path}")
+    out = {"view": path, "maps": export_maps(directory / f"{stem}_maps.npz", result, frame, threshold)}
+    if result is not None:
+        from aistem.core.figures import plot_result
+
+        image = np.asarray(frame.image, np.float32) if frame is not None and frame_matches else None
+        out["figure"] = directory / f"{stem}_figure.png"
+        source = f"{result.series} #{result.index}"
+        plot_result(figure_maps(result, frame, threshold), image, out["figure"], source=source)
+    return out

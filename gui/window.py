@@ -8,34 +8,28 @@ windows (:meth:`aistem.gui.protocol.Result.cell_rect`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
-from .export import export_maps, figure_result, file_stem
-from .layers import LAYERS, MODES, DrawSettings, Layer, Panels
-from .overlay import display_image, hover_text, interface_at
+from . import layers as _layers
+from .controls import IMAGE_COLORMAPS, OVERLAYS, DisplayControls, image_colormap
+from .export import export_view
+from .layers import MODES, DrawSettings, Layer, Panels
+from .overlay import display_image, hover_text
 from .protocol import Frame, Result, preview_outdated
 from .qtfix import guard_refcount_bug, quiet_qt_messages
 from .receiver import Receiver, Snapshot
+from .status import IDLE_S, status_text
 from .viewparts import Legend, ScaleBar, link_panels
 
-__all__ = ["IMAGE_COLORMAPS", "OVERLAYS", "ViewerWindow"]
+__all__ = ["IDLE_S", "IMAGE_COLORMAPS", "OVERLAYS", "ViewerWindow"]
 
-OVERLAYS = tuple(MODES)
-IMAGE_COLORMAPS = ("gray", "viridis", "inferno", "magma", "cividis", "plasma")
 STALE_RESULT_S = 2.0  # show new frames without an overlay once results have stopped coming for this long
-IDLE_S = 2.0  # "waiting for frames" after this long without frames or results
 FRAME_WAIT_S = 1.5  # how long a screenshot waits for the frame of the newest result
-
-
-def _colormap(name: str) -> pg.ColorMap:
-    if name == "gray":
-        return pg.ColorMap(pos=[0.0, 1.0], color=[(0, 0, 0), (255, 255, 255)], name="gray")
-    return pg.colormap.get(name)
 
 
 class ViewerWindow(QtWidgets.QMainWindow):
@@ -60,6 +54,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
         At most this many redraws per second.
     export_dir : str or Path
         Where the Export button writes.
+    layers : sequence of Layer subclasses, optional
+        The overlays, in order; default: every registered one (:data:`aistem.gui.layers.LAYERS`).
     """
 
     closed = QtCore.Signal()
@@ -75,6 +71,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         log_scale: bool = False,
         redraw_hz: float = 15.0,
         export_dir: str | Path = "aistem-export",
+        layers: Sequence[type[Layer]] | None = None,
     ) -> None:
         guard_refcount_bug()
         quiet_qt_messages()
@@ -105,7 +102,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
             title += f" — {eps}"
         self.setWindowTitle(title)
         self.resize(1280, 820)
-        self._build_view()
+        self._build_view(_layers.LAYERS if layers is None else layers)
         self._build_controls(threshold, opacity, overlay, colormap, log_scale)
         self._build_status()
         self._relayout()
@@ -119,7 +116,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
 
     # -- construction ------------------------------------------------------------------------------------------
 
-    def _build_view(self) -> None:
+    def _build_view(self, layers: Sequence[type[Layer]]) -> None:
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setBackground("k")
         self.plot, self.rot_plot, self.mi_plot = pg.PlotItem(), pg.PlotItem(), pg.PlotItem()
@@ -134,8 +131,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
         for panel, item in zip((self.rot_plot, self.mi_plot), self.panel_images, strict=True):
             item.setZValue(0)
             panel.addItem(item)
-        panels = Panels(main=self.plot, rotation=self.rot_plot, mi=self.mi_plot)
-        self.layers: dict[str, Layer] = {cls.name: cls(panels) for cls in LAYERS}
+        self.panels = Panels(main=self.plot, rotation=self.rot_plot, mi=self.mi_plot)
+        self.layers: dict[str, Layer] = {cls.name: cls(self.panels) for cls in layers}
         self.legend = Legend()
         self.scale_bar = ScaleBar(self.plot)
         self.wait_text = pg.TextItem(
@@ -162,68 +159,25 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(central)
 
     def _build_controls(self, threshold: float | None, opacity: float, overlay: str, colormap: str, log_scale: bool) -> None:
-        panel = QtWidgets.QWidget()
-        form = QtWidgets.QFormLayout(panel)
-        self.overlay_box = QtWidgets.QComboBox()
-        self.overlay_box.addItems(list(OVERLAYS))
-        self.overlay_box.setCurrentText(overlay)
-        self.overlay_box.setToolTip(
-            "class: class map over the image; mi: mutual information over the image; both: class map "
-            "and a linked MI panel; rotation: local lattice rotation (if the daemon sends it)"
-        )
-        self.overlay_box.currentTextChanged.connect(lambda _: (self._relayout(), self.redraw_overlays()))
-        form.addRow("Overlay", self.overlay_box)
-        self.opacity_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
-        self.opacity_slider.setRange(0, 100)
-        self.opacity_slider.setValue(round(opacity * 100))
-        self.opacity_slider.valueChanged.connect(lambda _: self._apply_opacity())
-        form.addRow("Opacity", self.opacity_slider)
-        self.threshold_spin = QtWidgets.QDoubleSpinBox()
-        self.threshold_spin.setRange(0.0, 4.0)
-        self.threshold_spin.setDecimals(3)
-        self.threshold_spin.setSingleStep(0.01)
-        self.threshold_spin.setSuffix(" bit")
-        self.threshold_spin.setValue(0.1 if threshold is None else float(threshold))
-        self.threshold_spin.setToolTip("MI threshold of the drawn interface: changes the display only, never the result")
-        self.threshold_spin.valueChanged.connect(self._on_threshold)
-        form.addRow("MI threshold", self.threshold_spin)
-        self.outline_check = QtWidgets.QCheckBox("outline interface")
-        self.outline_check.setChecked(True)
-        self.outline_check.toggled.connect(lambda _: self.redraw_overlays())
-        form.addRow(self.outline_check)
-        self.cmap_box = QtWidgets.QComboBox()
-        self.cmap_box.addItems(list(IMAGE_COLORMAPS))
-        self.cmap_box.setCurrentText(colormap if colormap in IMAGE_COLORMAPS else "gray")
-        self.cmap_box.currentTextChanged.connect(self._apply_colormap)
-        form.addRow("Image colours", self.cmap_box)
-        self.log_check = QtWidgets.QCheckBox("log scale")
-        self.log_check.setChecked(log_scale)
-        self.log_check.toggled.connect(self._on_log)
-        form.addRow(self.log_check)
-        self.hist = pg.HistogramLUTWidget(orientation="vertical")
-        self.hist.setImageItem(self.image_item)
-        self.hist.setMinimumHeight(220)
-        form.addRow(self.hist)
-        buttons = QtWidgets.QHBoxLayout()
-        self.auto_levels_button = QtWidgets.QPushButton("Auto levels")
-        self.auto_levels_button.clicked.connect(self.auto_levels)
-        self.fit_button = QtWidgets.QPushButton("Fit view")
-        self.fit_button.clicked.connect(self.fit_view)
-        buttons.addWidget(self.auto_levels_button)
-        buttons.addWidget(self.fit_button)
-        form.addRow(buttons)
-        self.export_button = QtWidgets.QPushButton("Export view")
-        self.export_button.setToolTip("write the view (PNG), the maps (.npz) and a paper-style figure (PNG)")
-        self.export_button.clicked.connect(self._on_export)
-        form.addRow(self.export_button)
-        self.export_label = QtWidgets.QLabel("")
-        self.export_label.setWordWrap(True)
-        form.addRow(self.export_label)
+        c = DisplayControls(self.image_item, threshold, opacity, overlay, colormap, log_scale)
+        self.controls = c
+        self.overlay_box, self.opacity_slider, self.threshold_spin = c.overlay_box, c.opacity_slider, c.threshold_spin
+        self.outline_check, self.cmap_box, self.log_check, self.hist = c.outline_check, c.cmap_box, c.log_check, c.hist
+        self.export_label = c.export_label
+        c.overlay_box.currentTextChanged.connect(lambda _: (self._relayout(), self.redraw_overlays()))
+        c.opacity_slider.valueChanged.connect(lambda _: self._apply_opacity())
+        c.threshold_spin.valueChanged.connect(self._on_threshold)
+        c.outline_check.toggled.connect(lambda _: self.redraw_overlays())
+        c.cmap_box.currentTextChanged.connect(self._apply_colormap)
+        c.log_check.toggled.connect(self._on_log)
+        c.auto_levels_button.clicked.connect(self.auto_levels)
+        c.fit_button.clicked.connect(self.fit_view)
+        c.export_button.clicked.connect(self._on_export)
         dock = QtWidgets.QDockWidget("Display", self)
-        dock.setWidget(panel)
+        dock.setWidget(c)
         dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        self._apply_colormap(self.cmap_box.currentText())
+        self._apply_colormap(c.cmap_box.currentText())
 
     def _build_status(self) -> None:
         self.status_label = QtWidgets.QLabel("waiting for frames")
@@ -247,25 +201,14 @@ class ViewerWindow(QtWidgets.QMainWindow):
     def draw_settings(self) -> DrawSettings:
         return DrawSettings(mode=self.overlay, threshold=self.threshold, outline=self.outline_check.isChecked())
 
-    # the overlays' items by their earlier names
-    class_item = property(lambda self: self.layers["class"].item)
-    mi_item = property(lambda self: self.layers["mi"].item)
-    mi_panel_item = property(lambda self: self.layers["mi"].panel_item)
-    mi_bar = property(lambda self: self.layers["mi"].bar)
-    rot_item = property(lambda self: self.layers["rotation"].item)
-    rot_bar = property(lambda self: self.layers["rotation"].bar)
-    outline = property(lambda self: self.layers["outline"].curves["main"])
-    mi_outline = property(lambda self: self.layers["outline"].curves["mi"])
-
     def _relayout(self) -> None:
         ci = self.glw.ci
         for item in list(ci.items):
             ci.removeItem(item)
         st = self.draw_settings
-        panels = {"main": self.plot, "rotation": self.rot_plot, "mi": self.mi_plot}
         col = 0
         for name in MODES[st.mode]:
-            ci.addItem(panels[name], row=0, col=col)
+            ci.addItem(getattr(self.panels, name), row=0, col=col)
             col += 1
         for layer in self.layers.values():
             bar = layer.colorbar(st)
@@ -290,7 +233,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
             layer.set_opacity(self.opacity)
 
     def _apply_colormap(self, name: str) -> None:
-        self.hist.item.gradient.setColorMap(_colormap(name))
+        self.hist.item.gradient.setColorMap(image_colormap(name))
 
     def _on_log(self, _: bool) -> None:
         if self.frame is not None:
@@ -453,60 +396,12 @@ class ViewerWindow(QtWidgets.QMainWindow):
     # -- status line -------------------------------------------------------------------------------------------
 
     def _update_status(self, s: Snapshot, now: float) -> None:
-        parts: list[str] = []
-        r = self.result
-        conn = s.counters.get("connected", {})
-        if r is not None:
-            parts.append(f"{r.series} #{r.index} {r.kind()} ({r.grid[0]}×{r.grid[1]} windows)")
-        elif self.frame is not None:
-            parts.append(f"{self.frame.series} #{self.frame.index} (no result yet)")
-        parts.append(f"{s.results_per_s:.1f} frames/s")
-        latency = "latency —" if s.latency_ms is None else f"latency {s.latency_ms:.0f} ms"
-        if r is not None and "analysis" in r.timing:
-            latency += f" (analysis {r.timing['analysis']:.0f} ms)"
-        if s.preview_latency_ms is not None:
-            latency += f", preview {s.preview_latency_ms:.0f} ms"
-        parts.append(latency)
-        dropped = r.dropped if r is not None else 0
-        if s.status is not None:
-            d = s.status.get("frames_dropped", "dropped")
-            if isinstance(d, int):
-                dropped = max(dropped, d)
-        parts.append(f"dropped {dropped}")
-        if s.counters.get("skipped"):
-            parts.append(f"not drawn {s.counters['skipped']}")
-        if r is not None:
-            model = r.model_name or "?"
-            if r.model_hash:
-                model += f" ({r.model_hash[:8]})"
-            parts.append(f"model {model}, {r.samples} samples")
-            mask = interface_at(r, self.threshold)
-            parts.append(f"interface {100 * mask.mean():.1f} % at {self.threshold:g} bit")
-        for name, ok in conn.items():
-            if not ok:
-                parts.append(f"{name}: not connected (retrying)")
-        idle = s.idle_s > IDLE_S
-        if idle:
-            what = (
-                "waiting for frames" if r is None and self.frame is None else f"waiting for frames (nothing for {s.idle_s:.0f} s)"
-            )
-            if s.idle_s == float("inf"):
-                what = "waiting for frames"
-            daemon = (
-                f"daemon: {s.status.text()}"
-                if s.status is not None
-                else ("daemon: connected, no status yet" if conn.get("results") else "daemon: not connected")
-            )
-            parts.insert(0, what)
-            parts.append(daemon)
-            self.wait_text.setText(f"{what}\n{daemon}")
-            self.wait_text.setVisible(True)
+        text, wait = status_text(s, self.result, self.frame, self.threshold)
+        if wait is not None:
+            self.wait_text.setText(wait)
             self._place_wait_text()
-        else:
-            self.wait_text.setVisible(False)
-        if s.last_error:
-            parts.append(s.last_error)
-        self.status_label.setText(" · ".join(parts))
+        self.wait_text.setVisible(wait is not None)
+        self.status_label.setText(text)
 
     # -- hover -------------------------------------------------------------------------------------------------
 
@@ -537,7 +432,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         rows, cols = self._image_shape
         out = {}
         for name in MODES[self.overlay]:
-            plot = {"main": self.plot, "rotation": self.rot_plot, "mi": self.mi_plot}[name]
+            plot = getattr(self.panels, name)
             out[name] = {
                 "top_left": list(self.view_to_window(0.0, 0.0, plot)),
                 "bottom_right": list(self.view_to_window(rows - 1.0, cols - 1.0, plot)),
@@ -569,7 +464,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.export_label.setText("exported to\n" + "\n".join(str(p) for p in out.values()))
 
     def export(self, directory: str | Path | None = None) -> dict[str, Path]:
-        """Write the current view (PNG), its maps (.npz) and a paper-style figure (PNG).
+        """Write the current view (PNG), its maps (.npz) and a paper-style figure (PNG) (:func:`~.export.export_view`).
 
         Returns
         -------
@@ -577,19 +472,5 @@ class ViewerWindow(QtWidgets.QMainWindow):
             ``view``, ``maps`` and (when there is a result) ``figure`` → path.
         """
         d = Path(directory) if directory is not None else self.export_dir
-        d.mkdir(parents=True, exist_ok=True)
-        r = self.result
-        stem = file_stem(r, self.frame)
         QtWidgets.QApplication.processEvents()
-        view = d / f"{stem}_view.png"
-        if not self.glw.grab().save(str(view), "PNG"):
-            raise OSError(f"cannot write {view}")
-        out = {"view": view, "maps": export_maps(d / f"{stem}_maps.npz", r, self.frame, self.threshold)}
-        if r is not None:
-            from aistem.core.figures import plot_result
-
-            image = np.asarray(self.frame.image, np.float32) if self.frame is not None and self.frame_matches_result else None
-            out["figure"] = d / f"{stem}_figure.png"
-            source = f"{r.series} #{r.index}"
-            plot_result(figure_result(r, self.frame, self.threshold), image, out["figure"], source=source)
-        return out
+        return export_view(self.glw, self.result, self.frame, self.frame_matches_result, self.threshold, d)

@@ -50,7 +50,7 @@ def test_mi_of_sampling_noise_is_one_colour_and_says_all_below(window, qapp, tmp
     a["interface"][:] = 0
     window.overlay_box.setCurrentText("mi")
     r = _show(window, qapp, a)
-    assert window.mi_bar.levels() == (0.0, 1.0)  # fixed, not stretched to the data
+    assert window.layers["mi"].bar.levels() == (0.0, 1.0)  # fixed, not stretched to the data
     img = _shot(window, tmp_path)
     c00 = _rgb(img, window.view_to_window(*r.window_centre(0, 0)))
     c23 = _rgb(img, window.view_to_window(*r.window_centre(2, 3)))
@@ -67,7 +67,7 @@ def test_mi_colour_bar_marks_the_threshold(window, qapp):
     assert layer.threshold_line.value() == pytest.approx(256 * 0.1 / 1.0)
     window.threshold_spin.setValue(0.8)  # above half the scale: the scale grows to twice the threshold
     qapp.processEvents()
-    assert window.mi_bar.levels() == pytest.approx((0.0, 1.6))
+    assert window.layers["mi"].bar.levels() == pytest.approx((0.0, 1.6))
     assert layer.threshold_line.value() == pytest.approx(256 * 0.8 / 1.6)
 
 
@@ -101,7 +101,7 @@ def test_rotation_in_one_convention_with_its_period(window, qapp):
     np.testing.assert_allclose(values[finite & (r.classes == 3)], 10 / 90, rtol=1e-5)
     window.overlay_box.setCurrentText("all")
     qapp.processEvents()
-    assert window.rot_bar in window.glw.ci.items and window.rot_plot in window.glw.ci.items
+    assert window.layers["rotation"].bar in window.glw.ci.items and window.rot_plot in window.glw.ci.items
     assert window.layers["rotation"].bar.colorMap().name.startswith("twilight")
     assert any("P = 90°" in t for t in window.legend.texts) and any("[−P/2, P/2)" in t for t in window.legend.texts)
     assert "of [−45°, 45°)" in hover_text(r, *r.window_centre(0, 0))
@@ -119,8 +119,8 @@ def test_all_mode_shows_class_rotation_and_mi_panels_aligned(window, qapp):
     assert np.ptp(np.array(list(sizes.values())), axis=0).max() <= 2  # linked panels: the same zoom
     assert min(sizes["main"]) > 100  # the image is drawn at a readable size
     assert corners["main"]["bottom_right"][1] < corners["rotation"]["top_left"][1] < corners["mi"]["top_left"][1]
-    assert window.class_item.isVisible() and window.layers["rotation"].panel_item.isVisible()
-    assert window.layers["mi"].panel_item.isVisible() and not window.mi_item.isVisible()
+    assert window.layers["class"].item.isVisible() and window.layers["rotation"].panel_item.isVisible()
+    assert window.layers["mi"].panel_item.isVisible() and not window.layers["mi"].item.isVisible()
 
 
 def test_legend_beside_and_scale_bar_on_the_image(window, qapp):

@@ -94,19 +94,25 @@ def test_threshold_and_overlay_change_only_the_display(window, qapp, tmp_path):
     r = _show(window, qapp)
     stored = r.interface.copy()
     gr, gc = r.grid
-    assert window.outline.getData()[0].size == 2 * (2 * gr + 2)  # the boundary column's outline
+    assert window.layers["outline"].curves["main"].getData()[0].size == 2 * (2 * gr + 2)  # the boundary column's outline
     window.threshold_spin.setValue(0.0)
     qapp.processEvents()
-    assert window.outline.getData()[0].size == 2 * (2 * gr + 2 * gc)  # everything is interface: the grid's border
+    assert window.layers["outline"].curves["main"].getData()[0].size == 2 * (
+        2 * gr + 2 * gc
+    )  # everything is interface: the grid's border
     np.testing.assert_array_equal(window.result.interface, stored)
     window.threshold_spin.setValue(0.6)
     qapp.processEvents()
-    assert window.outline.getData()[0].size == 0
+    assert window.layers["outline"].curves["main"].getData()[0].size == 0
     np.testing.assert_array_equal(window.result.interface, stored)
     # MI over the image, opaque: the boundary column is bright (high MI), the grains dark
     window.overlay_box.setCurrentText("mi")
     qapp.processEvents()
-    assert window.mi_item.isVisible() and not window.class_item.isVisible() and window.mi_bar in window.glw.ci.items
+    assert (
+        window.layers["mi"].item.isVisible()
+        and not window.layers["class"].item.isVisible()
+        and window.layers["mi"].bar in window.glw.ci.items
+    )
     img = _shot(window, tmp_path)
     j_mid = int(np.argmax(r.mutual_information[0]))
     hot = _rgb(img, window, *r.window_centre(3, j_mid))
@@ -115,10 +121,10 @@ def test_threshold_and_overlay_change_only_the_display(window, qapp, tmp_path):
     assert hot[1] > cold[1] + 80 and hot.sum() > cold.sum() + 100
     window.overlay_box.setCurrentText("both")
     qapp.processEvents()
-    assert window.mi_plot in window.glw.ci.items and window.class_item.isVisible()
+    assert window.mi_plot in window.glw.ci.items and window.layers["class"].item.isVisible()
     window.overlay_box.setCurrentText("none")
     qapp.processEvents()
-    assert not window.class_item.isVisible() and not window.legend.isVisible()
+    assert not window.layers["class"].item.isVisible() and not window.legend.isVisible()
 
 
 def test_user_contrast_and_zoom_persist_across_frames(window, qapp):
@@ -148,7 +154,7 @@ def test_lattice_rotation_overlay_and_export(window, qapp, tmp_path):
     r = _show(window, qapp, arrays=a)
     window.overlay_box.setCurrentText("rotation")
     qapp.processEvents()
-    assert window.rot_item.isVisible() and window.rot_bar in window.glw.ci.items
+    assert window.layers["rotation"].item.isVisible() and window.layers["rotation"].bar in window.glw.ci.items
     img = _shot(window, tmp_path)
     j_nan = int(np.nonzero(a["interface"][2])[0][0])
     assert np.ptp(_rgb(img, window, *r.window_centre(2, j_nan))) <= 2  # NaN: image shows through (grey)
