@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from aistem.core.protocol import decode_message  # noqa: E402
 from aistem.daemon.client import FramePublisher, request  # noqa: E402
-from aistem.daemon.protocol import decode_message  # noqa: E402
 
 
 def free_endpoint() -> str:

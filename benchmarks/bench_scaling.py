@@ -70,8 +70,8 @@ def _free() -> str:
 def bench_live(path: str, n: int, stride: float, samples: int, daemons: int) -> float:
     import zmq
 
+    from aistem.core.protocol import decode_message
     from aistem.daemon.client import FramePublisher, request
-    from aistem.daemon.protocol import decode_message
     from aistem.daemon.relay import Relay
 
     pub = FramePublisher("tcp://127.0.0.1:*", kind="push", send_timeout=600)

@@ -111,7 +111,7 @@ class FinalsCollector:
     def _run(self, ready: threading.Event) -> None:
         import zmq
 
-        from aistem.gui.protocol import ProtocolError, Result, decode
+        from aistem.core.protocol import ProtocolError, Result, decode
 
         sock = zmq.Context.instance().socket(zmq.SUB)
         sock.setsockopt(zmq.LINGER, 0)

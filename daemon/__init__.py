@@ -13,8 +13,9 @@ send frames and a viewer read results in a few lines.  The wire protocol is ``do
 Importing this package does not import Keras or TensorFlow.
 """
 
+from aistem.core.protocol import FRAME_PROTOCOL, RESULT_PROTOCOL, Message, ProtocolError
+
 from .client import FramePublisher, iter_results, publish_frame, request
-from .protocol import FRAME_PROTOCOL, RESULT_PROTOCOL, Message, ProtocolError
 
 __all__ = [
     "FRAME_PROTOCOL",

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from .protocol import Message, ProtocolError, decode_message, encode_frame, pack, unpack
+from aistem.core.protocol import Message, ProtocolError, decode_message, encode_frame, pack, unpack
 
 __all__ = [
     "DEFAULT_CONTROL",

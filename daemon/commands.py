@@ -328,8 +328,8 @@ def _register_record(sub: Any) -> None:
 
 def _record(args: argparse.Namespace) -> int:
     from aistem.config import load_config
+    from aistem.core.protocol import Limits
 
-    from .protocol import Limits
     from .record import Recorder
 
     cfg = load_config(args.config)["daemon"]

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import zmq
 
-from .protocol import Limits, ProtocolError, decode_frame, decode_message
+from aistem.core.protocol import Limits, ProtocolError, decode_frame, decode_message
+
 from .storage import SeriesStore
 
 __all__ = ["Recorder"]

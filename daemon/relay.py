@@ -21,7 +21,7 @@ from typing import Any
 
 import zmq
 
-from .protocol import STATUS_PROTOCOL, ProtocolError, encode_status, unpack
+from aistem.core.protocol import STATUS_PROTOCOL, ProtocolError, encode_status, unpack
 
 log = logging.getLogger(__name__)
 

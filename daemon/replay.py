@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .protocol import FRAME_DTYPES
+from aistem.core.protocol import FRAME_DTYPES
+
 from .sim import Series
 
 __all__ = ["load_recording", "load_series", "sample_series", "sample_series_path", "to_wire_dtype"]

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from aistem.core.protocol import Frame, Result
+
 from .overlay import interface_at, unknown_at
-from .protocol import Frame, Result
 
 __all__ = ["export_maps", "figure_result", "file_stem"]
 

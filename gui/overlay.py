@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .protocol import Result
+from aistem.core.protocol import Result
 
 __all__ = [
     "MI_SCALE_MAX",

@@ -26,7 +26,7 @@ import numpy as np
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from .protocol import DaemonError, Frame, ProtocolError, Result, Status, decode, frame_order, preview_outdated
+from aistem.core.protocol import DaemonError, Frame, ProtocolError, Result, Status, decode, frame_order, preview_outdated
 
 __all__ = ["Receiver", "Snapshot", "curve_keys"]
 

@@ -15,10 +15,11 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
+from aistem.core.protocol import Frame, Result, preview_outdated
+
 from .export import export_maps, figure_result, file_stem
 from .layers import LAYERS, MODES, DrawSettings, Layer, Panels
 from .overlay import display_image, hover_text, interface_at
-from .protocol import Frame, Result, preview_outdated
 from .qtfix import guard_refcount_bug, quiet_qt_messages
 from .receiver import Receiver, Snapshot
 from .viewparts import Legend, ScaleBar, link_panels

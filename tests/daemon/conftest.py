@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import zmq
 
+from aistem.core.protocol import Message, ProtocolError, decode_message
 from aistem.daemon.client import FramePublisher, request
-from aistem.daemon.protocol import Message, ProtocolError, decode_message
 from aistem.daemon.settings import AnalysisSettings, DaemonSettings
 from aistem.daemon.sim import synthetic_series
 

@@ -103,8 +103,8 @@ def test_load_series_reads_npy_npz_tiff_and_recordings(tmp_path):
 def test_publish_series_keeps_the_rate_and_loops_with_distinct_indices():
     import zmq
 
+    from aistem.core.protocol import decode_frame
     from aistem.daemon.client import FramePublisher
-    from aistem.daemon.protocol import decode_frame
     from aistem.daemon.sim import Series, publish_series
 
     s = Series("loop", np.zeros((3, 8, 8), np.uint16), 0.1, indices=[5, 6, 7])

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import zmq
 
+from aistem.core.protocol import encode_frame, pack, unpack
 from aistem.daemon.client import request
-from aistem.daemon.protocol import encode_frame, pack, unpack
 
 from .conftest import PIXEL_SIZE, SHAPE, aistem_cli, fast_settings, free_port, wait_connected
 
