@@ -204,8 +204,8 @@ class Replay:
     """
 
     def __init__(self, endpoint: str, collector: FinalsCollector, rate: float, max_wait: float = 300.0) -> None:
-        from aistem.daemon.client import FramePublisher
-        from aistem.daemon.replay import sample_series
+        from aistem.daemon.sources.client import FramePublisher
+        from aistem.daemon.sources.replay import sample_series
 
         self.series = sample_series()
         self.publisher = FramePublisher(endpoint, "pub")

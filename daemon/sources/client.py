@@ -2,7 +2,7 @@
 
 Three lines in an acquisition script (Nion Swift, DigitalMicrograph Python, a detector SDK)::
 
-    from aistem.daemon.client import publish_frame, iter_results
+    from aistem.daemon.sources.client import publish_frame, iter_results
     publish_frame(image, pixel_size=0.12, series="scan-7")        # binds tcp://127.0.0.1:5555 on first use
     for r in iter_results(timeout=30): print(r.series, r.index, r.classes.shape, r.mutual_information.max())
 
@@ -94,7 +94,7 @@ class FramePublisher:
         sock.setsockopt(zmq.SNDHWM, int(hwm))
         try:
             if curve_secret_key:
-                from .curve import Authenticator, make_server
+                from ..curve import Authenticator, make_server
 
                 self._auth = Authenticator(self._ctx, curve_authorized_keys)
                 make_server(sock, curve_secret_key)
@@ -295,7 +295,7 @@ def _curve_client(sock: zmq.Socket, secret: str | Path | None, server: str | Pat
     if secret or server:
         if not (secret and server):
             raise ValueError("CURVE needs both this client's secret certificate and the server's public certificate")
-        from .curve import make_client
+        from ..curve import make_client
 
         make_client(sock, secret, server)
 

@@ -108,7 +108,12 @@ def test_encode_result_arrays_and_frames_round_trip():
     classes = np.zeros((2, 3), np.uint8)
     filled = np.array([[0, 1, 1], [0, 0, 1]], bool)
     parts = P.encode_result_arrays(
-        "s", 4, {"classes": classes, "unknown": np.zeros((2, 3), bool), "filled": filled}, window_px=8, stride_px=2, class_names=NAMES
+        "s",
+        4,
+        {"classes": classes, "unknown": np.zeros((2, 3), bool), "filled": filled},
+        window_px=8,
+        stride_px=2,
+        class_names=NAMES,
     )
     r = P.decode(parts)
     assert msgpack.unpackb(parts[1])["arrays"][2] == {"name": "filled", "dtype": "uint8", "shape": [2, 3]}

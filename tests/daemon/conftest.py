@@ -21,9 +21,9 @@ import pytest
 import zmq
 
 from aistem.core.protocol import Message, ProtocolError, decode_message
-from aistem.daemon.client import FramePublisher, request
 from aistem.daemon.settings import AnalysisSettings, DaemonSettings
-from aistem.daemon.sim import synthetic_series
+from aistem.daemon.sources.client import FramePublisher, request
+from aistem.daemon.sources.sim import synthetic_series
 
 PIXEL_SIZE = 0.12
 SHAPE = (256, 256)

@@ -13,7 +13,7 @@ import pytest
 
 from aistem.core import analyze
 from aistem.core.protocol import FRAME_DTYPES, FRAME_PROTOCOL
-from aistem.daemon.client import FramePublisher, close_publishers, iter_results, publish_frame, request
+from aistem.daemon.sources.client import FramePublisher, close_publishers, iter_results, publish_frame, request
 from aistem.daemon.storage import read_entries, series_filename
 
 from .conftest import FAST, PIXEL_SIZE, SHAPE, Listener, wait_connected

@@ -346,8 +346,8 @@ def test_daemon_modules_import_no_keras_tensorflow_or_training():
     import sys
 
     code = (
-        "import sys, aistem.daemon, aistem.daemon.commands, aistem.daemon.server, aistem.daemon.replay, "
-        "aistem.daemon.record, aistem.daemon.sim, aistem.daemon.curve, aistem.daemon.storage;"
+        "import sys, aistem.daemon, aistem.daemon.commands, aistem.daemon.server, aistem.daemon.sources.replay, "
+        "aistem.daemon.sources.record, aistem.daemon.sources.sim, aistem.daemon.curve, aistem.daemon.storage;"
         "bad=[m for m in sys.modules if m.split('.')[0] in ('keras','tensorflow','PySide6','abtem')"
         " or m.startswith('aistem.training') or m.startswith('aistem.gui')];"
         "print(bad); sys.exit(1 if bad else 0)"
