@@ -4,7 +4,7 @@
 analyses every frame with :func:`aistem.core.analyze` and publishes the results; ``aistem replay`` and
 ``aistem record`` publish and capture frame streams; :mod:`aistem.daemon.sources.client` lets an acquisition script
 send frames and a viewer read results in a few lines.  The wire protocol is ``docs/protocol.md``
-(:mod:`aistem.daemon.protocol`).
+(:mod:`aistem.core.protocol`).
 
 >>> from aistem.daemon.sources.client import publish_frame, iter_results
 >>> publish_frame(image, pixel_size=0.12, series="scan-7")
