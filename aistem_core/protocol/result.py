@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .codec import pack
-from .version import RESULT_PROTOCOL
+from .version import RESULT_PROTOCOL, minor_version
 
 __all__ = ["RESULT_ARRAYS", "build_result", "encode_result", "encode_result_arrays", "pack_result", "result_header"]
 
@@ -170,6 +170,9 @@ def encode_result(result: Any, **kwargs: Any) -> list[Any]:
 
 def encode_result_arrays(series: str, index: int, arrays: dict[str, np.ndarray], **header: Any) -> list[Any]:
     """``[b"result", header, array_1, …]`` from maps by name (tests, replays, tools; arguments of
-    :func:`result_header`). Boolean maps are sent as uint8; other dtypes as they are, little-endian."""
+    :func:`result_header`). Boolean maps are sent as uint8; other dtypes as they are, little-endian. Without an
+    ``unknown`` map a message of version 1.2 or later gets an all-0 one (every window known), as §5 requires."""
     wire = {n: _wire(a, np.uint8 if np.asarray(a).dtype == np.bool_ else np.asarray(a).dtype) for n, a in arrays.items()}
+    if "unknown" not in wire and minor_version({"protocol": header.get("protocol", RESULT_PROTOCOL)}) >= 2:
+        wire["unknown"] = np.zeros(np.shape(wire["classes"])[:2], np.uint8)
     return pack_result(result_header(series, index, wire, **header), wire)
