@@ -331,7 +331,9 @@ def iter_results(
     Message
         ``kind``, ``header`` and ``arrays``; a result's maps are attributes too: ``r.classes`` (uint8, rows × cols),
         ``r.probabilities`` (float32, rows × cols × classes), ``r.mutual_information`` (float32 [bit]),
-        ``r.interface`` (uint8 0/1), and header keys such as ``r.timing``, ``r.class_names``.
+        ``r.interface`` (uint8 0/1), ``r.unknown`` (uint8 0/1), from a coarse-to-fine daemon ``r.filled`` (uint8
+        0/1) and ``r.refinement_level`` (int8), and header keys such as ``r.timing``, ``r.class_names``. For the
+        typed, checked reading use :func:`aistem.core.protocol.result_from_message`.
     """
     ctx = context or zmq.Context.instance()
     sock = ctx.socket(zmq.SUB)
