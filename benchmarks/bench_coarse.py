@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def images(args: argparse.Namespace) -> list[tuple[str, np.ndarray, float]]:
-    from aistem.daemon.replay import load_series, sample_series_path
+    from aistem.daemon.sources.replay import load_series, sample_series_path
 
     out = []
     p = sample_series_path()

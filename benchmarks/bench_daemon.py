@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from aistem.daemon.client import FramePublisher, request  # noqa: E402
-from aistem.daemon.protocol import decode_message  # noqa: E402
+from aistem.core.protocol import decode_message  # noqa: E402
+from aistem.daemon.sources.client import FramePublisher, request  # noqa: E402
 
 
 def free_endpoint() -> str:
@@ -43,13 +43,13 @@ def free_endpoint() -> str:
 
 
 def frames_512() -> tuple[np.ndarray, float, str]:
-    from aistem.daemon.replay import load_series, sample_series_path
+    from aistem.daemon.sources.replay import load_series, sample_series_path
 
     p = sample_series_path()
     if p is not None:
         s = load_series([p])[0]
         return s.frames, s.pixel_size, "shipped sample series (8 × 512×512 uint16)"
-    from aistem.daemon.sim import synthetic_series
+    from aistem.daemon.sources.sim import synthetic_series
 
     return synthetic_series(8, (512, 512)), 0.12, "synthetic bicrystal (8 × 512×512 uint16)"
 

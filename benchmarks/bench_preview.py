@@ -38,8 +38,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from bench_daemon import frames_512, free_endpoint, wait_started  # noqa: E402
 
-from aistem.daemon.client import FramePublisher, request  # noqa: E402
-from aistem.daemon.protocol import decode_message  # noqa: E402
+from aistem.core.protocol import decode_message  # noqa: E402
+from aistem.daemon.sources.client import FramePublisher, request  # noqa: E402
 
 
 class Results:

@@ -70,9 +70,9 @@ def _free() -> str:
 def bench_live(path: str, n: int, stride: float, samples: int, daemons: int) -> float:
     import zmq
 
-    from aistem.daemon.client import FramePublisher, request
-    from aistem.daemon.protocol import decode_message
+    from aistem.core.protocol import decode_message
     from aistem.daemon.relay import Relay
+    from aistem.daemon.sources.client import FramePublisher, request
 
     pub = FramePublisher("tcp://127.0.0.1:*", kind="push", send_timeout=600)
     procs, ctl, res = [], [], []
@@ -135,7 +135,7 @@ def main() -> None:
     ap.add_argument("--skip-live", action="store_true")
     ap.add_argument("--gpu-frame-s", type=float, default=1.0, help="measured seconds per frame on one GPU, for the table")
     a = ap.parse_args()
-    from aistem.daemon.replay import sample_series_path
+    from aistem.daemon.sources.replay import sample_series_path
 
     path = str(sample_series_path())
     opts = {"stride": a.stride, "samples": a.samples, "seed": 0}

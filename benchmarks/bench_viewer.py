@@ -18,7 +18,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def _messages(size: int, stride: int) -> tuple[list[bytes], list[bytes]]:
-    from aistem.gui.protocol import encode_frame, encode_result
+    from aistem.core.protocol import encode_frame, encode_result_arrays
 
     rng = np.random.default_rng(0)
     img = rng.integers(0, 4000, (size, size), dtype=np.uint16)
@@ -29,7 +29,7 @@ def _messages(size: int, stride: int) -> tuple[list[bytes], list[bytes]]:
     mi = rng.random((g, g), dtype=np.float32) * 0.3
     arrays = {"classes": classes, "probabilities": probs, "mutual_information": mi, "interface": (mi > 0.1).astype(np.uint8)}
     names = [f"class_{i}" for i in range(10)]
-    res = encode_result("bench", 0, arrays, window_px=window, stride_px=stride, class_names=names, pixel_size=0.12)
+    res = encode_result_arrays("bench", 0, arrays, window_px=window, stride_px=stride, class_names=names, pixel_size=0.12)
     return encode_frame(img, "bench", 0, 0.12), res
 
 
@@ -44,7 +44,7 @@ def _time(fn: Callable[[], object], repeat: int) -> float:
 def main() -> None:
     import pyqtgraph as pg
 
-    from aistem.gui.protocol import decode
+    from aistem.core.protocol import decode
     from aistem.gui.window import ViewerWindow
 
     app = pg.mkQApp("aistem-view-bench")

@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from bench_daemon import frames_512, free_endpoint  # noqa: E402
 
-from aistem.daemon.client import FramePublisher, request  # noqa: E402
+from aistem.daemon.sources.client import FramePublisher, request  # noqa: E402
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
     if args.size == 512:
         frames, px, what = frames_512()
     else:
-        from aistem.daemon.sim import synthetic_series
+        from aistem.daemon.sources.sim import synthetic_series
 
         frames, px = synthetic_series(2, (args.size, args.size), 0.12), 0.12
         what = f"synthetic bicrystal (2 × {args.size}×{args.size} uint16)"

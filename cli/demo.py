@@ -128,7 +128,7 @@ class FinalsCollector:
     def _run(self, ready: threading.Event) -> None:
         import zmq
 
-        from aistem.gui.protocol import ProtocolError, Result, decode
+        from aistem.core.protocol import ProtocolError, Result, decode
 
         sock = zmq.Context.instance().socket(zmq.SUB)
         sock.setsockopt(zmq.LINGER, 0)
@@ -221,8 +221,8 @@ class Replay:
     """
 
     def __init__(self, endpoint: str, collector: FinalsCollector, rate: float, max_wait: float = 300.0) -> None:
-        from aistem.daemon.client import FramePublisher
-        from aistem.daemon.replay import sample_series
+        from aistem.daemon.sources.client import FramePublisher
+        from aistem.daemon.sources.replay import sample_series
 
         self.series = sample_series()
         self.publisher = FramePublisher(endpoint, "pub")

@@ -250,9 +250,10 @@ def _replay(args: argparse.Namespace) -> int:
 
     from aistem.config import load_config
 
-    from .client import FramePublisher
-    from .replay import load_series, sample_series
-    from .sim import Series, publish_series, synthetic_series
+    from .sources.base import Series, publish_series
+    from .sources.client import FramePublisher
+    from .sources.replay import load_series, sample_series
+    from .sources.sim import synthetic_series
 
     cfg = load_config(args.config)["replay"]
     endpoint = args.frames or cfg["frames"]
@@ -329,9 +330,9 @@ def _register_record(sub: Any) -> None:
 
 def _record(args: argparse.Namespace) -> int:
     from aistem.config import load_config
+    from aistem.core.protocol import Limits
 
-    from .protocol import Limits
-    from .record import Recorder
+    from .sources.record import Recorder
 
     cfg = load_config(args.config)["daemon"]
     frames = args.frames or cfg["frames"]

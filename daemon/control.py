@@ -16,7 +16,7 @@ from typing import Any
 
 import zmq
 
-from .protocol import ProtocolError, pack, unpack
+from aistem.core.protocol import ProtocolError, pack, unpack
 
 __all__ = ["MAX_PART_BYTES", "MAX_REQUEST_BYTES", "describe_request", "parse_request", "serve_control"]
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import zmq
 
+from aistem.core.protocol.keys import load_public, load_secret  # the certificate files, read once for every side
+
 __all__ = ["Authenticator", "create_keys", "load_public", "load_secret", "make_client", "make_server"]
 
 log = logging.getLogger(__name__)
@@ -68,36 +70,6 @@ def create_keys(directory: str | Path, name: str) -> tuple[Path, Path]:
     keys = f'    public-key = "{pub.decode()}"\n'
     write(secret, "**Secret**", keys + f'    secret-key = "{sec.decode()}"\n', 0o600)
     write(public, "Public", keys, 0o644)
-    return public, secret
-
-
-def load_public(path: str | Path) -> bytes:
-    """The public key (Z85, 40 bytes) from a ``.key`` or ``.key_secret`` certificate file."""
-    import zmq.auth
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"CURVE certificate not found: {p}")
-    try:
-        public, _ = zmq.auth.load_certificate(p)
-    except (ValueError, OSError) as exc:
-        raise ValueError(f"{p} is not a ZeroMQ certificate: {exc}") from exc
-    return public
-
-
-def load_secret(path: str | Path) -> tuple[bytes, bytes]:
-    """(public, secret) keys from a ``.key_secret`` certificate file."""
-    import zmq.auth
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"CURVE secret certificate not found: {p}")
-    try:
-        public, secret = zmq.auth.load_certificate(p)
-    except (ValueError, OSError) as exc:
-        raise ValueError(f"{p} is not a ZeroMQ certificate: {exc}") from exc
-    if not secret:
-        raise ValueError(f"{p} holds no secret key: give the NAME.key_secret file")
     return public, secret
 
 

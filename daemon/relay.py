@@ -9,7 +9,7 @@ counters are the sums over the daemons, with ``daemons`` listing each daemon's o
 ``relay`` naming the upstream endpoints.
 
 Frame order: each daemon publishes in its own order; the viewer keeps the newest frame on screen by series and
-index (:func:`aistem.gui.protocol.frame_order`) and ``record`` stores results by index.
+index (:func:`aistem.core.protocol.frame_order`) and ``record`` stores results by index.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import zmq
 
-from .protocol import STATUS_PROTOCOL, ProtocolError, encode_status, unpack
+from aistem.core.protocol import STATUS_PROTOCOL, ProtocolError, encode_status, unpack
 
 log = logging.getLogger(__name__)
 

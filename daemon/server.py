@@ -40,10 +40,7 @@ from typing import Any
 
 import zmq
 
-from .control import MAX_PART_BYTES, describe_request, parse_request, serve_control
-from .holding import ResultHold
-from .link import FrameLink, LinkDrop
-from .protocol import (
+from aistem.core.protocol import (
     Frame,
     ProtocolError,
     build_result,
@@ -52,6 +49,10 @@ from .protocol import (
     encode_status,
     pack_result,
 )
+
+from .control import MAX_PART_BYTES, describe_request, parse_request, serve_control
+from .holding import ResultHold
+from .link import FrameLink, LinkDrop
 from .queueing import FrameQueue
 from .settings import RANGES, DaemonSettings
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aistem.core.backend import USER_PRECISIONS
+from aistem.core.protocol import Limits
 
-from .protocol import Limits
 from .queueing import MODES
 
 __all__ = [

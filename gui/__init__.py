@@ -4,7 +4,7 @@
 >>> summary = run_view("tcp://127.0.0.1:5556", "tcp://127.0.0.1:5555", screenshot="view.png", after=5, timeout=60)
 
 Qt is imported only when the viewer runs: ``import aistem.gui`` and ``aistem --help`` stay fast, and
-:mod:`aistem.gui.protocol` / :mod:`aistem.gui.overlay` work without a display.
+:mod:`aistem.core.protocol` / :mod:`aistem.gui.overlay` work without a display.
 """
 
 from __future__ import annotations

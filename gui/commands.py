@@ -80,21 +80,28 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--no-frames", action="store_true", help="do not subscribe to frames: draw the maps on a blank canvas")
     p.add_argument("--config", metavar="PATH", help="TOML file whose [daemon] endpoints are the defaults")
+    # CURVE: the same flag names as serve, replay and record (--curve-*); the old names still work, unlisted.
     p.add_argument(
-        "--server-key",
-        metavar="PATH",
+        "--curve-results-key",
+        metavar="FILE",
         help="the daemon's public certificate (NAME.key): encrypt the result socket with ZeroMQ CURVE",
     )
     p.add_argument(
-        "--client-key",
-        metavar="PATH",
+        "--curve-secret-key",
+        metavar="FILE",
         help="the viewer's secret certificate (NAME.key_secret) for CURVE; default: a fresh key pair",
     )
     p.add_argument(
-        "--frames-server-key",
-        metavar="PATH",
+        "--curve-frames-key",
+        metavar="FILE",
         help="the acquisition program's public certificate: encrypt the frame socket with CURVE",
     )
+    for old, new in (
+        ("--server-key", "curve_results_key"),
+        ("--client-key", "curve_secret_key"),
+        ("--frames-server-key", "curve_frames_key"),
+    ):
+        p.add_argument(old, dest=new, metavar="FILE", help=argparse.SUPPRESS)  # deprecated spelling
     p.add_argument("--screenshot", metavar="PATH", help="write a PNG of the window after --after results, then exit")
     p.add_argument(
         "--after", metavar="N", type=_positive_int, default=1, help="number of results before the screenshot (default 1)"
@@ -157,14 +164,13 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``aistem view``."""
     results, frames = default_endpoints(args)
     curve: dict[str, tuple[bytes, bytes, bytes]] = {}
-    if args.server_key:
+    if args.curve_results_key or (args.curve_frames_key and frames):
         from .receiver import curve_keys
 
-        curve["results"] = curve_keys(args.server_key, args.client_key)
-    if args.frames_server_key and frames:
-        from .receiver import curve_keys
-
-        curve["frames"] = curve_keys(args.frames_server_key, args.client_key)
+        if args.curve_results_key:
+            curve["results"] = curve_keys(args.curve_results_key, args.curve_secret_key)
+        if args.curve_frames_key and frames:
+            curve["frames"] = curve_keys(args.curve_frames_key, args.curve_secret_key)
     if args.screenshot is None and args.summary is not None and args.timeout is None and not args.quiet:
         print("aistem view: note: --summary is written when the window closes", file=sys.stderr)
     from .app import run_view

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from aistem.core.protocol import Frame, Result
+
 from .overlay import interface_at, unknown_at
-from .protocol import Frame, Result
 
 __all__ = ["WireFigureMaps", "export_maps", "export_view", "figure_maps", "file_stem"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .protocol import Result
+from aistem.core.protocol import Result
 
 __all__ = [
     "MI_SCALE_MAX",
@@ -168,7 +168,8 @@ def hover_text(
 
     Pixel position (and value), then for the grid cell drawn there (and whether the map is the final result or a
     live preview): class, the top three class probabilities,
-    mutual information [bit] (and whether it is above the display threshold), lattice rotation [°] if sent.
+    mutual information [bit] (and whether it is above the display threshold), lattice rotation [°] if sent; a window
+    that a coarse-to-fine analysis filled (interpolated) rather than computed says so.
     """
     r, c = round(row), round(col)
     parts = [f"pixel (row {r}, col {c})"]
@@ -184,7 +185,9 @@ def hover_text(
     ci = int(result.classes[i, j])
     name = result.class_names[ci] if ci < len(result.class_names) else f"class {ci}"
     kind = result.kind() if result.final else f"{result.kind()} ({result.samples} samples)"
-    parts.append(f"window ({i}, {j}), {kind}")  # "final", or "preview 1/2": the grid and samples differ
+    filled = result.filled  # coarse-to-fine (1.3): a window interpolated from its cell's corners, not computed
+    how = ", filled (interpolated, not computed)" if filled is not None and bool(filled[i, j]) else ""
+    parts.append(f"window ({i}, {j}), {kind}{how}")  # "final", or "preview 1/2": the grid and samples differ
     unknown = bool(unknown_at(result)[i, j])
     parts.append(f"unknown (outside the model's domain; nearest {name})" if unknown else name)
     if result.probabilities is not None:

@@ -26,7 +26,18 @@ import numpy as np
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from .protocol import DaemonError, Frame, ProtocolError, Result, Status, decode, frame_order, preview_outdated
+from aistem.core.protocol import (
+    DaemonError,
+    Frame,
+    ProtocolError,
+    Result,
+    Status,
+    decode,
+    frame_order,
+    load_public,
+    load_secret,
+    preview_outdated,
+)
 
 __all__ = ["Receiver", "Snapshot", "curve_keys"]
 
@@ -101,15 +112,11 @@ def curve_keys(server_certificate: str, client_certificate: str | None = None) -
     tuple of bytes
         (server_public, client_public, client_secret), Z85.
     """
-    import zmq.auth
-
     if not zmq.has("curve"):
         raise RuntimeError("this libzmq has no CURVE support: encrypted endpoints cannot be used")
-    server_public, _ = zmq.auth.load_certificate(server_certificate)
+    server_public = load_public(server_certificate)
     if client_certificate:
-        public, secret = zmq.auth.load_certificate(client_certificate)
-        if secret is None:
-            raise ValueError(f"{client_certificate} holds no secret key: give the viewer's NAME.key_secret")
+        public, secret = load_secret(client_certificate)
     else:
         public, secret = zmq.curve_keypair()
     return (server_public, public, secret)

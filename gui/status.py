@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from aistem.core.protocol import Frame, Result
+
 from .overlay import interface_at
-from .protocol import Frame, Result
 from .receiver import Snapshot
 
 __all__ = ["IDLE_S", "frames_dropped", "status_text"]

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from aistem.core.protocol import Result
+
 from .overlay import interface_at
-from .protocol import Result
 from .status import frames_dropped
 
 __all__ = ["summarize"]

@@ -2,7 +2,7 @@
 
 Coordinates: the view's x is the column and y the row (y pointing down), in pixel-centre coordinates: pixel
 (r, c) is the unit square centred on (c, r). Grid cells are drawn as stride × stride blocks centred on their
-windows (:meth:`aistem.gui.protocol.Result.cell_rect`).
+windows (:meth:`aistem.core.protocol.Result.cell_rect`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
+from aistem.core.protocol import Frame, Result, preview_outdated
+
 from . import layers as _layers
 from .controls import IMAGE_COLORMAPS, OVERLAYS, DisplayControls, image_colormap
 from .export import export_view
 from .layers import MODES, DrawSettings, Layer, Panels
 from .overlay import display_image, hover_text
-from .protocol import Frame, Result, preview_outdated
 from .qtfix import guard_refcount_bug, quiet_qt_messages
 from .receiver import Receiver, Snapshot
 from .status import IDLE_S, status_text

@@ -40,8 +40,8 @@ def test_analysis_block_runs(tmp_path, monkeypatch, capsys):
 
 def test_acquisition_block_runs_against_a_daemon(monkeypatch, capsys):
     from aistem.core import load_model
-    from aistem.daemon import client
     from aistem.daemon.server import Daemon
+    from aistem.daemon.sources import client
     from tests.daemon.conftest import fast_settings, free_port
 
     frames = f"tcp://127.0.0.1:{free_port()}"

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import pyqtgraph as pg
 
-from ..protocol import Result
+from aistem.core.protocol import Result
 
 __all__ = ["MODES", "DrawSettings", "Layer", "LegendRow", "Panels"]
 

@@ -6,8 +6,9 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore
 
+from aistem.core.protocol import Result
+
 from ..overlay import UNKNOWN_RGBA, class_lut, class_rgba, interface_at, short_class_name, unknown_at
-from ..protocol import Result
 from .base import DrawSettings, Layer, LegendRow, Panels
 
 __all__ = ["ClassLayer", "class_shares"]

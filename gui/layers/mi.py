@@ -6,8 +6,9 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore
 
+from aistem.core.protocol import Result
+
 from ..overlay import interface_at, mi_scale
-from ..protocol import Result
 from .base import DrawSettings, Layer, Panels
 
 __all__ = ["MILayer"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
+from aistem.core.protocol import Result
+
 from ..overlay import interface_at, interface_segments
-from ..protocol import Result
 from .base import DrawSettings, Layer, LegendRow, Panels
 
 __all__ = ["OutlineLayer"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore
 
+from aistem.core.protocol import Result
+
 from ..overlay import rotation_display, short_class_name
-from ..protocol import Result
 from .base import DrawSettings, Layer, LegendRow, Panels
 
 __all__ = ["CYCLIC_COLORMAP", "RotationLayer"]

@@ -14,7 +14,7 @@ from aistem.core.descriptor import fft_haadf_descriptor
 from aistem.core.descriptor_stream import DescriptorStream
 from aistem.core.uncertainty import uncertainty_maps
 from aistem.core.windows import extract_windows, window_grid
-from aistem.daemon.sim import synthetic_series
+from aistem.daemon.sources.sim import synthetic_series
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 import zmq
 
-from aistem.daemon.client import FramePublisher, request
-from aistem.daemon.protocol import Message, ProtocolError, decode_message
+from aistem.core.protocol import Message, ProtocolError, decode_message
 from aistem.daemon.settings import AnalysisSettings, DaemonSettings
-from aistem.daemon.sim import synthetic_series
+from aistem.daemon.sources.client import FramePublisher, request
+from aistem.daemon.sources.sim import synthetic_series
 
 PIXEL_SIZE = 0.12
 SHAPE = (256, 256)

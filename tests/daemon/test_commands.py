@@ -13,10 +13,10 @@ import tifffile
 
 from aistem.cli.main import build_parser, main
 from aistem.core import analyze
-from aistem.daemon.client import request
 from aistem.daemon.commands import serve_settings
-from aistem.daemon.record import Recorder
-from aistem.daemon.replay import load_recording, load_series, sample_series_path
+from aistem.daemon.sources.client import request
+from aistem.daemon.sources.record import Recorder
+from aistem.daemon.sources.replay import load_recording, load_series, sample_series_path
 from aistem.daemon.storage import read_entries, series_filename
 
 from .conftest import FAST, PIXEL_SIZE, Listener, Source, aistem_cli, fast_settings, free_port, sync
@@ -103,9 +103,9 @@ def test_load_series_reads_npy_npz_tiff_and_recordings(tmp_path):
 def test_publish_series_keeps_the_rate_and_loops_with_distinct_indices():
     import zmq
 
-    from aistem.daemon.client import FramePublisher
-    from aistem.daemon.protocol import decode_frame
-    from aistem.daemon.sim import Series, publish_series
+    from aistem.core.protocol import decode_frame
+    from aistem.daemon.sources.base import Series, publish_series
+    from aistem.daemon.sources.client import FramePublisher
 
     s = Series("loop", np.zeros((3, 8, 8), np.uint16), 0.1, indices=[5, 6, 7])
     with FramePublisher("tcp://127.0.0.1:*", "push") as pub:
@@ -130,7 +130,7 @@ def test_publish_series_keeps_the_rate_and_loops_with_distinct_indices():
 def test_replay_command_to_daemon_every_result_matches_core(reference_model, tmp_path):
     """`aistem replay` (the shipped sample series when installed, else a synthetic one) → daemon → results = analyze."""
     from aistem.daemon.server import Daemon
-    from aistem.daemon.sim import synthetic_series
+    from aistem.daemon.sources.sim import synthetic_series
 
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     sample = sample_series_path()

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from aistem.daemon.client import request
 from aistem.daemon.curve import create_keys, load_public, load_secret
+from aistem.daemon.sources.client import request
 
 from .conftest import Listener, Source, fast_settings, sync
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import zmq
 
-from aistem.daemon.client import request
-from aistem.daemon.protocol import encode_frame, pack, unpack
+from aistem.core.protocol import encode_frame, pack, unpack
+from aistem.daemon.sources.client import request
 
 from .conftest import PIXEL_SIZE, SHAPE, aistem_cli, fast_settings, free_port, wait_connected
 
@@ -159,7 +159,7 @@ def test_a_npy_header_claiming_100000_squared_is_one_line(tmp_path, command):
 
 def test_recordings_without_pixel_size_and_with_a_bad_header(tmp_path):
     """Issue 22.10: `--pixel-size` covers entries without one; a header that is not JSON names the file."""
-    from aistem.daemon.replay import load_series
+    from aistem.daemon.sources.replay import load_series
     from aistem.daemon.storage import SeriesStore, read_entries
 
     store = SeriesStore(tmp_path, "frames")

@@ -16,9 +16,9 @@ import pytest
 
 from aistem.cli.main import build_parser
 from aistem.core import analyze
-from aistem.daemon.client import request
+from aistem.core.protocol import RESULT_PROTOCOL
 from aistem.daemon.commands import serve_settings
-from aistem.daemon.protocol import RESULT_PROTOCOL
+from aistem.daemon.sources.client import request
 from aistem.daemon.storage import read_entries, series_filename
 
 from .conftest import FAST, PIXEL_SIZE, Listener, Source, aistem_cli, fast_settings, wait_connected

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from aistem.config import load_config
 from aistem.core import AnalysisResult
-from aistem.daemon.protocol import (
+from aistem.core.protocol import (
     FRAME_DTYPES,
     FRAME_PROTOCOL,
     RESULT_PROTOCOL,
@@ -231,8 +231,9 @@ def test_result_decoding_checks_parts_against_the_header():
     assert list(arrays) == [a["name"] for a in h["arrays"]]
 
 
-def test_gui_decoder_reads_the_daemons_results():
-    gui = pytest.importorskip("aistem.gui.protocol")
+def test_typed_decoder_reads_the_daemons_results():
+    from aistem.core import protocol as gui
+
     msg = encode_result(fake_result(), series="s", index=5, timing={"total": 1.0}, dropped=1, timestamp=10.0)
     r = gui.decode([bytes(p) for p in msg])
     assert (r.series, r.index, r.grid, r.window_px, r.stride_px, r.dropped) == ("s", 5, (3, 4), 100, 12, 1)
@@ -345,8 +346,8 @@ def test_daemon_modules_import_no_keras_tensorflow_or_training():
     import sys
 
     code = (
-        "import sys, aistem.daemon, aistem.daemon.commands, aistem.daemon.server, aistem.daemon.replay, "
-        "aistem.daemon.record, aistem.daemon.sim, aistem.daemon.curve, aistem.daemon.storage;"
+        "import sys, aistem.daemon, aistem.daemon.commands, aistem.daemon.server, aistem.daemon.sources.replay, "
+        "aistem.daemon.sources.record, aistem.daemon.sources.sim, aistem.daemon.curve, aistem.daemon.storage;"
         "bad=[m for m in sys.modules if m.split('.')[0] in ('keras','tensorflow','PySide6','abtem')"
         " or m.startswith('aistem.training') or m.startswith('aistem.gui')];"
         "print(bad); sys.exit(1 if bad else 0)"
@@ -360,7 +361,7 @@ def test_lattice_rotation_and_adaptive_settings_travel():
     import pytest
 
     from aistem.config import load_config
-    from aistem.daemon.protocol import RESULT_ARRAYS
+    from aistem.core.protocol import RESULT_ARRAYS
     from aistem.daemon.settings import DaemonSettings
 
     assert ("lattice_rotation", "lattice_rotation", "float32") in RESULT_ARRAYS

@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from aistem.daemon.client import FramePublisher, request
 from aistem.daemon.relay import Relay, merge_status
+from aistem.daemon.sources.client import FramePublisher, request
 
 from .conftest import PIXEL_SIZE, Listener, fast_settings, sync
 

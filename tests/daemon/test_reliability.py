@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import zmq
 
-from aistem.daemon.client import FramePublisher, request
+from aistem.daemon.sources.client import FramePublisher, request
 
 from .conftest import PIXEL_SIZE, Listener, Source, fast_settings, sync, wait_connected
 
@@ -237,9 +237,9 @@ def test_the_readmes_three_lines_get_the_first_frames_result_every_time(referenc
     script = tmp_path / "three_lines.py"
     script.write_text(
         "import sys\n"
-        "from aistem.daemon.sim import synthetic_series\n"
+        "from aistem.daemon.sources.sim import synthetic_series\n"
         "image = synthetic_series(1, (256, 256), 0.12)[0]\n"
-        "from aistem.daemon.client import publish_frame, iter_results\n"
+        "from aistem.daemon.sources.client import publish_frame, iter_results\n"
         f"publish_frame(image, pixel_size=0.12, series=sys.argv[1], endpoint={frames_ep!r})\n"
         f"for r in iter_results({d.results_endpoint!r}, timeout=30):\n"
         "    print(r.series, r.index, r.classes.shape)\n"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aistem.daemon.replay import load_series
+from aistem.daemon.sources.replay import load_series
 
 
 def test_load_series_chooses_the_signal(tmp_path):

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import zmq
 
-from aistem.gui.protocol import encode_frame, encode_result
+from aistem.core.protocol import encode_frame
+from aistem.core.protocol import encode_result_arrays as encode_result
 
 CLASS_NAMES = [
     "BCC_Fe_100",
@@ -63,6 +64,7 @@ def bicrystal_result_arrays(shape: tuple[int, int] = SHAPE, window: int = WINDOW
 def result_message(index: int, series: str = "bicrystal", **kw) -> list[bytes]:
     arrays = kw.pop("arrays", None) or bicrystal_result_arrays()
     defaults = dict(
+        protocol="aistem-result/1",  # the oldest result version: every later 1.x only adds to it
         window_px=WINDOW,
         stride_px=STRIDE,
         class_names=CLASS_NAMES,

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from aistem.core.protocol import Result, decode
 from aistem.gui import layers
 from aistem.gui.layers import DrawSettings, Layer, LegendRow, Panels, register_layer
-from aistem.gui.protocol import Result, decode
 from tests.gui.conftest import bicrystal_result_arrays, frame_message, result_message
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from aistem.core.protocol import decode
 from aistem.gui.overlay import UNKNOWN_RGBA, class_lut, hover_text, interface_at, rotation_display, unknown_at
-from aistem.gui.protocol import decode
 from tests.gui.conftest import CLASS_NAMES, bicrystal_result_arrays, frame_message, result_message
 
 

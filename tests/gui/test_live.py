@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
+from aistem.core.protocol import encode_error, encode_status
 from aistem.gui.overlay import class_lut
-from aistem.gui.protocol import encode_error, encode_status
 from tests.gui.conftest import LEFT_CLASS, RIGHT_CLASS, frame_message, result_message, wait_until
 
 AISTEM = [sys.executable, "-m", "aistem.cli"]
@@ -103,7 +103,7 @@ def test_reconnects_after_the_daemon_restarts(publisher, qapp):
 
     first = publisher(frames=True)
     port = first.port
-    first.loop(lambda i: [*_stream(i, "before"), encode_error("before", i, "test error")], period=0.05)
+    first.loop(lambda i: [*_stream(i, "before"), encode_error("test error", series="before", index=i)], period=0.05)
     rec = Receiver(first.endpoint).start()
     w = ViewerWindow(rec)
     try:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from aistem.core.figures import class_colors
+from aistem.core.protocol import decode
 from aistem.gui.overlay import class_lut, class_rgba, display_image, hover_text, interface_at, interface_segments, nice_scale_bar
-from aistem.gui.protocol import decode
 from tests.gui.conftest import LEFT_CLASS, RIGHT_CLASS, STRIDE, WINDOW, bicrystal_result_arrays, result_message
 
 

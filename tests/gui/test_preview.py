@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from aistem.gui.protocol import decode, frame_order, preview_outdated
-from aistem.gui.protocol import encode_status as status_message
+from aistem.core.protocol import decode, frame_order, preview_outdated
+from aistem.core.protocol import encode_status as status_message
 from tests.gui.conftest import STRIDE, bicrystal_result_arrays, frame_message, result_message, wait_until
 
 COARSE = 2 * STRIDE  # the preview's stride: every second window

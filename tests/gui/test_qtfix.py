@@ -14,7 +14,7 @@ SCRIPT = textwrap.dedent(
     sys.path.insert(0, {root!r})
     import pyqtgraph as pg
     app = pg.mkQApp()
-    from aistem.gui.protocol import decode
+    from aistem.core.protocol import decode
     from aistem.gui.window import ViewerWindow
     from tests.gui.conftest import frame_message, result_message
     w = ViewerWindow(None)

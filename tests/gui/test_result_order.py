@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from aistem.gui.protocol import encode_status as status_message
+from aistem.core.protocol import encode_status as status_message
 from tests.gui.conftest import result_message, wait_until
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from aistem.core.protocol import decode
 from aistem.gui.overlay import class_lut
-from aistem.gui.protocol import decode
 from tests.gui.conftest import LEFT_CLASS, RIGHT_CLASS, bicrystal_image, bicrystal_result_arrays, frame_message, result_message
 
 
@@ -134,7 +134,7 @@ def test_user_contrast_and_zoom_persist_across_frames(window, qapp):
     qapp.processEvents()
     rng = window.plot.vb.viewRange()
     brighter = (bicrystal_image().astype(np.float64) * 3).astype(np.uint16)
-    from aistem.gui.protocol import encode_frame
+    from aistem.core.protocol import encode_frame
 
     for k in (1, 2):
         r = decode(result_message(k))

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import zmq
 
-from .protocol import Limits, ProtocolError, decode_frame, decode_message
-from .storage import SeriesStore
+from aistem.core.protocol import Limits, ProtocolError, decode_frame, decode_message
+
+from ..storage import SeriesStore
 
 __all__ = ["Recorder"]
 
@@ -75,7 +76,7 @@ class Recorder:
         s.setsockopt(zmq.RECONNECT_IVL, 100)
         s.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
         if server_key:
-            from .curve import make_client
+            from ..curve import make_client
 
             if not self.curve_secret_key:
                 raise ValueError("CURVE needs the recorder's own secret certificate (--curve-secret-key)")

@@ -10,29 +10,18 @@ package.
 from __future__ import annotations
 
 import logging
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from .protocol import FRAME_DTYPES
-from .sim import Series
+from aistem.core.protocol import FRAME_DTYPES
+from aistem.core.samples import sample_series_path
+
+from .base import Series
 
 __all__ = ["load_recording", "load_series", "sample_series", "sample_series_path", "to_wire_dtype"]
 
 log = logging.getLogger(__name__)
-
-SAMPLE_RESOURCE = ("aistem.training", "data/sample_series.npz")
-
-
-def sample_series_path() -> Path | None:
-    """The shipped sample series (``training/data/sample_series.npz``), or None where it is not installed."""
-    try:
-        p = resources.files(SAMPLE_RESOURCE[0]).joinpath(SAMPLE_RESOURCE[1])
-    except (ModuleNotFoundError, TypeError):
-        return None
-    path = Path(str(p))
-    return path if path.is_file() else None
 
 
 def sample_series() -> Series:
@@ -76,7 +65,7 @@ def to_wire_dtype(frames: np.ndarray) -> np.ndarray:
 def load_recording(path: str | Path, pixel_size: float | None = None) -> list[Series]:
     """The series of a ``*.frames.h5`` file written by ``aistem record``, with their original indices
     (``pixel_size`` [Å/px]: for entries without one; overrides theirs when given)."""
-    from .storage import read_entries
+    from ..storage import read_entries
 
     entries = read_entries(path)
     by_series: dict[str, list[tuple[dict, np.ndarray]]] = {}

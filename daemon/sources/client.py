@@ -2,7 +2,7 @@
 
 Three lines in an acquisition script (Nion Swift, DigitalMicrograph Python, a detector SDK)::
 
-    from aistem.daemon.client import publish_frame, iter_results
+    from aistem.daemon.sources.client import publish_frame, iter_results
     publish_frame(image, pixel_size=0.12, series="scan-7")        # binds tcp://127.0.0.1:5555 on first use
     for r in iter_results(timeout=30): print(r.series, r.index, r.classes.shape, r.mutual_information.max())
 
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from .protocol import Message, ProtocolError, decode_message, encode_frame, pack, unpack
+from aistem.core.protocol import Message, ProtocolError, decode_message, encode_frame, pack, unpack
 
 __all__ = [
     "DEFAULT_CONTROL",
@@ -94,7 +94,7 @@ class FramePublisher:
         sock.setsockopt(zmq.SNDHWM, int(hwm))
         try:
             if curve_secret_key:
-                from .curve import Authenticator, make_server
+                from ..curve import Authenticator, make_server
 
                 self._auth = Authenticator(self._ctx, curve_authorized_keys)
                 make_server(sock, curve_secret_key)
@@ -295,7 +295,7 @@ def _curve_client(sock: zmq.Socket, secret: str | Path | None, server: str | Pat
     if secret or server:
         if not (secret and server):
             raise ValueError("CURVE needs both this client's secret certificate and the server's public certificate")
-        from .curve import make_client
+        from ..curve import make_client
 
         make_client(sock, secret, server)
 
@@ -331,7 +331,9 @@ def iter_results(
     Message
         ``kind``, ``header`` and ``arrays``; a result's maps are attributes too: ``r.classes`` (uint8, rows × cols),
         ``r.probabilities`` (float32, rows × cols × classes), ``r.mutual_information`` (float32 [bit]),
-        ``r.interface`` (uint8 0/1), and header keys such as ``r.timing``, ``r.class_names``.
+        ``r.interface`` (uint8 0/1), ``r.unknown`` (uint8 0/1), from a coarse-to-fine daemon ``r.filled`` (uint8
+        0/1) and ``r.refinement_level`` (int8), and header keys such as ``r.timing``, ``r.class_names``. For the
+        typed, checked reading use :func:`aistem.core.protocol.result_from_message`.
     """
     ctx = context or zmq.Context.instance()
     sock = ctx.socket(zmq.SUB)

@@ -1,194 +1,34 @@
-"""The wire protocol (``docs/protocol.md``): encode, decode and validate messages.
+"""Encode and decode wire messages (``docs/protocol.md``): pure functions on lists of message parts, no sockets.
 
-Pure functions on lists of message parts (``bytes``-like); no sockets.  Every
-multipart message starts with a one-word topic:
-
-* ``[b"frame", header, pixels]`` — acquisition → daemon (``aistem-frame/1``);
-* ``[b"result", header, array_1, …, array_n]`` — daemon → viewers (``aistem-result/1.2``: 1 plus the live
-  preview keys ``final``, ``stage``, ``stages`` (1.1) and the ``unknown`` array (1.2));
-* ``[b"error", header]`` and ``[b"status", header]`` — daemon → viewers.
-
-Headers are msgpack maps; arrays are raw little-endian C-order buffers whose
-dtype and shape are given in the header.
+Every multipart message starts with a one-word topic: ``[b"frame", header, pixels]``, ``[b"result", header,
+array_1, …]``, ``[b"error", header]``, ``[b"status", header]``. Headers are msgpack maps; arrays are raw
+little-endian C-order buffers whose dtype and shape the header gives. The result message is :mod:`.result`.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
 import numpy as np
 
+from .limits import FRAME_DTYPES, MAX_SERIES_CHARS, PIXEL_SIZE_RANGE, REQUIRED_FRAME_KEYS, RESULT_DTYPES, Limits
+from .messages import Frame, Message, ProtocolError
+from .version import ERROR_PROTOCOL, FRAME_PROTOCOL, RESULT_PROTOCOL, STATUS_PROTOCOL, same_major
+
 __all__ = [
-    "ERROR_PROTOCOL",
-    "FRAME_DTYPES",
-    "FRAME_PROTOCOL",
-    "RESULT_ARRAYS",
-    "RESULT_PROTOCOL",
-    "STATUS_PROTOCOL",
-    "Frame",
-    "Limits",
-    "Message",
-    "ProtocolError",
-    "build_result",
+    "buffer",
+    "decode_array",
     "decode_frame",
     "decode_message",
     "encode_error",
     "encode_frame",
-    "encode_result",
     "encode_status",
     "pack",
-    "pack_result",
     "unpack",
 ]
-
-FRAME_PROTOCOL = "aistem-frame/1"
-RESULT_PROTOCOL = "aistem-result/1.2"  # 1.1: live previews (final: false, stage, stages); 1.2: the unknown map; readable as 1
-ERROR_PROTOCOL = "aistem-error/1"
-STATUS_PROTOCOL = "aistem-status/1"
-
-#: Pixel types a frame may have (NumPy names; multi-byte types are little-endian on the wire).
-FRAME_DTYPES: tuple[str, ...] = ("uint8", "uint16", "int16", "int32", "float32", "float64")
-#: Types an array of a result may have.
-RESULT_DTYPES: tuple[str, ...] = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64", "uint64", "float32", "float64")
-#: Arrays of a result, in the order they are sent (``AnalysisResult`` attribute, wire name, wire dtype).
-RESULT_ARRAYS: tuple[tuple[str, str, str], ...] = (
-    ("classes", "classes", "uint8"),
-    ("probabilities", "probabilities", "float32"),
-    ("mutual_information", "mutual_information", "float32"),
-    ("interface", "interface", "uint8"),
-    ("unknown", "unknown", "uint8"),
-    ("predictive_entropy", "predictive_entropy", "float32"),
-    ("variation_ratio", "variation_ratio", "float32"),
-    ("samples_used", "samples_used", "int32"),
-    ("lattice_rotation", "lattice_rotation", "float32"),
-)
-REQUIRED_FRAME_KEYS: tuple[str, ...] = ("protocol", "series", "index", "shape", "dtype", "pixel_size", "timestamp")
-MAX_SERIES_CHARS = 256
-#: Pixel sizes a frame may have [Å/px]: from a sub-picometre sampling to a 100 nm one.
-PIXEL_SIZE_RANGE = (1e-3, 1e3)
-
-
-class ProtocolError(ValueError):
-    """A message that breaks the protocol.
-
-    Attributes
-    ----------
-    code : str
-        Machine-readable reason (see ``docs/protocol.md``), e.g. ``"size-mismatch"``.
-    series : str or None
-        The frame's series, where it could be read.
-    index : int or None
-        The frame's index, where it could be read.
-    """
-
-    def __init__(self, code: str, reason: str, *, series: str | None = None, index: int | None = None) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.series = series
-        self.index = index
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Sizes above which a frame is refused before any pixel memory is allocated.
-
-    Attributes
-    ----------
-    max_rows, max_cols : int
-        Largest frame side [px].
-    max_pixels : int
-        Largest rows × cols [px].
-    max_header_bytes : int
-        Largest msgpack header [bytes].
-    """
-
-    max_rows: int = 16384
-    max_cols: int = 16384
-    max_pixels: int = 8192 * 8192
-    max_header_bytes: int = 65536
-
-    @property
-    def max_message_bytes(self) -> int:
-        """Largest acceptable message part [bytes]: the biggest float64 frame (ZeroMQ ``MAXMSGSIZE``)."""
-        return self.max_pixels * 8 + self.max_header_bytes
-
-
-@dataclass
-class Frame:
-    """One decoded, validated frame.
-
-    Attributes
-    ----------
-    series : str
-    index : int
-    image : ndarray of shape (rows, cols)
-        Pixels in the sender's dtype (native byte order; may be a read-only view of the message).
-    pixel_size : float
-        [Å/px].
-    timestamp : float
-        Acquisition time [Unix s], as sent.
-    detector : str or None
-    meta : dict
-    header : dict
-        The header as sent.
-    received : float
-        Arrival at the daemon [Unix s].
-    received_perf : float
-        Arrival at the daemon [``time.perf_counter()`` s], for latencies.
-    """
-
-    series: str
-    index: int
-    image: np.ndarray
-    pixel_size: float
-    timestamp: float
-    detector: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    header: dict[str, Any] = field(default_factory=dict)
-    received: float = 0.0
-    received_perf: float = 0.0
-
-
-@dataclass
-class Message:
-    """Any decoded message.
-
-    Attributes
-    ----------
-    kind : str
-        ``"frame"``, ``"result"``, ``"error"`` or ``"status"``.
-    header : dict
-    arrays : dict of str to ndarray
-        Result maps on the window grid (rows × cols [× classes]); a frame's ``"image"``; empty otherwise.
-    """
-
-    kind: str
-    header: dict[str, Any]
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def series(self) -> str | None:
-        s = self.header.get("series")
-        return None if s is None else str(s)
-
-    @property
-    def index(self) -> int | None:
-        i = self.header.get("index")
-        return None if i is None else int(i)
-
-    def __getattr__(self, name: str) -> Any:
-        arrays = self.__dict__.get("arrays", {})
-        if name in arrays:
-            return arrays[name]
-        header = self.__dict__.get("header", {})
-        if name in header:
-            return header[name]
-        raise AttributeError(f"{self.__dict__.get('kind', 'message')} has no {name!r}")
 
 
 # -- msgpack -----------------------------------------------------------------------------------------------------
@@ -215,7 +55,7 @@ def unpack(raw: Any, *, max_bytes: int | None = None) -> dict[str, Any]:
     ProtocolError
         ``header-too-large``, ``not-msgpack`` or ``bad-header``.
     """
-    buf = _buffer(raw)
+    buf = buffer(raw)
     if max_bytes is not None and len(buf) > max_bytes:
         raise ProtocolError("header-too-large", f"header of {len(buf)} bytes exceeds the limit of {max_bytes} bytes")
     try:
@@ -228,19 +68,28 @@ def unpack(raw: Any, *, max_bytes: int | None = None) -> dict[str, Any]:
     return h
 
 
-def _buffer(part: Any) -> memoryview:
+def buffer(part: Any) -> memoryview:
     """A memoryview of a message part (``bytes``, ``zmq.Frame`` or anything with the buffer protocol)."""
     b = getattr(part, "buffer", None)
     return b if isinstance(b, memoryview) else memoryview(part)
 
 
-def _same_major(value: Any, expected: str) -> bool:
-    """``value`` names ``expected``'s protocol with the same major version (``"aistem-frame/1.2"`` is fine)."""
-    if not isinstance(value, str):
-        return False
-    name, _, version = value.partition("/")
-    want_name, _, want_version = expected.partition("/")
-    return name == want_name and version.split(".")[0] == want_version.split(".")[0]
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        return None
+    return int(value)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    return float(value)
+
+
+def _topic(parts: list[Any]) -> bytes:
+    if len(parts) == 0:
+        raise ProtocolError("bad-parts", "empty message")
+    return bytes(buffer(parts[0])[:32])
 
 
 # -- frames ------------------------------------------------------------------------------------------------------
@@ -248,13 +97,14 @@ def _same_major(value: Any, expected: str) -> bool:
 
 def encode_frame(
     image: np.ndarray,
-    *,
     series: str,
     index: int,
-    pixel_size: float,
+    pixel_size: float | None,
     timestamp: float | None = None,
+    *,
     detector: str | None = None,
     meta: dict[str, Any] | None = None,
+    **extra: Any,
 ) -> list[bytes]:
     """``[b"frame", header, pixels]`` for one image.
 
@@ -267,12 +117,14 @@ def encode_frame(
     index : int
         Frame number within the series.
     pixel_size : float
-        [Å/px].
+        [Å/px] (None only to build a message the receiver must refuse, in tests).
     timestamp : float, optional
         Acquisition time [Unix s]; default: now.
     detector : str, optional
     meta : dict, optional
         Anything msgpack can encode.
+    **extra
+        More header keys (they override the ones above; for tests of the receiver).
     """
     a = np.asarray(image)
     if a.dtype == np.bool_:
@@ -290,13 +142,14 @@ def encode_frame(
         "index": int(index),
         "shape": [int(a.shape[0]), int(a.shape[1])],
         "dtype": name,
-        "pixel_size": float(pixel_size),
+        "pixel_size": None if pixel_size is None else float(pixel_size),
         "timestamp": time.time() if timestamp is None else float(timestamp),
     }
     if detector is not None:
         header["detector"] = str(detector)
     if meta:
         header["meta"] = dict(meta)
+    header.update(extra)
     pixels = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
     return [b"frame", pack(header), pixels.tobytes()]
 
@@ -320,49 +173,8 @@ def _non_string_key(obj: Any, depth: int = 0) -> Any:
     return None
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        return None
-    return int(value)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        return None
-    return float(value)
-
-
-def decode_frame(parts: list[Any], limits: Limits | None = None, *, check_finite: bool = True) -> Frame:
-    """Decode and validate ``[b"frame", header, pixels]``.
-
-    Checks, in this order: number of parts and topic, header size, msgpack map,
-    protocol, required keys and their types, shape against ``limits`` (before
-    the pixel buffer is looked at), dtype, buffer length, and finite pixels.
-
-    Parameters
-    ----------
-    parts : list of bytes-like
-        The message parts (``bytes`` or ``zmq.Frame``).
-    limits : Limits, optional
-        Size limits (defaults: :class:`Limits`).
-    check_finite : bool
-        Refuse float frames with NaN or infinite pixels.
-
-    Raises
-    ------
-    ProtocolError
-        With ``code``, a readable reason, and the series and index where they were readable.
-    """
-    limits = limits or Limits()
-    now, now_perf = time.time(), time.perf_counter()
-    if len(parts) == 0:
-        raise ProtocolError("bad-parts", "empty message")
-    topic = bytes(_buffer(parts[0])[:32])
-    if topic != b"frame":
-        raise ProtocolError("unknown-type", f"expected a b'frame' message, got topic {topic[:20]!r} ({len(parts)} part(s))")
-    if len(parts) != 3:
-        raise ProtocolError("bad-parts", f"a frame has 3 parts [b'frame', header, pixels], got {len(parts)}")
-    h = unpack(parts[1], max_bytes=limits.max_header_bytes)
+def _frame_header(h: dict[str, Any], limits: Limits) -> tuple[str, int, int, int]:
+    """Validate a frame header up to its shape; (series, index, rows, cols)."""
     series = h.get("series")
     series = series if isinstance(series, str) else None
     index = _int(h.get("index"))
@@ -371,7 +183,7 @@ def decode_frame(parts: list[Any], limits: Limits | None = None, *, check_finite
         return ProtocolError(code, reason, series=series, index=index)
 
     missing = [k for k in REQUIRED_FRAME_KEYS if k not in h]
-    if "protocol" not in missing and not _same_major(h.get("protocol"), FRAME_PROTOCOL):
+    if "protocol" not in missing and not same_major(h.get("protocol"), FRAME_PROTOCOL):
         raise fail("bad-protocol", f"protocol {h.get('protocol')!r} is not {FRAME_PROTOCOL!r}")
     if missing:
         raise fail("missing-key", f"frame header misses {', '.join(repr(k) for k in missing)}")
@@ -395,6 +207,11 @@ def decode_frame(parts: list[Any], limits: Limits | None = None, *, check_finite
             f"frame of {rows}×{cols} px exceeds the size limit ({limits.max_rows}×{limits.max_cols} px, "
             f"{limits.max_pixels} pixels)",
         )
+    return series, index, rows, cols
+
+
+def _frame_fields(h: dict[str, Any], fail: Any) -> tuple[str, float, float, str | None, dict[str, Any]]:
+    """Validate dtype, pixel size, timestamp, detector and meta; (dtype, pixel_size, timestamp, detector, meta)."""
     dtype = h["dtype"]
     if dtype not in FRAME_DTYPES:
         raise fail("unsupported-dtype", f"dtype {dtype!r} is not one of {', '.join(FRAME_DTYPES)}")
@@ -416,8 +233,45 @@ def decode_frame(parts: list[Any], limits: Limits | None = None, *, check_finite
     bad_key = _non_string_key(meta)
     if bad_key is not None:
         raise fail("bad-value", f"meta keys must be strings (at every level), got {bad_key!r}: it could not be saved")
+    return dtype, pixel_size, timestamp, detector, meta
+
+
+def decode_frame(parts: list[Any], limits: Limits | None = None, *, check_finite: bool = True) -> Frame:
+    """Decode and validate ``[b"frame", header, pixels]``.
+
+    Checks, in this order: number of parts and topic, header size, msgpack map, protocol, required keys and their
+    types, shape against ``limits`` (before the pixel buffer is looked at), dtype, buffer length, finite pixels.
+
+    Parameters
+    ----------
+    parts : list of bytes-like
+        The message parts (``bytes`` or ``zmq.Frame``).
+    limits : Limits, optional
+        Size limits (defaults: :class:`Limits`).
+    check_finite : bool
+        Refuse float frames with NaN or infinite pixels (the daemon; a viewer or recorder just shows or keeps them).
+
+    Raises
+    ------
+    ProtocolError
+        With ``code``, a readable reason, and the series and index where they were readable.
+    """
+    limits = limits or Limits()
+    now, now_perf = time.time(), time.perf_counter()
+    topic = _topic(parts)
+    if topic != b"frame":
+        raise ProtocolError("unknown-type", f"expected a b'frame' message, got topic {topic[:20]!r} ({len(parts)} part(s))")
+    if len(parts) != 3:
+        raise ProtocolError("bad-parts", f"a frame has 3 parts [b'frame', header, pixels], got {len(parts)}")
+    h = unpack(parts[1], max_bytes=limits.max_header_bytes)
+    series, index, rows, cols = _frame_header(h, limits)
+
+    def fail(code: str, reason: str) -> ProtocolError:
+        return ProtocolError(code, reason, series=series, index=index)
+
+    dtype, pixel_size, timestamp, detector, meta = _frame_fields(h, fail)
     dt = np.dtype(dtype).newbyteorder("<")
-    buf = _buffer(parts[2])
+    buf = buffer(parts[2])
     need = rows * cols * dt.itemsize
     if buf.nbytes != need:
         raise fail(
@@ -449,7 +303,7 @@ def decode_frame(parts: list[Any], limits: Limits | None = None, *, check_finite
     )
 
 
-# -- results, errors, status --------------------------------------------------------------------------------------
+# -- errors, status, any message -----------------------------------------------------------------------------------
 
 
 def encode_error(reason: str, *, code: str = "error", series: str | None = None, index: int | None = None) -> list[bytes]:
@@ -457,7 +311,7 @@ def encode_error(reason: str, *, code: str = "error", series: str | None = None,
     header = {
         "protocol": ERROR_PROTOCOL,
         "series": series,
-        "index": index,
+        "index": None if index is None else int(index),
         "code": code,
         "reason": str(reason),
         "time": time.time(),
@@ -465,12 +319,20 @@ def encode_error(reason: str, *, code: str = "error", series: str | None = None,
     return [b"error", pack(header)]
 
 
-def encode_status(status: dict[str, Any]) -> list[bytes]:
-    """``[b"status", header]`` with the daemon's counters (see :meth:`Daemon.status`)."""
-    return [b"status", pack({"protocol": STATUS_PROTOCOL, **status})]
+def encode_status(status: dict[str, Any] | None = None, **fields: Any) -> list[bytes]:
+    """``[b"status", header]`` with the daemon's counters (a dict, keyword fields, or both)."""
+    return [b"status", pack({"protocol": STATUS_PROTOCOL, **(status or {}), **fields})]
 
 
-def _array(buf: memoryview, spec: Any, what: str) -> np.ndarray:
+def decode_array(part: Any, spec: Any, what: str) -> np.ndarray:
+    """One array part of a result, checked against its header entry ``{"name", "dtype", "shape"}``.
+
+    Returns
+    -------
+    ndarray
+        Native byte order (a read-only view of the message where no swap is needed).
+    """
+    buf = buffer(part)
     if not isinstance(spec, dict) or not {"name", "dtype", "shape"} <= set(spec):
         raise ProtocolError("bad-header", f"{what}: array entry must be a map with name, dtype and shape, got {spec!r}")
     dtype = spec["dtype"]
@@ -479,7 +341,7 @@ def _array(buf: memoryview, spec: Any, what: str) -> np.ndarray:
     shape = spec["shape"]
     if not isinstance(shape, (list, tuple)) or any(_int(s) is None or s < 0 for s in shape):
         raise ProtocolError("bad-value", f"{what}: bad shape {shape!r}")
-    dt = np.dtype(dtype).newbyteorder("<")
+    dt = np.dtype(dtype).newbyteorder("<") if np.dtype(dtype).itemsize > 1 else np.dtype(dtype)
     need = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
     if buf.nbytes != need:
         raise ProtocolError("size-mismatch", f"{what}: {buf.nbytes} bytes for shape {list(shape)} {dtype} ({need} expected)")
@@ -488,16 +350,14 @@ def _array(buf: memoryview, spec: Any, what: str) -> np.ndarray:
 
 
 def decode_message(parts: list[Any], limits: Limits | None = None) -> Message:
-    """Decode any message (frame, result, error, status).
+    """Decode any message (frame, result, error, status) into a :class:`Message`.
 
     Raises
     ------
     ProtocolError
         If the message breaks the protocol.
     """
-    if not parts:
-        raise ProtocolError("bad-parts", "empty message")
-    topic = bytes(_buffer(parts[0])[:32])
+    topic = _topic(parts)
     if topic == b"frame":
         f = decode_frame(parts, limits, check_finite=False)
         return Message("frame", f.header, {"image": f.image})
@@ -509,18 +369,16 @@ def decode_message(parts: list[Any], limits: Limits | None = None) -> Message:
     kind = topic.decode()
     if kind in ("error", "status"):
         return Message(kind, h)
-    if not _same_major(h.get("protocol"), RESULT_PROTOCOL):
-        raise ProtocolError("bad-protocol", f"protocol {h.get('protocol')!r} is not {RESULT_PROTOCOL!r}")
+    if not same_major(h.get("protocol"), RESULT_PROTOCOL):
+        raise ProtocolError(
+            "bad-protocol", f"protocol {h.get('protocol')!r} is not {RESULT_PROTOCOL!r}: update the receiver or the sender"
+        )
     specs = h.get("arrays")
     if not isinstance(specs, list) or len(specs) != len(parts) - 2:
         n = len(specs) if isinstance(specs, list) else "no"
         raise ProtocolError("bad-parts", f"result header lists {n} arrays but {len(parts) - 2} array parts came")
     arrays = {}
     for spec, part in zip(specs, parts[2:], strict=True):
-        a = _array(_buffer(part), spec, f"array {spec.get('name') if isinstance(spec, dict) else '?'}")
+        a = decode_array(part, spec, f"array {spec.get('name') if isinstance(spec, dict) else '?'}")
         arrays[str(spec["name"])] = a
     return Message("result", h, arrays)
-
-
-# The result message lives in its own module (one job each); its names stay importable from here.
-from .result_message import build_result, encode_result, pack_result  # noqa: E402
