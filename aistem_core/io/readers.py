@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import importlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import json
 import sys
@@ -195,23 +196,34 @@ def _grey(data: Any, rgb_last: bool = False) -> Any:
 # -------------------------------------------------------------------------------------------------------- rsciio
 
 
-class _NoSparse(importlib.abc.MetaPathFinder):
-    """Makes ``import sparse`` fail while it sits first in ``sys.meta_path``: dask imports it (and numba, ≈ 1 s) only
-    to register its arrays, which only the Velox reader needs."""
+class _LazyDask(importlib.abc.MetaPathFinder):
+    """While it sits first in ``sys.meta_path``: ``import dask.array`` gives a module that loads on first use, and
+    ``import sparse`` fails.
 
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+    Some RosettaSciIO readers (DigitalMicrograph) import ``dask.array`` at module level for lazy reading only; with
+    ``lazy=False`` they never touch it, and importing it costs ≈ 0.5 s (and dask imports ``sparse`` and numba, ≈ 1 s
+    more, only to register its arrays, which only the Velox reader needs). Anything that later uses ``dask.array``
+    loads it in full then.
+    """
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
         if name == "sparse" or name.startswith("sparse."):
             raise ImportError(f"{name} is not imported while a RosettaSciIO reader other than EMD starts")
-        return None
+        if name != "dask.array":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        if spec is not None and spec.loader is not None:
+            spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
 
 
 def _import_reader(module: str) -> Any:
     if module == "emd" or "dask.array" in sys.modules:
-        return importlib.import_module(f"rsciio.{module}")
-    hook = _NoSparse()
+        return importlib.import_module(f"rsciio.{module}._api")
+    hook = _LazyDask()
     sys.meta_path.insert(0, hook)
     try:
-        return importlib.import_module(f"rsciio.{module}")
+        return importlib.import_module(f"rsciio.{module}._api")
     finally:
         sys.meta_path.remove(hook)
 
