@@ -130,7 +130,7 @@ def plan(args: argparse.Namespace, cfg: dict[str, Any]) -> list[Job]:
     """Read every file and check its pixel size and windows: all errors here come before TensorFlow is imported."""
     from aistem.core.io import read_frames
     from aistem.core.scale_limits import DESCRIPTOR_PX, check_window
-    from aistem.core.windows import to_pixels
+    from aistem.core.windows import to_pixels, window_grid
 
     frames = args.frames if args.frames is not None else (args.frame if args.frame is not None else 0)
     window = args.window if args.window is not None else cfg["window"]
@@ -152,6 +152,10 @@ def plan(args: argparse.Namespace, cfg: dict[str, Any]) -> list[Job]:
         w = args.window_px if args.window_px is not None else to_pixels(window, px, name="window")
         s = args.stride_px if args.stride_px is not None else to_pixels(stride, px, name="stride")
         check_window(w, px, window if args.window_px is None else None, DESCRIPTOR_PX)
+        try:  # an image smaller than one window, found here rather than after the model has loaded
+            window_grid(tuple(data.frames.shape[1:]), w, s, pixel_size=px)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
         if path.stem in stems and args.out_dir:
             raise ValueError(f"{stems[path.stem]} and {path} would write results of the same name: rename one")
         stems[path.stem] = path
