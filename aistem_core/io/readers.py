@@ -7,6 +7,7 @@ This is the core's only file edge; the analysis functions take arrays. Reading i
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import importlib.abc
@@ -15,6 +16,7 @@ import importlib.util
 import json
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,8 @@ _LABELS = {
     "blockfile": "blockfile",
     "image": "image",
 }
+#: Plugins that compute a dask array even when not lazy.
+_DASK_READERS = {"mrc"}
 #: Array names of an ``.npz`` that hold the image, in order of preference.
 _NPZ_IMAGE_KEYS = ("frames", "image", "images", "data")
 
@@ -217,29 +221,48 @@ class _LazyDask(importlib.abc.MetaPathFinder):
         return spec
 
 
-def _import_reader(module: str) -> Any:
+@contextlib.contextmanager
+def _light_dask(module: str) -> Iterator[None]:
+    """While a reader other than EMD is imported and called, ``dask.array`` loads on first use, without ``sparse``
+    (:class:`_LazyDask`)."""
     if module == "emd" or "dask.array" in sys.modules:
-        return importlib.import_module(f"rsciio.{module}._api")
+        yield
+        return
     hook = _LazyDask()
     sys.meta_path.insert(0, hook)
     try:
-        return importlib.import_module(f"rsciio.{module}._api")
+        yield
     finally:
         sys.meta_path.remove(hook)
 
 
 def _reader(module: str) -> Any:
     try:
-        return _import_reader(module).file_reader
+        with _light_dask(module):
+            return importlib.import_module(f"rsciio.{module}._api").file_reader
     except ImportError as exc:
         raise ValueError(f"reading this format needs RosettaSciIO: pip install 'aistem[io]' ({exc})") from exc
+
+
+@contextlib.contextmanager
+def _local_dask(module: str) -> Iterator[None]:
+    """Readers that build a dask array and compute it (MRC, even when not lazy) do so in this thread: naming no
+    scheduler makes dask import ``distributed`` to look for a client (≈ 1 s), and reading a file needs none."""
+    if module not in _DASK_READERS and "dask" not in sys.modules:  # the reader does not use dask
+        yield
+        return
+    import dask
+    from dask.local import get_sync
+
+    with dask.config.set(scheduler=get_sync):
+        yield
 
 
 def _call_reader(module: str, path: Path) -> list[dict[str, Any]]:
     reader = _reader(module)
     kw = dict(_READER_KW.get(module, {}))  # not lazy: a lazy reader keeps the file open after it returns
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _light_dask(module), _local_dask(module):
             # some readers (MRC) leave their file object to the garbage collector: it closes here, unremarked
             warnings.simplefilter("ignore", ResourceWarning)
             sigs = list(reader(str(path), **kw))
