@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,14 +61,24 @@ def _unpacked(path: Path, tmp: Path) -> Path:
     return next(tmp.glob("*.emd"))
 
 
-def timed(cmd: list[str], repeat: int) -> tuple[float, str]:
-    times, out = [], ""
+def _child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(cmd: list[str], repeat: int) -> tuple[float, float, str]:
+    """Median wall time [s], median CPU time (user + system) [s] and the last line of stderr of ``repeat`` runs.
+
+    The CPU time is what the command itself costs; the wall time adds the wait for a core on a loaded machine.
+    """
+    times, cpu, out = [], [], ""
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _child_cpu()
         p = subprocess.run(cmd, capture_output=True, text=True)
         times.append(time.perf_counter() - t0)
+        cpu.append(_child_cpu() - c0)
         out = (p.stderr.strip().splitlines() or [""])[-1]
-    return statistics.median(times), out
+    return statistics.median(times), statistics.median(cpu), out
 
 
 def _cpu() -> str:
@@ -100,14 +111,14 @@ def main() -> None:
     real = args.real
     if real.is_dir():
         cases += [(f"{fmt}: {what}", ["analyze", str(_unpacked(real / name, tmp))]) for fmt, what, name in REAL_CASES]
-    base, _ = timed([sys.executable, "-c", "import numpy"], args.repeat)
+    base, base_cpu, _ = timed([sys.executable, "-c", "import numpy"], args.repeat)
     print(f"{_cpu()}, {len(os.sched_getaffinity(0))} cores; load average {os.getloadavg()[0]:.1f} at the start")
-    print(f"python -c 'import numpy': {base:.2f} s (median of {args.repeat})")
-    print("| error | time [s] | TensorFlow imported | message |\n|---|---|---|---|")
+    print(f"python -c 'import numpy': {base:.2f} s wall, {base_cpu:.2f} s CPU (median of {args.repeat})")
+    print("| error | wall [s] | CPU [s] | TensorFlow imported | message |\n|---|---|---|---|---|")
     for name, argv in cases:
-        t, msg = timed([sys.executable, "-m", "aistem.cli", *argv], args.repeat)
+        t, c, msg = timed([sys.executable, "-m", "aistem.cli", *argv], args.repeat)
         tf = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True).stdout.strip()
-        print(f"| {name} | {t:.2f} | {'yes' if tf.endswith('True') else 'no'} | {msg[:90]} |", flush=True)
+        print(f"| {name} | {t:.2f} | {c:.2f} | {'yes' if tf.endswith('True') else 'no'} | {msg[:90]} |", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
