@@ -217,3 +217,41 @@ def test_a_digitalmicrograph_error_loads_no_dask_array():
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert "ERROR" in out.stdout and "spectrum-image" in out.stdout, out.stdout + out.stderr
     assert "DASK_ARRAY _LazyModule SPARSE False" in out.stdout, out.stdout + out.stderr
+
+
+SLOW_READERS = """
+import sys
+from aistem.cli.main import main
+rc = main(sys.argv[1:])
+print("RC", rc, "LOADED", [m for m in ("tensorflow", "keras", "pint", "sparse", "numba", "rsciio.emd") if m in sys.modules])
+"""
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="needs ../shared/real-files")
+def test_velox_pixel_size_errors_come_before_its_slow_reader(tmp_path):
+    """A Velox file whose images are all too coarse (or too small) is refused from a look at its metadata, with the
+    error the full read gives, and the look agrees with RosettaSciIO on every image."""
+    import zipfile
+
+    from aistem.core.io import list_signals
+    from aistem.core.io.velox_peek import velox_images
+
+    with zipfile.ZipFile(REAL / "emd/velox_emd_v11_elementSelection.zip") as z:
+        z.extractall(tmp_path)
+    velox = next(tmp_path.glob("*.emd"))
+    stack = REAL / "emd/fei_example_tem_stack.emd"
+    for path in (velox, stack):
+        peek = velox_images(path)
+        full = [i for i in list_signals(path) if i.kind in ("image", "stack")]
+        assert [(p.detector, p.shape) for p in peek] == [(i.detector, i.shape[-2:]) for i in full]
+        assert [p.pixel_size for p in peek] == pytest.approx([i.pixel_size for i in full], rel=1e-9)
+    assert velox_images(REAL / "emd/example_image.emd") == []  # NCEM: left to the full reader
+    cases = ((velox, "HAADF", "pixel size 19.9685 Å/px is too coarse"), (stack, "0", "image of 3×3 px is smaller"))
+    for path, signal, said in cases:
+        quick = subprocess.run([sys.executable, "-c", SLOW_READERS, "analyze", str(path)], capture_output=True,
+                               text=True, timeout=120)  # fmt: skip
+        assert "RC 2 LOADED []" in quick.stdout and said in quick.stderr, quick.stdout + quick.stderr
+        full = subprocess.run([sys.executable, "-c", SLOW_READERS, "analyze", str(path), "--signal", signal],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert "rsciio.emd" in full.stdout and "RC 2" in full.stdout
+        assert full.stderr.strip() == quick.stderr.strip()  # the same message from the full read
