@@ -7,13 +7,16 @@ This is the core's only file edge; the analysis functions take arrays. Reading i
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import json
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +68,8 @@ _LABELS = {
     "blockfile": "blockfile",
     "image": "image",
 }
+#: Plugins that compute a dask array even when not lazy.
+_DASK_READERS = {"mrc"}
 #: Array names of an ``.npz`` that hold the image, in order of preference.
 _NPZ_IMAGE_KEYS = ("frames", "image", "images", "data")
 
@@ -195,39 +200,69 @@ def _grey(data: Any, rgb_last: bool = False) -> Any:
 # -------------------------------------------------------------------------------------------------------- rsciio
 
 
-class _NoSparse(importlib.abc.MetaPathFinder):
-    """Makes ``import sparse`` fail while it sits first in ``sys.meta_path``: dask imports it (and numba, ≈ 1 s) only
-    to register its arrays, which only the Velox reader needs."""
+class _LazyDask(importlib.abc.MetaPathFinder):
+    """While it sits first in ``sys.meta_path``: ``import dask.array`` gives a module that loads on first use, and
+    ``import sparse`` fails.
 
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+    Some RosettaSciIO readers (DigitalMicrograph) import ``dask.array`` at module level for lazy reading only; with
+    ``lazy=False`` they never touch it, and importing it costs ≈ 0.5 s (and dask imports ``sparse`` and numba, ≈ 1 s
+    more, only to register its arrays, which only the Velox reader needs). Anything that later uses ``dask.array``
+    loads it in full then.
+    """
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
         if name == "sparse" or name.startswith("sparse."):
             raise ImportError(f"{name} is not imported while a RosettaSciIO reader other than EMD starts")
-        return None
+        if name != "dask.array":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        if spec is not None and spec.loader is not None:
+            spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
 
 
-def _import_reader(module: str) -> Any:
+@contextlib.contextmanager
+def _light_dask(module: str) -> Iterator[None]:
+    """While a reader other than EMD is imported and called, ``dask.array`` loads on first use, without ``sparse``
+    (:class:`_LazyDask`)."""
     if module == "emd" or "dask.array" in sys.modules:
-        return importlib.import_module(f"rsciio.{module}")
-    hook = _NoSparse()
+        yield
+        return
+    hook = _LazyDask()
     sys.meta_path.insert(0, hook)
     try:
-        return importlib.import_module(f"rsciio.{module}")
+        yield
     finally:
         sys.meta_path.remove(hook)
 
 
 def _reader(module: str) -> Any:
     try:
-        return _import_reader(module).file_reader
+        with _light_dask(module):
+            return importlib.import_module(f"rsciio.{module}._api").file_reader
     except ImportError as exc:
         raise ValueError(f"reading this format needs RosettaSciIO: pip install 'aistem[io]' ({exc})") from exc
+
+
+@contextlib.contextmanager
+def _local_dask(module: str) -> Iterator[None]:
+    """Readers that build a dask array and compute it (MRC, even when not lazy) do so in this thread: naming no
+    scheduler makes dask import ``distributed`` to look for a client (≈ 1 s), and reading a file needs none."""
+    if module not in _DASK_READERS and "dask" not in sys.modules:  # the reader does not use dask
+        yield
+        return
+    import dask
+    from dask.local import get_sync
+
+    with dask.config.set(scheduler=get_sync):
+        yield
 
 
 def _call_reader(module: str, path: Path) -> list[dict[str, Any]]:
     reader = _reader(module)
     kw = dict(_READER_KW.get(module, {}))  # not lazy: a lazy reader keeps the file open after it returns
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _light_dask(module), _local_dask(module):
             # some readers (MRC) leave their file object to the garbage collector: it closes here, unremarked
             warnings.simplefilter("ignore", ResourceWarning)
             sigs = list(reader(str(path), **kw))

@@ -133,6 +133,7 @@ print("RC", rc, "HEAVY", heavy)
         ("npy", ["--pixel-size", "0.12", "--out", "a.npz", "--frames", "all", "--window-px", "64"], None),
         ("npy", [], "pixel size of .* is not known"),
         ("npy", ["--pixel-size", "-0.1"], "must be positive"),
+        ("npy", ["--pixel-size", "0.01"], r"image of 120×120 px is smaller than one window of 1200 px"),
         ("hspy", ["--signal", "0"], "spectrum-image .*real-space images here: 1 'HAADF'"),
         ("hspy", ["--signal", "BF"], "no signal 'BF'"),
         ("hspy", ["--frames", "1", "--out", "r.npz", "--plot", "r.png", "--frames", "all"], "take one frame"),
@@ -171,6 +172,16 @@ def test_errors_come_before_tensorflow(tmp_path, make, args, message):
         ("digitalmicrograph/3D/EELS_SI.dm4", "spectrum-image"),
         ("tia/new/128x128x5-diffraction_preview_1.ser", "diffraction pattern"),
         ("digitalmicrograph/2D/test-1.dm4", "pixel size of .* is not known"),
+        ("digitalmicrograph/1D/test-EELS_spectrum.dm3", "spectrum"),
+        ("emd/fei_example_tem_stack.emd", "image of 3×3 px is smaller than one window of 147 px"),
+        ("emd/example_image.emd", "scale 1 without units"),
+        ("emd/Si100_4D.emd", "diffraction pattern"),
+        ("tia/new/128x128-TEM_search_1.ser", "pixel size 52.6121 Å/px is too coarse"),
+        ("mrc/HAADFscan.mrc", "pixel size 56.7913 Å/px is too coarse"),
+        ("tiff/test_loading_image_saved_with_imageJ_stack.tif", "pixel size 1686.75 Å/px is too coarse"),
+        ("tiff/test_loading_image_saved_with_imageJ_no_scale.tif", "pixel size of .* is not known"),
+        ("hspy/example2_v3.1.hspy", "diffraction pattern"),
+        ("blockfile/test2.blo", "diffraction pattern"),
     ],
 )
 def test_real_file_errors_come_before_tensorflow(name, message):
@@ -185,3 +196,62 @@ def test_window_far_from_12_angstrom_warns(tmp_path):
               "--no-rotation", "--quiet", cwd=tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "the window is 16 Å" in out.stderr and "trained at 12 Å" in out.stderr
+
+
+LAZY_DASK = """
+import sys
+from aistem.core.io import read_frames
+try:
+    read_frames(sys.argv[1])
+except ValueError as exc:
+    print("ERROR", exc)
+mod = sys.modules.get("dask.array")
+print("DASK_ARRAY", "absent" if mod is None else type(mod).__name__, "SPARSE", "sparse" in sys.modules)
+"""
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="needs ../shared/real-files")
+def test_a_digitalmicrograph_error_loads_no_dask_array():
+    """RosettaSciIO's DM reader imports dask.array for lazy reading only: it stays unloaded (≈ 0.5 s saved)."""
+    out = subprocess.run([sys.executable, "-c", LAZY_DASK, str(REAL / "digitalmicrograph/3D/EELS_SI.dm4")],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "ERROR" in out.stdout and "spectrum-image" in out.stdout, out.stdout + out.stderr
+    assert "DASK_ARRAY _LazyModule SPARSE False" in out.stdout, out.stdout + out.stderr
+
+
+SLOW_READERS = """
+import sys
+from aistem.cli.main import main
+rc = main(sys.argv[1:])
+print("RC", rc, "LOADED", [m for m in ("tensorflow", "keras", "pint", "sparse", "numba", "rsciio.emd") if m in sys.modules])
+"""
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="needs ../shared/real-files")
+def test_velox_pixel_size_errors_come_before_its_slow_reader(tmp_path):
+    """A Velox file whose images are all too coarse (or too small) is refused from a look at its metadata, with the
+    error the full read gives, and the look agrees with RosettaSciIO on every image."""
+    import zipfile
+
+    from aistem.core.io import list_signals
+    from aistem.core.io.velox_peek import velox_images
+
+    with zipfile.ZipFile(REAL / "emd/velox_emd_v11_elementSelection.zip") as z:
+        z.extractall(tmp_path)
+    velox = next(tmp_path.glob("*.emd"))
+    stack = REAL / "emd/fei_example_tem_stack.emd"
+    for path in (velox, stack):
+        peek = velox_images(path)
+        full = [i for i in list_signals(path) if i.kind in ("image", "stack")]
+        assert [(p.detector, p.shape) for p in peek] == [(i.detector, i.shape[-2:]) for i in full]
+        assert [p.pixel_size for p in peek] == pytest.approx([i.pixel_size for i in full], rel=1e-9)
+    assert velox_images(REAL / "emd/example_image.emd") == []  # NCEM: left to the full reader
+    cases = ((velox, "HAADF", "pixel size 19.9685 Å/px is too coarse"), (stack, "0", "image of 3×3 px is smaller"))
+    for path, signal, said in cases:
+        quick = subprocess.run([sys.executable, "-c", SLOW_READERS, "analyze", str(path)], capture_output=True,
+                               text=True, timeout=120)  # fmt: skip
+        assert "RC 2 LOADED []" in quick.stdout and said in quick.stderr, quick.stdout + quick.stderr
+        full = subprocess.run([sys.executable, "-c", SLOW_READERS, "analyze", str(path), "--signal", signal],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert "rsciio.emd" in full.stdout and "RC 2" in full.stdout
+        assert full.stderr.strip() == quick.stderr.strip()  # the same message from the full read

@@ -55,3 +55,21 @@ def test_bad_files_give_clear_errors(tmp_path):
     (tmp_path / "t.npy").write_bytes(b"\x93NUMPY broken")
     with pytest.raises(ValueError, match="could not read"):
         read_frames(tmp_path / "t.npy")
+
+
+def test_analyze_takes_npz_and_npy_paths_like_arrays(small_model, tmp_path):
+    """``analyze("file.npz")`` (once "unknown device") reads the file, its pixel size and frame 0."""
+    from aistem.core import analyze
+    from aistem.core.synthetic import square_lattice
+
+    img = square_lattice((130, 130)).astype(np.float32)
+    np.savez(tmp_path / "scan.npz", frames=np.stack([img, img[::-1]]), pixel_size=0.12)
+    np.save(tmp_path / "scene.npy", img)
+    (tmp_path / "scene.json").write_text(json.dumps({"pixel_size": 0.12}))
+    kw = {"model": small_model, "samples": 2, "seed": 1, "stride": 3.0, "rotation": False, "domain": False}
+    ref = analyze(img, 0.12, **kw)
+    for path in (tmp_path / "scan.npz", str(tmp_path / "scene.npy")):
+        r = analyze(path, **kw)
+        assert r.pixel_size == pytest.approx(0.12) and r.window_px == ref.window_px == 100
+        np.testing.assert_array_equal(r.classes, ref.classes)
+        np.testing.assert_allclose(r.mutual_information, ref.mutual_information, atol=1e-6)
