@@ -17,7 +17,7 @@ import zmq
 from .control import MAX_PART_BYTES, describe_request, parse_request, serve_control
 from .protocol import encode_status
 from .publisher import bind_error
-from .settings import SETTABLE, settable_values
+from .settings import BY_NAME, SETTABLE, settable_values
 
 __all__ = ["Controller"]
 
@@ -45,7 +45,7 @@ class Controller:
         except Exception as exc:
             if sock is not None:
                 sock.close(0)
-            errors.append(bind_error("control", s.control, "--control", exc))
+            errors.append(bind_error("control", s.control, BY_NAME["control"].option, exc))
             ready.set()
             return
         ready.set()

@@ -17,6 +17,7 @@ import zmq
 
 from .holding import ResultHold
 from .protocol import Frame, build_result, encode_status, pack_result
+from .settings import BY_NAME
 
 __all__ = ["OUTBOX_SIZE", "RESULT_LINGER_MS", "Publisher", "bind_error"]
 
@@ -114,7 +115,7 @@ class Publisher:
         except Exception as exc:
             if sock is not None:
                 sock.close(0)
-            errors.append(bind_error("result", s.results, "--results", exc))
+            errors.append(bind_error("result", s.results, BY_NAME["results"].option, exc))
             ready.set()
             return
         ready.set()
