@@ -146,10 +146,16 @@ def compare_coarse_dense(args: argparse.Namespace) -> None:
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; no GPU")
         print(f"frames: {what}, {px} Å/px; window {args.window} Å, stride {args.stride} Å, T = {args.samples} (adaptive)")
         idx = 0
-        for step in modes.values():  # warm-up: one frame per setting
+        for step in modes.values():  # warm-up: one frame per setting (sent again until the subscription is up)
             assert request("set", control, coarse_step=step)["ok"]
-            pub.send(frames[idx % len(frames)], pixel_size=px, series="bench", index=idx)
-            if col.wait(idx, 600) is None:
+            end = time.monotonic() + 900
+            while True:
+                pub.send(frames[idx % len(frames)], pixel_size=px, series="bench", index=idx)
+                if request("status", control)["status"]["frames_received"] > 0 or time.monotonic() > end:
+                    break
+                time.sleep(0.5)
+                idx += 1
+            if col.wait(idx, 900) is None:
                 raise RuntimeError("no warm-up result")
             idx += 1
         for i in range(args.latency_frames * len(modes)):
