@@ -16,8 +16,8 @@ import zmq
 
 from .control import MAX_PART_BYTES, describe_request, parse_request, serve_control
 from .protocol import encode_status
-from .publisher import bind_error
-from .settings import BY_NAME, SETTABLE, settable_values
+from .publisher import bind_server_socket
+from .settings import SETTABLE, settable_values
 
 __all__ = ["Controller"]
 
@@ -30,24 +30,13 @@ class Controller:
     """The control thread and the control requests of the daemon."""
 
     def _control_loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
-        s = self.settings
-        sock: zmq.Socket | None = None
-        try:
-            sock = self._ctx.socket(zmq.ROUTER)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
-            if s.curve.enabled:
-                from .curve import make_server
-
-                make_server(sock, s.curve.secret_key)
-            sock.bind(s.control)
-            self.control_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        except Exception as exc:
-            if sock is not None:
-                sock.close(0)
-            errors.append(bind_error("control", s.control, BY_NAME["control"].option, exc))
+        options = {zmq.LINGER: 0, zmq.MAXMSGSIZE: MAX_PART_BYTES}
+        sock, error = bind_server_socket(self._ctx, zmq.ROUTER, self.settings, "control", "control", options)
+        if sock is None:
+            errors.append(error)  # type: ignore[arg-type]
             ready.set()
             return
+        self.control_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         ready.set()
         try:
             serve_control(sock, self.answer, lambda req: req.get("command") == "reload", self._control_stop, POLL_MS)

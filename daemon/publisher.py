@@ -19,7 +19,7 @@ from .holding import ResultHold
 from .protocol import Frame, build_result, encode_status, pack_result
 from .settings import BY_NAME
 
-__all__ = ["OUTBOX_SIZE", "RESULT_LINGER_MS", "Publisher", "bind_error"]
+__all__ = ["OUTBOX_SIZE", "RESULT_LINGER_MS", "Publisher", "bind_error", "bind_server_socket"]
 
 log = logging.getLogger("aistem.daemon.server")
 
@@ -36,6 +36,29 @@ def bind_error(what: str, endpoint: str, option: str, exc: BaseException) -> Run
             f"aistem serve, holds the port; stop it or choose another endpoint with {option})"
         )
     return RuntimeError(f"cannot bind the {what} socket to {endpoint}: {exc}")
+
+
+def bind_server_socket(
+    ctx: zmq.Context, kind: int, settings: Any, name: str, what: str, options: dict[int, int]
+) -> tuple[zmq.Socket | None, BaseException | None]:
+    """A socket of ``kind`` with ``options``, CURVE server when on, bound to the endpoint of the setting ``name``;
+    or (None, a one-line error) when that fails (the socket closed again)."""
+    endpoint = BY_NAME[name].get(settings)
+    sock: zmq.Socket | None = None
+    try:
+        sock = ctx.socket(kind)
+        for option, value in options.items():
+            sock.setsockopt(option, value)
+        if settings.curve.enabled:
+            from .curve import make_server
+
+            make_server(sock, settings.curve.secret_key)
+        sock.bind(endpoint)
+        return sock, None
+    except Exception as exc:
+        if sock is not None:
+            sock.close(0)
+        return None, bind_error(what, endpoint, BY_NAME[name].option, exc)
 
 
 class Publisher:
@@ -101,23 +124,13 @@ class Publisher:
 
     def _publisher_loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
         s = self.settings
-        sock: zmq.Socket | None = None
-        try:
-            sock = self._ctx.socket(zmq.XPUB)  # a PUB that hears subscriptions: results nobody could get are held
-            sock.setsockopt(zmq.SNDHWM, s.results_hwm)
-            sock.setsockopt(zmq.LINGER, 0)
-            if s.curve.enabled:
-                from .curve import make_server
-
-                make_server(sock, s.curve.secret_key)
-            sock.bind(s.results)
-            self.results_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        except Exception as exc:
-            if sock is not None:
-                sock.close(0)
-            errors.append(bind_error("result", s.results, BY_NAME["results"].option, exc))
+        # an XPUB: a PUB that hears subscriptions, so that results nobody could get yet are held
+        sock, error = bind_server_socket(self._ctx, zmq.XPUB, s, "results", "result", {zmq.SNDHWM: s.results_hwm, zmq.LINGER: 0})
+        if sock is None:
+            errors.append(error)  # type: ignore[arg-type]
             ready.set()
             return
+        self.results_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         ready.set()
         try:
             self._send_until_stopped(sock, s.status_interval)
