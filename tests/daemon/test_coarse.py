@@ -87,3 +87,31 @@ def test_a_newer_frame_supersedes_the_refinement_after_its_coarse_preview(coarse
     assert got == [(0, False), (1, False), (1, True)], got
     after = request("status", d.control_endpoint)["status"]
     assert after["frames_superseded"] - before["frames_superseded"] == 1
+
+
+def test_stop_during_the_refinement_keeps_the_coarse_preview(reference_model, frames):
+    """SIGTERM/stop after the coarse level was published abandons the refinement within one network call."""
+    import time
+
+    from aistem.daemon.server import Daemon
+
+    src = Source()
+    d = Daemon(fast_settings(src.endpoint, **{**COARSE, "samples": 300}), reference_model)
+    thread = d.serve_in_thread()
+    ls = Listener(d.results_endpoint)
+    try:
+        wait_connected(src, ls, d.control_endpoint)
+        src.send(frames[4], "stop2", 0)
+        ls.wait_for(lambda: ls.of("result", "stop2"), 120, "the coarse preview")
+        t0 = time.monotonic()
+        d.request_stop()
+        thread.join(30)
+        assert not thread.is_alive(), "the daemon did not stop"
+        assert time.monotonic() - t0 < 30
+        assert [(r.index, r.final) for r in ls.of("result", "stop2")] == [(0, False)]
+        assert d.status()["frames_superseded"] == 1
+    finally:
+        d.request_stop()
+        thread.join(30)
+        ls.close()
+        src.close()
