@@ -412,6 +412,7 @@ def analyze(
     domain: bool | Any = True,
     coarse_step: int | None = None,
     on_coarse: Callable[[AnalysisResult], None] | None = None,
+    grid: WindowGrid | None = None,
 ) -> AnalysisResult:
     """Classify every window of an image and measure its uncertainty (AI-STEM).
 
@@ -476,6 +477,10 @@ def analyze(
         With ``coarse_step``: called with the coarse level as a result of its own (every ``coarse_step``-th window,
         stride ``coarse_step`` × stride) before the refinement — the live preview, the first level of the same
         analysis.
+    grid : WindowGrid, optional
+        The window grid of ``image``, computed once by the caller (e.g. the daemon, per frame): its window and stride
+        [px] override ``window``/``stride``/``window_px``/``stride_px`` (``window`` [Å] still words the error for a
+        pixel size too coarse for the descriptor).
 
     Raises
     ------
@@ -498,12 +503,18 @@ def analyze(
         raise ValueError(f"threshold must be a non-negative number of bits, got {threshold!r}")
     _check_call_sizes(batch_size, samples_per_call)
     img = validate_image(image)
-    w, s = resolve_windows(pixel_size, window=window, stride=stride, window_px=window_px, stride_px=stride_px)
+    if grid is not None:
+        if tuple(img.shape) != tuple(grid.image_shape):
+            raise ValueError(f"the window grid is for an image of {grid.image_shape}, got an image of shape {img.shape}")
+        w, s = grid.window_px, grid.stride_px
+    else:
+        w, s = resolve_windows(pixel_size, window=window, stride=stride, window_px=window_px, stride_px=stride_px)
     m = _as_model(model)
     size = m.input_size
     check_window(w, pixel_size, window if window_px is None else None, size)
     _warn_window(w, pixel_size, float(m.info.window))
-    grid: WindowGrid = window_grid(img.shape, w, s, pixel_size=pixel_size)
+    if grid is None:
+        grid = window_grid(img.shape, w, s, pixel_size=pixel_size)
     n = grid.size
     if coarse_step is not None and coarse_step != 1:
         from .analysis_refine import analyze_coarse

@@ -10,7 +10,14 @@ and subscribes to the results.
 * throughput: frames sent at ``--rate`` (faster than the analysis) for ``--seconds`` in live mode: results/s,
   and frames dropped.
 
+* ``--coarse-vs-dense``: the final-result latency of coarse-to-fine (``coarse_step``, the default, its coarse level
+  published as the live preview) and of the dense grid (``coarse_step = 1``, ``--dense``), side by side in one run:
+  one daemon, the preview on (the live default), frames alternating between the two settings (control ``set``
+  between frames), then the same frame through :func:`aistem.core.analyze` in this process for where the time goes
+  (descriptor, inference, domain check, rotation, share of windows evaluated).
+
 Run: .venv/bin/python benchmarks/bench_daemon.py [--stride 6 --samples 10] [--latency-frames 10 --seconds 60]
+     .venv/bin/python benchmarks/bench_daemon.py --coarse-vs-dense --stride 1.5 --samples 100 --latency-frames 4
 """
 
 from __future__ import annotations
@@ -66,6 +73,8 @@ class Collector:
         self.t.start()
         self.ready.wait(5)
 
+        self.previews: dict[int, tuple[float, dict]] = {}
+
     def _run(self, endpoint: str) -> None:
         s = zmq.Context.instance().socket(zmq.SUB)
         s.setsockopt(zmq.LINGER, 0)
@@ -79,6 +88,9 @@ class Collector:
                 t = time.time()
                 m = decode_message(parts)
                 with self.cond:
+                    if m.header.get("final", True) is False:
+                        self.previews[int(m.index)] = (t, m.header)
+                        continue
                     self.got[int(m.index)] = (t, m.header)
                     self.cond.notify_all()
         s.close(0)
@@ -94,11 +106,12 @@ class Collector:
             return self.got[index]
 
 
-def start_daemon(args: argparse.Namespace, frames_ep: str) -> tuple[subprocess.Popen, str, str]:
+def start_daemon(args: argparse.Namespace, frames_ep: str, preview: bool = False) -> tuple[subprocess.Popen, str, str]:
     results, control = free_endpoint(), free_endpoint()
     cmd = [sys.executable, "-m", "aistem.cli", "serve", "--frames", frames_ep, "--results", results, "--control", control]
     cmd += ["--window", str(args.window), "--stride", str(args.stride), "--samples", str(args.samples), "--mode", "live"]
-    cmd += ["--status-interval", "1", "--log-level", "WARNING", "--no-preview"]  # one final result per frame
+    cmd += ["--status-interval", "1", "--log-level", "WARNING"]
+    cmd += ["--preview"] if preview else ["--no-preview"]  # --no-preview: one final result per frame
     if args.model:
         cmd += ["--model", args.model]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
@@ -120,6 +133,84 @@ def wait_started(proc: subprocess.Popen, control: str, timeout: float = 180.0) -
     raise RuntimeError("the daemon did not start")
 
 
+def compare_coarse_dense(args: argparse.Namespace) -> None:
+    """Final-result latency, coarse-to-fine against dense, frames alternating in one daemon run."""
+    frames, px, what = frames_512()
+    pub = FramePublisher("tcp://127.0.0.1:*", "pub")
+    proc, results_ep, control = start_daemon(args, pub.endpoint, preview=True)
+    col = Collector(results_ep)
+    k = int(request("status", control)["status"]["settings"]["coarse_step"])
+    modes = {f"coarse-to-fine (coarse_step {k})": k, "dense (--dense)": 1}
+    lat: dict[str, list[tuple[float, float | None, dict]]] = {m: [] for m in modes}
+    try:
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; no GPU")
+        print(f"frames: {what}, {px} Å/px; window {args.window} Å, stride {args.stride} Å, T = {args.samples} (adaptive)")
+        idx = 0
+        for step in modes.values():  # warm-up: one frame per setting (sent again until the subscription is up)
+            assert request("set", control, coarse_step=step)["ok"]
+            end = time.monotonic() + 900
+            while True:
+                pub.send(frames[idx % len(frames)], pixel_size=px, series="bench", index=idx)
+                if request("status", control)["status"]["frames_received"] > 0 or time.monotonic() > end:
+                    break
+                time.sleep(0.5)
+                idx += 1
+            if col.wait(idx, 900) is None:
+                raise RuntimeError("no warm-up result")
+            idx += 1
+        for i in range(args.latency_frames * len(modes)):
+            name = list(modes)[i % len(modes)]
+            assert request("set", control, coarse_step=modes[name])["ok"]
+            frame = frames[(i // len(modes)) % len(frames)]  # both settings see the same frames
+            t0 = time.time()
+            pub.send(frame, pixel_size=px, series="bench", index=idx)
+            got = col.wait(idx, 900)
+            if got is None:
+                raise RuntimeError(f"no result for frame {idx}")
+            prev = col.previews.get(idx)
+            lat[name].append(((got[0] - t0) * 1e3, None if prev is None else (prev[0] - t0) * 1e3, got[1]))
+            idx += 1
+        print(f"final-result latency (sent → final result received), {args.latency_frames} frames each, alternating:")
+        for name, rows in lat.items():
+            final = np.asarray([r[0] for r in rows])
+            prev = [r[1] for r in rows if r[1] is not None]
+            tm = np.asarray([[r[2]["timing"][k_] for k_ in ("descriptor", "inference", "analysis")] for r in rows])
+            print(
+                f"  {name}: median {np.median(final) / 1e3:.2f} s (min {final.min() / 1e3:.2f}, max {final.max() / 1e3:.2f}); "
+                f"preview median {np.median(prev) / 1e3 if prev else float('nan'):.2f} s; analyze median "
+                f"{np.median(tm[:, 2]) / 1e3:.2f} s (descriptor {np.median(tm[:, 0]) / 1e3:.2f}, "
+                f"inference {np.median(tm[:, 1]) / 1e3:.2f})"
+            )
+    finally:
+        request("stop", control, drain=False)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        col.stop.set()
+        pub.close()
+    breakdown(args, frames, px, k)
+
+
+def breakdown(args: argparse.Namespace, frames: np.ndarray, px: float, k: int) -> None:
+    """Where the time goes: the same frames through ``aistem.core.analyze`` in this process, both settings."""
+    from aistem.core import analyze, load_model
+
+    model = load_model(args.model)
+    kw = dict(window=args.window, stride=args.stride, samples=args.samples, model=model, adaptive=True, precision="auto")
+    analyze(frames[0], px, **kw, coarse_step=k)  # compile
+    for step in (k, 1):
+        r = analyze(frames[0], px, **kw, coarse_step=step)
+        t = r.timing
+        frac = t.get("evaluated_fraction", 1.0)
+        print(
+            f"  in process, coarse_step {step}: total {t['total'] / 1e3:.2f} s = descriptor {t['descriptor'] / 1e3:.2f} + "
+            f"inference {t['inference'] / 1e3:.2f} + domain {t['domain'] / 1e3:.2f} + rotation {t['rotation'] / 1e3:.2f} s "
+            f"(+ bookkeeping); {frac:.1%} of {r.classes.size} windows evaluated, mean samples per evaluated window "
+            f"{float(r.samples_used[~r.filled].mean() if r.filled is not None else r.samples_used.mean()):.1f}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--window", type=float, default=12.0, help="window [Å]")
@@ -129,7 +220,11 @@ def main() -> None:
     ap.add_argument("--latency-frames", type=int, default=10, help="frames for the latency measurement")
     ap.add_argument("--seconds", type=float, default=60.0, help="duration of the live-mode throughput run [s]")
     ap.add_argument("--rate", type=float, default=20.0, help="send rate of the throughput run [frames/s]; 0: full speed")
+    ap.add_argument("--coarse-vs-dense", action="store_true", help="final-result latency, coarse-to-fine against dense")
     args = ap.parse_args()
+    if args.coarse_vs_dense:
+        compare_coarse_dense(args)
+        return
 
     frames, px, what = frames_512()
     pub = FramePublisher("tcp://127.0.0.1:*", "pub")

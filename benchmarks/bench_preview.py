@@ -13,7 +13,8 @@ subscribes to the results. In order:
 3. the last of them is left to refine: sent → final result (unless ``--no-final``);
 4. one frame sent to the idle daemon: sent → preview.
 
-Run: .venv/bin/python benchmarks/bench_preview.py [--preview-step 4 --preview-samples 8] [--batch-size 32]
+Run: .venv/bin/python benchmarks/bench_preview.py [--dense --preview-step 4 --preview-samples 8] [--batch-size 32]
+(without --dense the daemon analyses coarse-to-fine and its preview is the coarse level: the preview options do not apply)
      [--frames 5] [--no-final]
 """
 
@@ -87,6 +88,8 @@ def start_daemon(args: argparse.Namespace, frames_ep: str) -> tuple[subprocess.P
     results, control = free_endpoint(), free_endpoint()
     cmd = [sys.executable, "-m", "aistem.cli", "serve", "--frames", frames_ep, "--results", results, "--control", control]
     cmd += ["--mode", "live", "--preview", "--status-interval", "1", "--log-level", "WARNING"]
+    if args.dense:  # the dense two-pass preview (--preview-step, --preview-samples); default: the coarse level
+        cmd += ["--dense"]
     if args.preview_step:
         cmd += ["--preview-step", str(args.preview_step)]
     if args.preview_samples:
@@ -100,6 +103,7 @@ def start_daemon(args: argparse.Namespace, frames_ep: str) -> tuple[subprocess.P
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dense", action="store_true", help="dense analysis: the preview is a pass of its own")
     ap.add_argument("--preview-step", type=int, default=None, help="preview stride in analysis strides (default: config)")
     ap.add_argument("--preview-samples", type=int, default=None, help="MC samples of the preview (default: config)")
     ap.add_argument("--batch-size", type=int, default=None, help="windows per network call (default: config, 32)")

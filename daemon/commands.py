@@ -12,8 +12,6 @@ import signal
 import threading
 from typing import Any
 
-from aistem.core.backend import PRECISION_HELP, USER_PRECISIONS
-
 __all__ = ["register"]
 
 log = logging.getLogger("aistem.daemon")
@@ -77,71 +75,7 @@ def _register_serve(sub: Any) -> None:
         "mutual information, interface) and publish the results on a PUB socket; control on a REP socket. "
         "Defaults come from [daemon] and [analysis] of config/default.toml; the wire protocol is docs/protocol.md.",
     )
-    p.add_argument("--frames", metavar="ENDPOINT", help="acquisition frame endpoint to connect to (default tcp://127.0.0.1:5555)")
-    p.add_argument("--socket", choices=("sub", "pull"), help="frame socket kind: sub (PUB/SUB, default) or pull (PUSH/PULL)")
-    p.add_argument("--mode", choices=("live", "lossless"), help="live: newest frame wins (default); lossless: every frame")
-    p.add_argument("--results", metavar="ENDPOINT", help="endpoint to bind for results, PUB (default tcp://127.0.0.1:5556)")
-    p.add_argument("--control", metavar="ENDPOINT", help="endpoint to bind for control, REP (default tcp://127.0.0.1:5557)")
-    p.add_argument("--window", type=_ranged("window"), metavar="Å", help="window side [Å] (default 12)")
-    p.add_argument("--stride", type=_ranged("stride"), metavar="Å", help="step between windows [Å] (default 1.5)")
-    p.add_argument("--samples", type=_ranged("samples"), metavar="T", help="Monte-Carlo dropout samples per window (default 100)")
-    p.add_argument("--threshold", type=_ranged("threshold"), metavar="BIT", help="MI threshold for interface [bit] (default 0.1)")
-    p.add_argument(
-        "--adaptive",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="adaptive MC sampling: settled windows stop early, --samples is the maximum (default from [analysis]: on); "
-        "--no-adaptive gives the paper's fixed sampling",
-    )
-    p.add_argument("--precision", choices=USER_PRECISIONS, help=f"{PRECISION_HELP} (default from [analysis]: auto)")
-    p.add_argument(
-        "--preview",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="live mode: publish a coarse preview of each frame (final: false) before the full result "
-        "(default from [daemon.preview], on)",
-    )
-    p.add_argument(
-        "--preview-step",
-        type=_ranged("preview_step"),
-        metavar="N",
-        help="preview stride in units of --stride [windows]: every N-th window of the final grid (default 5)",
-    )
-    p.add_argument(
-        "--preview-samples",
-        type=_ranged("preview_samples"),
-        metavar="T",
-        help="Monte-Carlo dropout samples per preview window (default 4)",
-    )
-    p.add_argument(
-        "--warm-up",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="compile the network for the current settings while no frame is waiting (default from [daemon], on)",
-    )
-    p.add_argument(
-        "--seed", type=_ranged("seed"), help="seed of the dropout masks, the same for every frame; -1: fresh masks (default)"
-    )
-    p.add_argument("--model", metavar="FILE", help="model file (.keras or the paper's .h5); default: the shipped model")
-    p.add_argument(
-        "--batch-size", type=_ranged("batch_size"), metavar="N", help="windows per network call [windows] (default 32)"
-    )
-    p.add_argument("--save", metavar="DIR", help="write every result to DIR/<series>.results.h5 (HDF5, flushed per frame)")
-    p.add_argument(
-        "--status-interval", type=_ranged("status_interval"), metavar="S", help="time between status messages [s] (default 2)"
-    )
-    p.add_argument(
-        "--queue-length", type=_ranged("queue_length"), metavar="N", help="frames waiting, lossless mode [frames] (default 16)"
-    )
-    p.add_argument(
-        "--max-rows", type=_ranged("limits.max_rows"), metavar="PX", help="largest frame height accepted [px] (default 16384)"
-    )
-    p.add_argument(
-        "--max-cols", type=_ranged("limits.max_cols"), metavar="PX", help="largest frame width accepted [px] (default 16384)"
-    )
-    p.add_argument(
-        "--max-pixels", type=_ranged("limits.max_pixels"), metavar="PX", help="largest frame area accepted [px] (default 8192²)"
-    )
+    _setting_options(p)
     p.add_argument("--curve", action="store_true", default=None, help="turn on CURVE encryption and authentication")
     p.add_argument("--curve-secret-key", metavar="FILE", help="the daemon's secret certificate NAME.key_secret")
     p.add_argument("--curve-authorized-keys", metavar="DIR", help="directory of public certificates of allowed clients")
@@ -150,39 +84,37 @@ def _register_serve(sub: Any) -> None:
     p.set_defaults(func=_serve)
 
 
+def _setting_options(p: argparse.ArgumentParser) -> None:
+    """One option per setting of :data:`aistem.daemon.settings.SETTINGS` (its type, range, choices and help)."""
+    from .settings import SETTINGS
+
+    for st in SETTINGS:
+        default = f" (config: [{st.section}] {st.key})"
+        kw: dict[str, Any] = {"dest": st.dest, "help": st.help + default}
+        if st.kind is bool:
+            kw.update(action=argparse.BooleanOptionalAction, default=None)
+        elif st.choices is not None:
+            kw["choices"] = st.choices
+        elif st.range is not None:
+            kw.update(type=_ranged(st.name), metavar=st.metavar)
+        else:
+            kw["metavar"] = st.metavar
+        p.add_argument(st.option, **kw)
+        if st.switch is not None:
+            option, value, text = st.switch
+            p.add_argument(option, dest=st.dest, action="store_const", const=value, help=text)
+
+
 def serve_settings(args: argparse.Namespace) -> Any:
     """:class:`DaemonSettings` from the configuration and the command line."""
     import dataclasses
 
     from aistem.config import load_config
 
-    from .settings import DaemonSettings
+    from .settings import SETTINGS, DaemonSettings
 
     s = DaemonSettings.from_config(load_config(args.config))
-    changes = {}
-    keys = ("frames", "socket", "mode", "results", "control", "window", "stride", "samples", "threshold", "seed")
-    for key in (*keys, "adaptive", "precision"):
-        v = getattr(args, key, None)
-        if v is not None:
-            changes[key] = v
-    for key in (
-        "model",
-        "batch_size",
-        "save",
-        "status_interval",
-        "queue_length",
-        "warm_up",
-        "preview",
-        "preview_step",
-        "preview_samples",
-    ):
-        v = getattr(args, key, None)
-        if v is not None:
-            changes[key] = v
-    s = s.replace(**changes)
-    lim = {k: getattr(args, k) for k in ("max_rows", "max_cols", "max_pixels") if getattr(args, k, None) is not None}
-    if lim:
-        s.limits = dataclasses.replace(s.limits, **lim)
+    s = s.replace(**{st.name: getattr(args, st.dest) for st in SETTINGS if getattr(args, st.dest, None) is not None})
     curve = {
         "enabled": args.curve,
         "secret_key": args.curve_secret_key,

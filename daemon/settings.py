@@ -7,26 +7,29 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from aistem.core.backend import USER_PRECISIONS
+from aistem.core.backend import PRECISION_HELP, USER_PRECISIONS
 from aistem.core.protocol import Limits
 
 from .queueing import MODES
 
 __all__ = [
-    "PREVIEW_KEYS",
+    "BY_NAME",
     "RANGES",
+    "SETTABLE",
+    "SETTINGS",
     "SOCKET_KINDS",
     "AnalysisSettings",
     "CurveSettings",
     "DaemonSettings",
     "PreviewSettings",
     "Range",
+    "Setting",
     "check_range",
+    "settable_values",
+    "status_ranges",
 ]
 
 SOCKET_KINDS = ("sub", "pull")
-#: Control ``set`` / command-line names of the preview settings → :class:`PreviewSettings` field.
-PREVIEW_KEYS = {"preview": "enabled", "preview_step": "step", "preview_samples": "samples"}
 
 
 @dataclass(frozen=True)
@@ -46,27 +49,145 @@ class Range:
         return f"{kind} {low} and ≤ {self.high:g}{unit}"
 
 
-#: The one table of numeric settings: the command line, the config file, control ``set`` and the status
-#: (``ranges``) all take their limits from here. Names are the control / command-line names
-#: (``limits.*`` are ``[daemon.limits]``).
-RANGES: dict[str, Range] = {
-    "window": Range(1.0, 1000.0, "Å"),
-    "stride": Range(0.05, 1000.0, "Å"),
-    "samples": Range(1, 1000, "MC samples", whole=True),
-    "threshold": Range(0.0, 10.0, "bit"),
-    "seed": Range(-1, 2**31 - 1, "", whole=True),
-    "batch_size": Range(1, 4096, "windows", whole=True),
-    "preview_step": Range(1, 100, "strides", whole=True),
-    "preview_samples": Range(1, 1000, "MC samples", whole=True),
-    "status_interval": Range(0.05, 3600.0, "s"),
-    "queue_length": Range(1, 4096, "frames", whole=True),
-    "frames_hwm": Range(1, 100_000, "messages", whole=True),
-    "results_hwm": Range(1, 100_000, "messages", whole=True),
-    "limits.max_rows": Range(1, 65536, "px", whole=True),
-    "limits.max_cols": Range(1, 65536, "px", whole=True),
-    "limits.max_pixels": Range(1, 2**30, "px", whole=True),
-    "limits.max_header_bytes": Range(64, 1 << 20, "bytes", whole=True),
-}
+@dataclass(frozen=True)
+class Setting:
+    """One daemon setting: the row of :data:`SETTINGS` from which the command line, the config file, control ``set``
+    and the status message are derived.
+
+    Attributes
+    ----------
+    name : str
+        The control ``set`` / status name (``limits.*``: the ``[daemon.limits]`` keys, set at start only); the
+        command-line option is ``--`` + its last part with ``-`` for ``_``.
+    attr : str
+        Dotted attribute path in :class:`DaemonSettings` (``analysis.window``, ``preview.step``, ``batch_size`` …).
+    section, key : str
+        Where the config file sets it (``[section] key``).
+    kind : type
+        float, int, bool or str.
+    help : str
+        The command-line help (without the default, which the config file gives).
+    range : Range, optional
+        Numeric settings: the allowed values.
+    choices : tuple of str, optional
+    settable : bool
+        Changeable at run time with control ``set`` (and reported in the status' ``settings``).
+    metavar : str, optional
+    empty_none : bool
+        An empty string (or a negative ``seed``) means None.
+    switch : tuple, optional
+        (option, value, help): one more command-line switch that sets this setting to ``value`` (``--dense``).
+    """
+
+    name: str
+    attr: str
+    section: str
+    key: str
+    kind: type
+    help: str
+    range: Range | None = None
+    choices: tuple[str, ...] | None = None
+    settable: bool = False
+    metavar: str | None = None
+    empty_none: bool = False
+    switch: tuple[str, Any, str] | None = None
+
+    @property
+    def dest(self) -> str:
+        """The argparse destination (and option name without ``--``, with ``_``)."""
+        return self.name.rsplit(".", 1)[-1]
+
+    @property
+    def option(self) -> str:
+        return "--" + self.dest.replace("_", "-")
+
+    def get(self, settings: Any) -> Any:
+        obj = settings
+        for part in self.attr.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+
+def _s(name: str, attr: str, section: str, kind: type, help: str, **kw: Any) -> Setting:
+    return Setting(name, attr, section, kw.pop("key", attr.rsplit(".", 1)[-1]), kind, help, **kw)
+
+
+_A, _D, _P, _L = "analysis", "daemon", "daemon.preview", "daemon.limits"
+#: The one table of daemon settings. Command-line options (``aistem serve``), control ``set`` (the ``settable``
+#: ones), the config file keys and the status message (``settings``, ``ranges``) are all derived from it.
+SETTINGS: tuple[Setting, ...] = (
+    _s("window", "analysis.window", _A, float, "window side [Å]", range=Range(1.0, 1000.0, "Å"), settable=True, metavar="Å"),
+    _s("stride", "analysis.stride", _A, float, "step between windows [Å]", range=Range(0.05, 1000.0, "Å"), settable=True,
+       metavar="Å"),
+    _s("samples", "analysis.samples", _A, int, "Monte-Carlo dropout samples per window",
+       range=Range(1, 1000, "MC samples", whole=True), settable=True, metavar="T"),
+    _s("threshold", "analysis.threshold", _A, float, "MI threshold for interface [bit]", range=Range(0.0, 10.0, "bit"),
+       settable=True, metavar="BIT"),
+    _s("seed", "analysis.seed", _A, int, "seed of the dropout masks, the same for every frame; -1: fresh masks",
+       range=Range(-1, 2**31 - 1, "", whole=True), settable=True, empty_none=True),
+    _s("adaptive", "analysis.adaptive", _A, bool,
+       "adaptive MC sampling: settled windows stop early, --samples is the maximum; --no-adaptive: the paper's fixed "
+       "sampling", settable=True),
+    _s("precision", "analysis.precision", _A, str, PRECISION_HELP, choices=USER_PRECISIONS, settable=True),
+    _s("rotation", "analysis.rotation", _A, bool, "measure the local lattice rotation of bulk windows", settable=True),
+    _s("domain", "analysis.domain", _A, bool, "domain check: windows outside the model's domain are unknown",
+       settable=True),
+    _s("coarse_step", "analysis.coarse_step", _A, int,
+       "coarse-to-fine: every K-th window first (published as the live preview), then only where the map can change",
+       range=Range(1, 64, "windows", whole=True), settable=True, metavar="K",
+       switch=("--dense", 1, "evaluate every window (the paper's full grid; same as --coarse-step 1)")),
+    _s("model", "model", _A, str, "model file (.keras or the paper's .h5); default: the shipped model", metavar="FILE",
+       empty_none=True),
+    _s("frames", "frames", _D, str, "acquisition frame endpoint to connect to", metavar="ENDPOINT"),
+    _s("socket", "socket", _D, str, "frame socket kind: sub (PUB/SUB) or pull (PUSH/PULL)", choices=SOCKET_KINDS),
+    _s("mode", "mode", _D, str, "live: newest frame wins; lossless: every frame", choices=MODES, settable=True),
+    _s("results", "results", _D, str, "endpoint to bind for results, PUB", metavar="ENDPOINT"),
+    _s("control", "control", _D, str, "endpoint to bind for control, REP", metavar="ENDPOINT"),
+    _s("batch_size", "batch_size", _D, int, "windows per network call [windows]",
+       range=Range(1, 4096, "windows", whole=True), settable=True, metavar="N"),
+    _s("save", "save", _D, str, "write every result to DIR/<series>.results.h5 (HDF5, flushed per frame)", metavar="DIR",
+       empty_none=True),
+    _s("status_interval", "status_interval", _D, float, "time between status messages [s]",
+       range=Range(0.05, 3600.0, "s"), metavar="S"),
+    _s("queue_length", "queue_length", _D, int, "frames waiting, lossless mode [frames]",
+       range=Range(1, 4096, "frames", whole=True), metavar="N"),
+    _s("frames_hwm", "frames_hwm", _D, int, "receive high-water mark of the frame socket [messages]",
+       range=Range(1, 100_000, "messages", whole=True), metavar="N"),
+    _s("results_hwm", "results_hwm", _D, int, "send high-water mark of the result socket, per viewer [messages]",
+       range=Range(1, 100_000, "messages", whole=True), metavar="N"),
+    _s("warm_up", "warm_up", _D, bool, "compile the network for the current settings while no frame is waiting"),
+    _s("preview", "preview.enabled", _P, bool,
+       "live mode: publish a preview of each frame (final: false) before the full result", key="enabled", settable=True),
+    _s("preview_step", "preview.step", _P, int,
+       "dense analysis (--dense): preview stride in units of --stride [windows]", key="step",
+       range=Range(1, 100, "strides", whole=True), settable=True, metavar="N"),
+    _s("preview_samples", "preview.samples", _P, int, "dense analysis (--dense): MC samples per preview window",
+       key="samples", range=Range(1, 1000, "MC samples", whole=True), settable=True, metavar="T"),
+    _s("limits.max_rows", "limits.max_rows", _L, int, "largest frame height accepted [px]",
+       range=Range(1, 65536, "px", whole=True), metavar="PX"),
+    _s("limits.max_cols", "limits.max_cols", _L, int, "largest frame width accepted [px]",
+       range=Range(1, 65536, "px", whole=True), metavar="PX"),
+    _s("limits.max_pixels", "limits.max_pixels", _L, int, "largest frame area accepted [px]",
+       range=Range(1, 2**30, "px", whole=True), metavar="PX"),
+    _s("limits.max_header_bytes", "limits.max_header_bytes", _L, int, "largest frame header accepted [bytes]",
+       range=Range(64, 1 << 20, "bytes", whole=True), metavar="BYTES"),
+)  # fmt: skip
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+#: Names a control ``set`` request may change.
+SETTABLE: tuple[str, ...] = tuple(s.name for s in SETTINGS if s.settable)
+#: Every numeric setting's range, by name: the command line, the config file, control ``set`` and the status
+#: (``ranges``) all take their limits from here.
+RANGES: dict[str, Range] = {s.name: s.range for s in SETTINGS if s.range is not None}
+
+
+def settable_values(settings: DaemonSettings) -> dict[str, Any]:
+    """The run-time settings by name, as in the status message and the reply to ``set``."""
+    return {s.name: s.get(settings) for s in SETTINGS if s.settable}
+
+
+def status_ranges() -> dict[str, list[float]]:
+    """The ranges of the settings in the status message (``limits.*`` are fixed at start: not listed)."""
+    return {k: [r.low, r.high] for k, r in RANGES.items() if not k.startswith("limits.")}
 
 
 def check_range(name: str, value: Any) -> Any:
@@ -103,6 +224,9 @@ class AnalysisSettings:
         Measure the local lattice rotation of bulk windows (array ``lattice_rotation``).
     domain : bool
         Run the domain check (array ``unknown``: windows outside the model's domain; ``docs/domain-check.md``).
+    coarse_step : int
+        Coarse-to-fine evaluation (``docs/coarse-to-fine.md``): every ``coarse_step``-th window first — in live mode
+        published as the preview — then only where the map can change; 1: every window (the paper's dense grid).
     """
 
     window: float = 12.0
@@ -114,9 +238,10 @@ class AnalysisSettings:
     precision: str = "float32"
     rotation: bool = True
     domain: bool = True
+    coarse_step: int = 4
 
     def validate(self) -> AnalysisSettings:
-        for name in ("window", "stride", "samples", "threshold"):
+        for name in ("window", "stride", "samples", "threshold", "coarse_step"):
             check_range(name, getattr(self, name))
         if self.seed is not None:
             try:
@@ -242,55 +367,41 @@ class DaemonSettings:
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> DaemonSettings:
-        """From ``aistem.config.load_config()``'s dict."""
-        d = dict(cfg["daemon"])
-        a = cfg["analysis"]
-        seed = a.get("seed", -1)
-        analysis = AnalysisSettings(
-            window=a["window"],
-            stride=a["stride"],
-            samples=a["samples"],
-            threshold=a["threshold"],
-            seed=None if seed is None or (isinstance(seed, int) and seed < 0) else seed,
-            adaptive=bool(a.get("adaptive", True)),
-            precision=str(a.get("precision", "auto")),
-            rotation=bool(a.get("rotation", True)),
-            domain=bool(a.get("domain", True)),
-        )
-        return cls(
-            frames=d["frames"],
-            socket=d["socket"],
-            mode=d["mode"],
-            results=d["results"],
-            control=d["control"],
-            model=a.get("model") or None,
-            batch_size=d["batch_size"],
-            save=d["save"] or None,
-            status_interval=d["status_interval"],
-            queue_length=d["queue_length"],
-            frames_hwm=d["frames_hwm"],
-            results_hwm=d["results_hwm"],
-            warm_up=d.get("warm_up", True),
-            analysis=analysis,
-            limits=Limits(**d["limits"]),
-            curve=CurveSettings(**d["curve"]),
-            preview=PreviewSettings(**d.get("preview", {})),
-        ).validate()
+        """From ``aistem.config.load_config()``'s dict: every setting of :data:`SETTINGS` its config key sets."""
+        changes = {}
+        for st in SETTINGS:
+            table: Any = cfg
+            for part in st.section.split("."):
+                table = table.get(part, {})
+            if st.key in table:
+                changes[st.name] = table[st.key]
+        new = cls().replace(**changes)
+        new.curve = CurveSettings(**cfg["daemon"]["curve"])
+        return new.validate()
 
     def replace(self, **changes: Any) -> DaemonSettings:
-        """A copy with top-level keys, analysis keys (window, stride, samples, threshold, seed …) or preview keys
-        (``preview``, ``preview_step``, ``preview_samples``) changed."""
-        analysis_keys = {f.name for f in dataclasses.fields(AnalysisSettings)}
-        a = {k: v for k, v in changes.items() if k in analysis_keys}
-        p = {PREVIEW_KEYS[k]: v for k, v in changes.items() if k in PREVIEW_KEYS}
-        top = {k: v for k, v in changes.items() if k not in analysis_keys and k not in PREVIEW_KEYS}
-        seed = a.get("seed")
-        if isinstance(seed, int) and not isinstance(seed, bool) and seed < 0:
-            a["seed"] = None
-        new = dataclasses.replace(self, **top)
-        new.analysis = dataclasses.replace(self.analysis, **a)
-        new.curve = dataclasses.replace(self.curve)
-        new.preview = dataclasses.replace(self.preview, **p)
+        """A copy with the settings ``changes`` (names of :data:`SETTINGS`) changed.
+
+        Raises
+        ------
+        TypeError
+            For a name that is not a setting.
+        ValueError
+            For a value out of its range (see :meth:`validate`).
+        """
+        unknown = sorted(set(changes) - set(BY_NAME))
+        if unknown:
+            raise TypeError(f"unknown setting(s) {', '.join(unknown)}")
+        parts: dict[str, dict[str, Any]] = {"": {}, "analysis": {}, "preview": {}, "limits": {}, "curve": {}}
+        for name, v in changes.items():
+            st = BY_NAME[name]
+            if st.empty_none and (v == "" or (name == "seed" and isinstance(v, int) and not isinstance(v, bool) and v < 0)):
+                v = None
+            group, _, attr = st.attr.rpartition(".")
+            parts[group][attr] = v
+        new = dataclasses.replace(self, **parts[""])
+        for group in ("analysis", "preview", "limits", "curve"):
+            setattr(new, group, dataclasses.replace(getattr(self, group), **parts[group]))
         return new.validate()
 
     def validate(self) -> DaemonSettings:
@@ -303,10 +414,9 @@ class DaemonSettings:
             ep = getattr(self, name)
             if not isinstance(ep, str) or "://" not in ep:
                 raise ValueError(f"{name} must be a ZeroMQ endpoint such as tcp://127.0.0.1:5556, got {ep!r}")
-        for name in ("batch_size", "queue_length", "frames_hwm", "results_hwm", "status_interval"):
-            check_range(name, getattr(self, name))
-        for name in ("max_rows", "max_cols", "max_pixels", "max_header_bytes"):
-            check_range(f"limits.{name}", getattr(self.limits, name))
+        for st in SETTINGS:  # the numeric settings outside [analysis] and [daemon.preview] (checked below)
+            if st.range is not None and st.section in ("daemon", "daemon.limits"):
+                check_range(st.name, st.get(self))
         if not isinstance(self.warm_up, bool):
             raise ValueError(f"warm_up must be true or false, got {self.warm_up!r}")
         if self.curve.enabled and not self.curve.secret_key:

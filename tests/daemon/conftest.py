@@ -27,7 +27,7 @@ from aistem.daemon.sources.sim import synthetic_series
 
 PIXEL_SIZE = 0.12
 SHAPE = (256, 256)
-FAST = {"window": 12.0, "stride": 6.0, "samples": 4, "seed": 0, "threshold": 0.1}
+FAST = {"window": 12.0, "stride": 6.0, "samples": 4, "seed": 0, "threshold": 0.1, "coarse_step": 1}
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -132,9 +132,7 @@ def test_real_daemon_live_preview_then_final_in_the_viewer(publisher, reference_
     acq = publisher(frames=True)
     acq.loop(lambda i: [frame_message(i)], period=4.0)  # slower than preview + refinement: every frame refines
     results = f"tcp://127.0.0.1:{_free_port()}"
-    d, t = _daemon(
-        acq.frames_endpoint, results, reference_model, stride=6.0, samples=8, preview=True, preview_step=2, preview_samples=2
-    )
+    d, t = _daemon(acq.frames_endpoint, results, reference_model, stride=6.0, samples=8, preview=True, coarse_step=2)
     rec = Receiver(results, acq.frames_endpoint).start()
     w = ViewerWindow(rec, opacity=1.0)
     w.show()
@@ -157,7 +155,7 @@ def test_real_daemon_live_preview_then_final_in_the_viewer(publisher, reference_
         assert wait_until(preview_then_final, TIMEOUT, qapp), drawn
         k = next(k for k in range(len(drawn) - 1) if drawn[k][0] == drawn[k + 1][0] and not drawn[k][1] and drawn[k + 1][1])
         (i, _, grid_p, status_p), (_, _, grid_f, status_f) = drawn[k], drawn[k + 1]
-        assert grid_p == (2, 2) and grid_f == (4, 4)  # every 2nd window first, then the whole grid
+        assert grid_p == (2, 2) and grid_f == (4, 4)  # the coarse level (every 2nd window) first, then the whole grid
         assert f"#{i} preview 1/2 (2×2 windows)" in status_p and f"#{i} final (4×4 windows)" in status_f
         assert rec.counters["previews_ignored"] == 0
     finally:
