@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from aistem.core import analyze
-from aistem.daemon.client import request
+from aistem.daemon import request
 
 from .conftest import PIXEL_SIZE, Listener, Source, fast_settings, wait_connected
 
