@@ -52,6 +52,10 @@ def test_the_preview_is_the_coarse_level_of_the_final_analysis(coarse_daemon, fr
     ref = analyze(frames[0], PIXEL_SIZE, window=12.0, stride=3.0, samples=4, seed=0, model=reference_model, coarse_step=2)
     np.testing.assert_allclose(final.probabilities, ref.probabilities, atol=1e-6)
     np.testing.assert_array_equal(final.classes, ref.classes)
+    # the wire says which windows were filled from their corners (result 1.3), as the core's result does
+    assert hf["protocol"] == "aistem-result/1.3" and "filled" in final.arrays and "refinement" in hf
+    np.testing.assert_array_equal(final.arrays["filled"].astype(bool), ref.filled)
+    np.testing.assert_array_equal(final.arrays["refinement_level"], ref.refinement_level)
     after = request("status", d.control_endpoint)["status"]
     assert after["frames_processed"] - before["frames_processed"] == 1
     assert after["previews_published"] - before["previews_published"] == 1
