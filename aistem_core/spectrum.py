@@ -1,0 +1,49 @@
+"""Hann-tapered window spectra shared by the rotation measurement and the domain check.
+
+A window ``x`` (h×w px) is tapered as ``t · (x − m)``, with ``t`` the periodic 2-D Hann taper and ``m`` the
+taper-weighted mean (no DC peak). Everything on NumPy or CuPy arrays (``xp``), float32.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .backend import fft_module
+
+__all__ = ["hann2d", "parabola_vertex", "power_spectra", "tapered"]
+
+
+@lru_cache(maxsize=16)
+def hann2d(h: int, w: int) -> np.ndarray:
+    """The periodic 2-D Hann taper, ndarray of shape (h, w), float32 (NumPy; cached)."""
+    hr = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(h) / h)
+    hc = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(w) / w)
+    return np.outer(hr, hc).astype(np.float32)
+
+
+def tapered(windows: Any, xp: ModuleType) -> Any:
+    """Windows (n, h, w) minus their taper-weighted mean, times the Hann taper (no DC peak), (n, h, w) float32."""
+    x = windows.astype(xp.float32, copy=False)
+    t = xp.asarray(hann2d(x.shape[1], x.shape[2]))
+    m = (x * t).sum(axis=(1, 2), keepdims=True) / t.sum()
+    return (x - m) * t
+
+
+def power_spectra(windows: Any, xp: ModuleType) -> Any:
+    """Power spectra |rfft2(t·(x − m))|² of the Hann-tapered windows (n, h, w) → (n, h, w//2+1) float32."""
+    spec = fft_module(xp).rfft2(tapered(windows, xp), axes=(1, 2))
+    return (spec.real * spec.real + spec.imag * spec.imag).astype(xp.float32)
+
+
+def parabola_vertex(cm: Any, c0: Any, cp: Any, xp: ModuleType, limit: float = 1.0) -> Any:
+    """Offset of the vertex of the parabola through (−1, cm), (0, c0), (1, cp), clipped to [−limit, limit].
+
+    0 where the three values do not make a maximum (curvature ≥ 0). Elementwise, any shape.
+    """
+    den = cm - 2 * c0 + cp
+    ok = den < 0
+    return xp.clip(xp.where(ok, 0.5 * (cm - cp) / xp.where(ok, den, -1), 0), -limit, limit)
