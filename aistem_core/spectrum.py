@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .backend import fft_module
+from .descriptor import hann_periodic
 
 __all__ = ["hann2d", "parabola_vertex", "power_spectra", "tapered"]
 
@@ -20,9 +21,7 @@ __all__ = ["hann2d", "parabola_vertex", "power_spectra", "tapered"]
 @lru_cache(maxsize=16)
 def hann2d(h: int, w: int) -> np.ndarray:
     """The periodic 2-D Hann taper, ndarray of shape (h, w), float32 (NumPy; cached)."""
-    hr = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(h) / h)
-    hc = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(w) / w)
-    return np.outer(hr, hc).astype(np.float32)
+    return np.outer(hann_periodic(h), hann_periodic(w)).astype(np.float32)
 
 
 def tapered(windows: Any, xp: ModuleType) -> Any:
