@@ -31,7 +31,16 @@ import numpy as np
 from .augment import PeriodicImage, output_coordinates
 from .crystals import AMORPHOUS_LABEL, BOUNDARY_LABEL, CLASS_NAMES, check_class_name
 from .haadf import SimulationSettings
-from .scene_parts import check_series, check_shape, common_info, frame_positions, scan_counts, simulated_sources
+from .scene_parts import (
+    check_series,
+    check_shape,
+    common_info,
+    frame_positions,
+    scan_counts,
+    series_info,
+    simulated_sources,
+    simulation_info,
+)
 
 __all__ = ["DEMO_GRAINS", "DEMO_PATCH", "Grain", "Patch", "frame_positions", "make_poly_series"]
 
@@ -150,51 +159,26 @@ def make_poly_series(
         frames, dose, background=background, read_noise=read_noise, line_jitter_px=line_jitter_px,
         drift_jitter_px=drift_jitter_px, boundary_width=boundary_width,
     )  # fmt: skip
-    if not grains:
-        raise ValueError("give at least one grain")
-    for g in grains:
-        check_class_name(g.class_name)
     st = settings or SimulationSettings()
-    sources = simulated_sources(
-        [g.class_name for g in grains], cell_size=cell_size, thickness=thickness, settings=st, cache_dir=cache_dir,
-        use_cache=use_cache, amorphous={"seed": seed} if patch is not None else None,
-    )  # fmt: skip
+    sources = _sources(grains, patch, seed, cell_size=cell_size, thickness=thickness, settings=st, cache_dir=cache_dir,
+                       use_cache=use_cache)  # fmt: skip
     rng = np.random.default_rng(np.random.SeedSequence([seed, 19]))
     centres = [(float(rng.uniform(0, 30.0)), -float(rng.uniform(0, 30.0))) for _ in range(len(grains) + 1)]
     shifts = frame_positions(frames, drift_px, drift_jitter_px, move_A / pixel_size, rng)
-    x0, y0 = output_coordinates((rows, cols), pixel_size)
-    clean: list[np.ndarray] = []
-    labels = np.empty((frames, rows, cols), np.int16)
-    gmap = np.empty((frames, rows, cols), np.int8)
-    for t in range(frames):
-        jitter = line_jitter_px * rng.standard_normal(rows)[:, None] if line_jitter_px > 0 else 0.0
-        x = x0 + (shifts[t, 1] + jitter) * pixel_size
-        y = y0 - shifts[t, 0] * pixel_size
-        img, labels[t], gmap[t] = _render_world(x, y, grains, patch, sources, centres, boundary_width)
-        clean.append(img)
+    world = (grains, patch, sources, centres, boundary_width)
+    clean, labels, gmap = _scan(world, shifts, (rows, cols), pixel_size, line_jitter_px, rng)
     lo, hi = float(clean[0].min()), float(clean[0].max())
     out = np.stack([scan_counts(img, lo, hi, **noise, rng=rng) for img in clean]).reshape(frames, rows, cols)
     info = common_info("polycrystal_series", pixel_size, (rows, cols))
     info.update(
         {
+            **simulation_info(boundary_width, cell_size, thickness, seed, st),
             "grain_classes": [g.class_name for g in grains] + (["amorphous"] if patch is not None else []),
             "rotations_deg": [float(g.rotation) for g in grains] + ([None] if patch is not None else []),
             "seeds_A": [list(g.seed) for g in grains],
             "patch": None if patch is None else {"centre_A": list(patch.centre), "radius_A": patch.radius},
-            "frames": int(frames),
-            "shift_px": shifts.round(4).tolist(),
-            "drift_px": [float(v) for v in drift_px],
-            "drift_jitter_px": float(drift_jitter_px),
+            **series_info(frames, shifts, drift_px, drift_jitter_px, line_jitter_px, noise),
             "move_A": float(move_A),
-            "line_jitter_px": float(line_jitter_px),
-            "dose": float(dose),
-            "background": float(background),
-            "read_noise": float(read_noise),
-            "boundary_width_A": float(boundary_width),
-            "cell_size_A": float(cell_size),
-            "thickness_A": float(thickness),
-            "seed": int(seed),
-            "simulation": st.key(),
             "grain_map": gmap,
         }
     )
@@ -227,3 +211,32 @@ def _render_world(
         lab[m] = AMORPHOUS_LABEL
         gm[m] = len(grains)
     return img, lab, gm
+
+
+def _sources(grains: Sequence[Grain], patch: Patch | None, seed: int, **simulation: Any) -> dict[str, PeriodicImage]:
+    """The simulated cells of the grains' classes (and of amorphous Si for the patch), after checking the grains."""
+    if not grains:
+        raise ValueError("give at least one grain")
+    for g in grains:
+        check_class_name(g.class_name)
+    amorphous = {"seed": seed} if patch is not None else None
+    return simulated_sources([g.class_name for g in grains], amorphous=amorphous, **simulation)
+
+
+def _scan(
+    world: tuple[Any, ...], shifts: np.ndarray, shape: tuple[int, int], pixel_size: float, line_jitter_px: float, rng: Any
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Clean frames (float64), labels (frames, rows, cols) int16 and grain ids int8 of the sample ``world``
+    (:func:`_render_world`'s arguments after the points) seen at ``shifts`` [px] with scan-line jitter [px]."""
+    rows, cols = shape
+    x0, y0 = output_coordinates(shape, pixel_size)
+    clean: list[np.ndarray] = []
+    labels = np.empty((len(shifts), rows, cols), np.int16)
+    gmap = np.empty((len(shifts), rows, cols), np.int8)
+    for t in range(len(shifts)):
+        jitter = line_jitter_px * rng.standard_normal(rows)[:, None] if line_jitter_px > 0 else 0.0
+        x = x0 + (shifts[t, 1] + jitter) * pixel_size
+        y = y0 - shifts[t, 0] * pixel_size
+        img, labels[t], gmap[t] = _render_world(x, y, *world)
+        clean.append(img)
+    return clean, labels, gmap

@@ -26,7 +26,9 @@ __all__ = [
     "frame_positions",
     "minmax_normalise",
     "scan_counts",
+    "series_info",
     "simulated_sources",
+    "simulation_info",
 ]
 
 
@@ -125,3 +127,36 @@ def scan_counts(
     intensity = np.clip((img - lo) / (hi - lo), 0.0, None) if hi > lo else np.zeros_like(img)
     counts = rng.poisson(background + dose * intensity) + read_noise * rng.standard_normal(img.shape)
     return np.clip(np.rint(counts), 0, np.iinfo(np.uint16).max).astype(np.uint16)
+
+
+def series_info(
+    frames: int,
+    shifts: np.ndarray,
+    drift_px: Sequence[float],
+    drift_jitter_px: float,
+    line_jitter_px: float,
+    noise: dict[str, float],
+) -> dict[str, Any]:
+    """The info entries of a frame series: frames, ``shift_px`` of each, drift and jitter [px], noise (``dose``,
+    ``background``, ``read_noise`` [counts])."""
+    return {
+        "frames": int(frames),
+        "shift_px": shifts.round(4).tolist(),
+        "drift_px": [float(v) for v in drift_px],
+        "drift_jitter_px": float(drift_jitter_px),
+        "line_jitter_px": float(line_jitter_px),
+        **{k: float(noise[k]) for k in ("dose", "background", "read_noise")},
+    }
+
+
+def simulation_info(
+    boundary_width: float, cell_size: float, thickness: float, seed: int, settings: SimulationSettings | None
+) -> dict[str, Any]:
+    """The info entries of how a scene was simulated: boundary band, cell size and thickness [Å], seed, settings key."""
+    return {
+        "boundary_width_A": float(boundary_width),
+        "cell_size_A": float(cell_size),
+        "thickness_A": float(thickness),
+        "seed": int(seed),
+        "simulation": (settings or SimulationSettings()).key(),
+    }

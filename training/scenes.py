@@ -44,7 +44,9 @@ from .scene_parts import (
     frame_positions,
     minmax_normalise,
     scan_counts,
+    series_info,
     simulated_sources,
+    simulation_info,
 )
 
 __all__ = ["load_scene", "make_bicrystal", "make_polycrystal", "make_series", "save_scene", "save_series"]
@@ -219,13 +221,9 @@ def make_bicrystal(
     info.update(_bicrystal_info(class_name, rotation_deg, misorientation_deg, boundary_angle_deg))
     info.update(
         {
+            **simulation_info(boundary_width, cell_size, thickness, seed, settings),
             "boundary_offset_A": float(boundary_offset),
-            "boundary_width_A": float(boundary_width),
             "lattice_delta_A": float(lattice_delta),
-            "cell_size_A": float(cell_size),
-            "thickness_A": float(thickness),
-            "seed": int(seed),
-            "simulation": (settings or SimulationSettings()).key(),
             "grain_map": grains,
         }
     )
@@ -325,17 +323,13 @@ def make_polycrystal(
     info = common_info("polycrystal", pixel_size, shape)
     info.update(
         {
+            **simulation_info(boundary_width, cell_size, thickness, seed, st),
             "grain_classes": grains,
             "rotations_deg": rots,
             "layout": [nr, nc],
             "grain_size_A": float(grain_size),
             "grain_size_px": int(g_px),
-            "boundary_width_A": float(boundary_width),
-            "cell_size_A": float(cell_size),
-            "thickness_A": float(thickness),
             "amorphous": {"symbol": amorphous_symbol, "density": amorphous_density, "min_distance_A": amorphous_min_distance},
-            "seed": int(seed),
-            "simulation": st.key(),
             "grain_map": grain_map,
         }
     )
@@ -441,19 +435,8 @@ def make_series(
     info.update(_bicrystal_info(class_name, rotation_deg, misorientation_deg, boundary_angle_deg))
     info.update(
         {
-            "boundary_width_A": float(boundary_width),
-            "frames": int(frames),
-            "shift_px": shifts.round(4).tolist(),
-            "drift_px": [float(v) for v in drift_px],
-            "drift_jitter_px": float(drift_jitter_px),
-            "line_jitter_px": float(line_jitter_px),
-            "dose": float(dose),
-            "background": float(background),
-            "read_noise": float(read_noise),
-            "cell_size_A": float(cell_size),
-            "thickness_A": float(thickness),
-            "seed": int(seed),
-            "simulation": (settings or SimulationSettings()).key(),
+            **simulation_info(boundary_width, cell_size, thickness, seed, settings),
+            **series_info(frames, shifts, drift_px, drift_jitter_px, line_jitter_px, noise),
             "grain_map": grains0,
         }
     )
