@@ -43,10 +43,10 @@ from typing import Any
 
 import numpy as np
 
-from .backend import asnumpy, get_array_module
+from .backend import asnumpy
 from .domain_tables import REFERENCE_LATTICE, TrainingDomain, cached_tables
 from .rotation_references import RotationReferences, as_references
-from .spectrum import parabola_vertex, power_spectra
+from .spectrum import parabola_vertex, power_spectra, window_batch
 from .windows import WindowGrid, extract_windows
 
 __all__ = [
@@ -449,12 +449,7 @@ def domain_check(
     DomainCheck
         Arrays of shape (N,), NumPy.  Classes without a reference or range are judged on "no lattice" only.
     """
-    xp = get_array_module(windows)
-    x = xp.asarray(windows)
-    if x.ndim != 3:
-        raise ValueError(f"windows must have shape (N, h, w), got {tuple(x.shape)}")
-    if not (pixel_size and pixel_size > 0):
-        raise ValueError(f"pixel size must be a positive number of Å/px, got {pixel_size!r}")
+    xp, x = window_batch(windows, pixel_size)
     st = settings or DomainSettings()
     n, h, w = x.shape
     cls_np = np.asarray(asnumpy(classes)).reshape(-1).astype(np.int64)

@@ -428,22 +428,18 @@ class MCDropoutPredictor:
         """
         return self._run_fixed(descriptors, samples, seed, progress, cancel)[0]
 
-    def run_with_hidden(
-        self,
-        descriptors: Any,
-        samples: int = 100,
-        *,
-        seed: int | None = None,
-        progress: Callable[[int], None] | None = None,
-        cancel: Callable[[], bool] | None = None,
-    ) -> tuple[MCStats, np.ndarray]:
-        """:meth:`run`, and the mean over the samples of the ``hidden_layer``'s activations, (N, units) float32.
+    def run_with_hidden(self, descriptors: Any, samples: int = 100, **options: Any) -> tuple[MCStats, np.ndarray]:
+        """:meth:`run` (same ``options``: ``seed``, ``progress``, ``cancel``), and the mean over the samples of the
+        ``hidden_layer``'s activations, (N, units) float32.
 
         The same MC samples give both (one pass of the network).
         """
         if self._hidden is None:
             raise ValueError("this sampler was made without hidden_layer: no hidden activations to return")
-        stats, hidden_sum = self._run_fixed(descriptors, samples, seed, progress, cancel)
+        o = {"seed": None, "progress": None, "cancel": None, **options}
+        if len(o) > 3:
+            raise TypeError(f"unknown option(s): {', '.join(sorted(set(o) - {'seed', 'progress', 'cancel'}))}")
+        stats, hidden_sum = self._run_fixed(descriptors, samples, o["seed"], o["progress"], o["cancel"])
         return stats, (hidden_sum / samples).astype(np.float32)
 
     def _run_fixed(

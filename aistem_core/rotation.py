@@ -68,7 +68,7 @@ from .rotation_references import (
     rotation_period,
 )
 from .rotation_sampling import ROW_OVERSAMPLING, amplitude_from_rows, bilinear_rfft, rotate_reflections, row_spectra
-from .spectrum import parabola_vertex, tapered
+from .spectrum import parabola_vertex, tapered, window_batch
 from .windows import WindowGrid, extract_windows
 
 __all__ = [
@@ -211,12 +211,7 @@ def measure_rotation(
     score : ndarray of shape (N,), float32
         Only with ``return_score``.
     """
-    xp = get_array_module(windows)
-    x = xp.asarray(windows)
-    if x.ndim != 3:
-        raise ValueError(f"windows must have shape (N, h, w), got {tuple(x.shape)}")
-    if not (pixel_size and pixel_size > 0):
-        raise ValueError(f"pixel size must be a positive number of Å/px, got {pixel_size!r}")
+    xp, x = window_batch(windows, pixel_size)
     n, h, w = x.shape
     g = np.asarray(peaks, np.float64).reshape(-1, 2)
     wk = _usable_weights(g, np.asarray(weights, np.float64).reshape(-1), pixel_size, h, w)
@@ -317,12 +312,7 @@ def lattice_rotation(
         (:func:`rotation_fold`); NaN in interface windows and for classes without a reference.
         Same array module as ``windows``.
     """
-    xp = get_array_module(windows)
-    x = xp.asarray(windows)
-    if x.ndim != 3:
-        raise ValueError(f"windows must have shape (N, h, w), got {tuple(x.shape)}")
-    if not (pixel_size and pixel_size > 0):
-        raise ValueError(f"pixel size must be a positive number of Å/px, got {pixel_size!r}")
+    xp, x = window_batch(windows, pixel_size)
     n, h, w = x.shape
     cls = asnumpy(classes).reshape(-1).astype(np.int64)
     itf = np.zeros(n, bool) if interface is None else asnumpy(interface).reshape(-1).astype(bool)

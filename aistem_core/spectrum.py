@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from .backend import fft_module
+from .backend import fft_module, get_array_module
 from .descriptor import hann_periodic
 
-__all__ = ["hann2d", "parabola_vertex", "power_spectra", "tapered"]
+__all__ = ["hann2d", "parabola_vertex", "power_spectra", "tapered", "window_batch"]
 
 
 @lru_cache(maxsize=16)
@@ -46,3 +46,20 @@ def parabola_vertex(cm: Any, c0: Any, cp: Any, xp: ModuleType, limit: float = 1.
     den = cm - 2 * c0 + cp
     ok = den < 0
     return xp.clip(xp.where(ok, 0.5 * (cm - cp) / xp.where(ok, den, -1), 0), -limit, limit)
+
+
+def window_batch(windows: Any, pixel_size: float) -> tuple[ModuleType, Any]:
+    """The array module and array of a batch of windows (N, h, w) [px] at ``pixel_size`` [Å/px], both checked.
+
+    Raises
+    ------
+    ValueError
+        For another number of dimensions or a pixel size that is not a positive number.
+    """
+    xp = get_array_module(windows)
+    x = xp.asarray(windows)
+    if x.ndim != 3:
+        raise ValueError(f"windows must have shape (N, h, w), got {tuple(x.shape)}")
+    if not (pixel_size and pixel_size > 0):
+        raise ValueError(f"pixel size must be a positive number of Å/px, got {pixel_size!r}")
+    return xp, x

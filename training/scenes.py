@@ -176,10 +176,8 @@ def make_bicrystal(
         Direction of the boundary, counter-clockwise from vertical [°]: 0 puts
         grain 1 on the left and grain 2 on the right; 90 grain 1 at the bottom,
         grain 2 at the top.
-    shape : (int, int)
-        Image (rows, cols) [px].
-    pixel_size : float
-        [Å/px].
+    shape, pixel_size : (int, int), float
+        Image (rows, cols) [px]; its pixel size [Å/px].
     rotation_deg : float
         Rotation of grain 1 [°].
     boundary_offset : float
@@ -196,9 +194,8 @@ def make_bicrystal(
         Seed of the grains' translations.
     normalise : bool
         Min–max normalise the image to [0, 1].
-    cache_dir : path, optional
+    cache_dir, use_cache : path or None, bool
         Cache of simulated cells.
-    use_cache : bool
 
     Returns
     -------
@@ -219,14 +216,8 @@ def make_bicrystal(
     image = minmax_normalise(img) if normalise else img.astype(np.float32)
     info = common_info("bicrystal", pixel_size, shape)
     info.update(_bicrystal_info(class_name, rotation_deg, misorientation_deg, boundary_angle_deg))
-    info.update(
-        {
-            **simulation_info(boundary_width, cell_size, thickness, seed, settings),
-            "boundary_offset_A": float(boundary_offset),
-            "lattice_delta_A": float(lattice_delta),
-            "grain_map": grains,
-        }
-    )
+    sizes = {"boundary_offset_A": float(boundary_offset), "lattice_delta_A": float(lattice_delta)}
+    info.update({**simulation_info(boundary_width, cell_size, thickness, seed, settings), **sizes, "grain_map": grains})
     return image, labels, info
 
 
@@ -285,8 +276,7 @@ def make_polycrystal(
         Seed of translations and the amorphous structure.
     normalise : bool
         Min–max normalise the image to [0, 1] (relative grain intensities are kept).
-    cache_dir : path, optional
-    use_cache : bool
+    cache_dir, use_cache : path or None, bool
 
     Returns
     -------
@@ -296,28 +286,17 @@ def make_polycrystal(
     info : dict
     """
     check_positive(grain_size=grain_size, pixel_size=pixel_size, cell_size=cell_size, thickness=thickness)
-    nr, nc = int(layout[0]), int(layout[1])
-    grains = list(grains)
+    nr, nc, grains = int(layout[0]), int(layout[1]), list(grains)
     rots = _check_grid(grains, rotations_deg, nr, nc, boundary_width)
     g_px = max(1, round(grain_size / pixel_size))
     shape = (nr * g_px, nc * g_px)
     st = settings or SimulationSettings()
-    rng = np.random.default_rng(seed)
-    image = np.zeros(shape, np.float64)
-    labels = np.zeros(shape, np.int16)
-    grain_map = np.zeros(shape, np.int8)
     amorphous = {"symbol": amorphous_symbol, "density": amorphous_density, "min_distance": amorphous_min_distance}
     sources = simulated_sources(
         [g for g in grains if g != "amorphous"], cell_size=cell_size, thickness=thickness, settings=st,
         cache_dir=cache_dir, use_cache=use_cache, amorphous={**amorphous, "seed": seed} if "amorphous" in grains else None,
     )  # fmt: skip
-    for k, (g, rot) in enumerate(zip(grains, rots, strict=True)):
-        src = sources[g]
-        r0, c0 = (k // nc) * g_px, (k % nc) * g_px
-        block = (slice(r0, r0 + g_px), slice(c0, c0 + g_px))
-        image[block] = src.render((g_px, g_px), pixel_size, rotation=rot, centre=_random_centre(src, rng))
-        labels[block] = AMORPHOUS_LABEL if g == "amorphous" else CLASS_NAMES.index(g)
-        grain_map[block] = k
+    image, labels, grain_map = _render_grid(grains, rots, sources, nc, g_px, shape, pixel_size, np.random.default_rng(seed))
     _mark_grid_boundaries(labels, [g != "amorphous" for g in grains], (nr, nc), g_px, boundary_width / 2.0 / pixel_size)
     out = minmax_normalise(image) if normalise else image.astype(np.float32)
     info = common_info("polycrystal", pixel_size, shape)
@@ -327,8 +306,7 @@ def make_polycrystal(
             "grain_classes": grains,
             "rotations_deg": rots,
             "layout": [nr, nc],
-            "grain_size_A": float(grain_size),
-            "grain_size_px": int(g_px),
+            **{"grain_size_A": float(grain_size), "grain_size_px": int(g_px)},
             "amorphous": {"symbol": amorphous_symbol, "density": amorphous_density, "min_distance_A": amorphous_min_distance},
             "grain_map": grain_map,
         }
@@ -349,6 +327,30 @@ def _check_grid(grains: list[str], rotations_deg: Sequence[float] | None, nr: in
     if not (np.isfinite(boundary_width) and boundary_width >= 0):
         raise ValueError(f"boundary_width must be ≥ 0 Å, got {boundary_width!r}")
     return rots
+
+
+def _render_grid(
+    grains: list[str],
+    rots: list[float],
+    sources: dict[str, PeriodicImage],
+    nc: int,
+    g_px: int,
+    shape: tuple[int, int],
+    pixel_size: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Square ``g_px`` grains in reading order, ``nc`` per row: image (float64), labels (int16), grain ids (int8)."""
+    image = np.zeros(shape, np.float64)
+    labels = np.zeros(shape, np.int16)
+    grain_map = np.zeros(shape, np.int8)
+    for k, (g, rot) in enumerate(zip(grains, rots, strict=True)):
+        src = sources[g]
+        r0, c0 = (k // nc) * g_px, (k % nc) * g_px
+        block = (slice(r0, r0 + g_px), slice(c0, c0 + g_px))
+        image[block] = src.render((g_px, g_px), pixel_size, rotation=rot, centre=_random_centre(src, rng))
+        labels[block] = AMORPHOUS_LABEL if g == "amorphous" else CLASS_NAMES.index(g)
+        grain_map[block] = k
+    return image, labels, grain_map
 
 
 def _mark_grid_boundaries(labels: np.ndarray, crystalline: list[bool], layout: tuple[int, int], g_px: int, half: float) -> None:
