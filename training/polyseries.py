@@ -133,10 +133,8 @@ def make_poly_series(
         Distance to the second region along the columns [Å].
     line_jitter_px, dose, background, read_noise
         Scan-line jitter [px], counts at the brightest intensity, background [counts], read noise [counts].
-    pixel_size : float
-        [Å/px].
-    boundary_width : float
-        Full width of the ``boundary`` label band [Å].
+    pixel_size, boundary_width : float
+        [Å/px]; full width of the ``boundary`` label band [Å].
     cell_size, thickness : float
         Simulated periodic cells [Å].
     settings : SimulationSettings, optional
@@ -170,18 +168,9 @@ def make_poly_series(
     lo, hi = float(clean[0].min()), float(clean[0].max())
     out = np.stack([scan_counts(img, lo, hi, **noise, rng=rng) for img in clean]).reshape(frames, rows, cols)
     info = common_info("polycrystal_series", pixel_size, (rows, cols))
-    info.update(
-        {
-            **simulation_info(boundary_width, cell_size, thickness, seed, st),
-            "grain_classes": [g.class_name for g in grains] + (["amorphous"] if patch is not None else []),
-            "rotations_deg": [float(g.rotation) for g in grains] + ([None] if patch is not None else []),
-            "seeds_A": [list(g.seed) for g in grains],
-            "patch": None if patch is None else {"centre_A": list(patch.centre), "radius_A": patch.radius},
-            **series_info(frames, shifts, drift_px, drift_jitter_px, line_jitter_px, noise),
-            "move_A": float(move_A),
-            "grain_map": gmap,
-        }
-    )
+    info.update({**simulation_info(boundary_width, cell_size, thickness, seed, st), **_world_info(grains, patch)})
+    info.update(series_info(frames, shifts, drift_px, drift_jitter_px, line_jitter_px, noise))
+    info.update({"move_A": float(move_A), "grain_map": gmap})
     return out, labels, info
 
 
@@ -240,3 +229,13 @@ def _scan(
         img, labels[t], gmap[t] = _render_world(x, y, *world)
         clean.append(img)
     return clean, labels, gmap
+
+
+def _world_info(grains: Sequence[Grain], patch: Patch | None) -> dict[str, Any]:
+    """The info entries of the sample: grain classes and rotations [°] (the patch last), seeds [Å], patch [Å]."""
+    return {
+        "grain_classes": [g.class_name for g in grains] + (["amorphous"] if patch is not None else []),
+        "rotations_deg": [float(g.rotation) for g in grains] + ([None] if patch is not None else []),
+        "seeds_A": [list(g.seed) for g in grains],
+        "patch": None if patch is None else {"centre_A": list(patch.centre), "radius_A": patch.radius},
+    }
