@@ -171,28 +171,31 @@ def embed_inputs(
             inp, predictor, threshold=threshold, samples=int(samples), seed=seed, pixel_size=pixel_size, progress=cb, **geometry
         )
         parts.append(part)
-    hidden = np.concatenate([p["hidden"] for p in parts])
-    emb = umap_embedding(hidden, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed)
+    umap = {"n_neighbors": int(n_neighbors), "min_dist": float(min_dist)}
+    return _embedding(parts, names, m, {"samples": int(samples), "seed": int(seed), **umap})
+
+
+def _embedding(parts: list[dict[str, np.ndarray]], names: list[str], m: Any, settings: dict[str, Any]) -> Embedding:
+    """The :class:`Embedding` of the images' windows (``parts`` from :func:`hidden_activations`): their UMAP map
+    with ``settings`` (``samples``, ``seed``, ``n_neighbors``, ``min_dist``)."""
+
+    def cat(key: str) -> np.ndarray:
+        return np.concatenate([p[key] for p in parts])
+
+    hidden = cat("hidden")
+    emb = umap_embedding(hidden, n_neighbors=settings["n_neighbors"], min_dist=settings["min_dist"], seed=settings["seed"])
     return Embedding(
         embedding=emb,
         hidden=hidden,
-        classes=np.concatenate([p["classes"] for p in parts]),
-        mutual_information=np.concatenate([p["mutual_information"] for p in parts]),
+        classes=cat("classes"),
+        mutual_information=cat("mutual_information"),
         source=np.concatenate([np.full(len(p["classes"]), k, np.int64) for k, p in enumerate(parts)]),
-        origins_px=np.concatenate([p["origins"] for p in parts]),
-        grain=np.concatenate([p["grain"] for p in parts]),
+        origins_px=cat("origins"),
+        grain=cat("grain"),
         sources=names,
         class_names=list(m.class_names),
         window_px=[int(p["window_px"]) for p in parts],
-        settings={
-            "model": m.name,
-            "model_hash": m.hash,
-            "samples": int(samples),
-            "seed": int(seed),
-            "n_neighbors": int(n_neighbors),
-            "min_dist": float(min_dist),
-            "layer": HIDDEN_LAYER,
-        },
+        settings={"model": m.name, "model_hash": m.hash, **settings, "layer": HIDDEN_LAYER},
     )
 
 
