@@ -440,7 +440,8 @@ class MCDropoutPredictor:
         if len(o) > 3:
             raise TypeError(f"unknown option(s): {', '.join(sorted(set(o) - {'seed', 'progress', 'cancel'}))}")
         stats, hidden_sum = self._run_fixed(descriptors, samples, o["seed"], o["progress"], o["cancel"])
-        return stats, (hidden_sum / samples).astype(np.float32)
+        assert hidden_sum is not None  # made with hidden_layer: _run_blocks returns the hidden sums last
+        return stats, np.asarray(hidden_sum / samples, np.float32)
 
     def _run_fixed(
         self, descriptors: Any, samples: int, seed: int | None, progress: Any, cancel: Any

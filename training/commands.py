@@ -152,11 +152,6 @@ def _add_common(p: argparse.ArgumentParser, *, cell_size: bool = True) -> None:
     g.add_argument("--seed", type=int, metavar="N", help="seed of translations, noise and amorphous structures")
 
 
-def _table(p: argparse.ArgumentParser, table: str, pairs: list[tuple[str, str]]) -> None:
-    """Remember which config keys the options of ``p`` override."""
-    p.set_defaults(_table_overrides={table: pairs})
-
-
 # ---------------------------------------------------------------- handlers
 def _run_dataset(args: argparse.Namespace) -> int:
     try:
