@@ -53,10 +53,10 @@ def merge_config(base: dict[str, Any], over: dict[str, Any], where: str = "") ->
     out = copy.deepcopy(base)
     for key, value in over.items():
         if key not in base:
-            raise ValueError(f"unknown setting {where}{key!r} (known: {', '.join(base)})")
+            raise ValueError(f"unknown setting {where + key!r} (known: {', '.join(base)})")
         if isinstance(base[key], dict):
             if not isinstance(value, dict):
-                raise ValueError(f"setting {where}{key!r} must be a table")
+                raise ValueError(f"setting {where + key!r} must be a table")
             out[key] = merge_config(base[key], value, f"{where}{key}.")
         else:
             out[key] = value
@@ -99,7 +99,10 @@ def load_config(
     """
     cfg = tomllib.loads(default_config_text(name))
     if path is not None:
-        cfg = merge_config(cfg, _read_user_file(path))
+        try:
+            cfg = merge_config(cfg, _read_user_file(path))
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}" if str(path) not in str(exc) else str(exc)) from None
     if overrides:
         clean = {t: {k: v for k, v in kv.items() if v is not None} for t, kv in overrides.items()}
         cfg = merge_config(cfg, {t: kv for t, kv in clean.items() if kv})
