@@ -31,7 +31,9 @@ __all__ = [
     "cupy_available",
     "fft_module",
     "get_array_module",
+    "is_xla_failure",
     "native_bfloat16",
+    "reduced_precision_copy",
     "resolve_device",
     "resolve_precision",
     "to_tensor",
@@ -181,3 +183,31 @@ def _auto_precision(backend: str) -> str:
         if not tf.config.list_logical_devices("GPU"):
             return "bfloat16"
     return "float32"
+
+
+def reduced_precision_copy(keras_model: Any, precision: str) -> Any:
+    """The same network with a mixed-precision compute dtype and the same (float32) weights."""
+    import keras
+
+    policy = f"mixed_{precision}"
+
+    def clone(layer: Any) -> Any:
+        cfg = layer.get_config()
+        cfg["dtype"] = policy
+        return layer.__class__.from_config(cfg)
+
+    copy = keras.models.clone_model(keras_model, clone_function=clone)
+    copy.set_weights(keras_model.get_weights())
+    return copy
+
+
+def is_xla_failure(exc: BaseException) -> bool:
+    """True for the errors TensorFlow raises when XLA cannot compile or run a function."""
+    try:
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover - other backends do not compile with XLA
+        return False
+    text = str(exc)
+    return isinstance(exc, (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError, tf.errors.InternalError)) and (
+        "XLA" in text or "xla" in text or "jit" in text.lower()
+    )

@@ -43,9 +43,10 @@ from typing import Any
 
 import numpy as np
 
-from .backend import asnumpy, fft_module, get_array_module
+from .backend import asnumpy
 from .domain_tables import REFERENCE_LATTICE, TrainingDomain, cached_tables
-from .rotation import RotationReferences, default_references
+from .rotation_references import RotationReferences, as_references
+from .spectrum import parabola_vertex, power_spectra, window_batch
 from .windows import WindowGrid, extract_windows
 
 __all__ = [
@@ -222,21 +223,6 @@ def _geometry(h: int, w: int, pixel_size: float, q_min: float, q_max: float) -> 
     return _Geometry(cand, inner, ring, band, quart, float(scale))
 
 
-def _hann(h: int, w: int) -> np.ndarray:
-    hr = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(h) / h)
-    hc = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(w) / w)
-    return np.outer(hr, hc).astype(np.float32)
-
-
-def _power(windows: Any, xp: ModuleType) -> Any:
-    """Power spectra |rfft2(t·(x − m))|² of the Hann-tapered windows, (n, h, w//2+1) float32."""
-    x = windows.astype(xp.float32, copy=False)
-    t = xp.asarray(_hann(x.shape[1], x.shape[2]))
-    m = (x * t).sum(axis=(1, 2), keepdims=True) / t.sum()
-    spec = fft_module(xp).rfft2((x - m) * t, axes=(1, 2))
-    return (spec.real * spec.real + spec.imag * spec.imag).astype(xp.float32)
-
-
 def _significance(power: Any, geo: _Geometry, xp: ModuleType) -> Any:
     """Power / ring background at every candidate bin, (n, M)."""
     n = power.shape[0]
@@ -247,12 +233,6 @@ def _significance(power: Any, geo: _Geometry, xp: ModuleType) -> Any:
     q25 = xp.take_along_axis(vals, xp.asarray(geo.quart)[None, :, None] * xp.ones((n, 1, 1), xp.int64), axis=2)[..., 0]
     bg = xp.maximum(q25 / xp.float32(-math.log(0.75)), xp.float32(1e-30))
     return flat[:, xp.asarray(geo.cand)] / bg[:, xp.asarray(geo.ring)]
-
-
-def _vertex(lm: Any, l0: Any, lp: Any, xp: ModuleType) -> Any:
-    den = lm - 2 * l0 + lp
-    ok = den < 0
-    return xp.clip(xp.where(ok, 0.5 * (lm - lp) / xp.where(ok, den, -1), 0), -0.5, 0.5)
 
 
 def _peaks(power: Any, sig: Any, geo: _Geometry, settings: DomainSettings, xp: ModuleType) -> tuple[Any, Any]:
@@ -291,8 +271,8 @@ def _peaks(power: Any, sig: Any, geo: _Geometry, settings: DomainSettings, xp: M
         return logp[win, xp.where(neg, -rr, rr) % h, xp.minimum(xp.abs(cc), wc - 1)]
 
     l0 = at(r, c)
-    dr = _vertex(at(r - 1, c), l0, at(r + 1, c), xp)
-    dc = _vertex(at(r, c - 1), l0, at(r, c + 1), xp)
+    dr = parabola_vertex(at(r - 1, c), l0, at(r + 1, c), xp, 0.5)
+    dc = parabola_vertex(at(r, c - 1), l0, at(r, c + 1), xp, 0.5)
     rs = xp.where(r > h // 2, r - h, r).astype(xp.float32) + dr
     cs = c.astype(xp.float32) * xp.float32(h / (2 * (wc - 1))) + dc
     return xp.stack([rs, cs], axis=2), s
@@ -418,6 +398,25 @@ def _second_lattice(p: Any, s: Any, matched: Any, tab: dict[str, Any], st: Domai
     return best
 
 
+def _judge(p: Any, s: Any, cls: Any, sel: Any, tab: dict[str, Any], st: DomainSettings, xp: ModuleType) -> tuple[Any, ...]:
+    """Fit the windows ``sel`` (with a lattice and a usable class) to their class: per window of the batch (n,),
+    whether a pair fits, the fraction of peak significance explained, lattice constants a, c [Å] and whether they
+    are in the trained range (NaN/False outside ``sel``)."""
+    n = p.shape[0]
+    nan = xp.float32(np.nan)
+    fits, explained = xp.zeros(n, bool), xp.full(n, nan, xp.float32)
+    a, c = xp.full(n, nan, xp.float32), xp.full(n, nan, xp.float32)
+    in_range = xp.zeros(n, bool)
+    if int(sel.size):
+        fits[sel], explained[sel], a[sel], c[sel], matched, ps, ss = _best_fit(p[sel], s[sel], cls[sel], tab, st, xp)
+        in_range[sel] = _in_range(a[sel], c[sel], cls[sel], tab, st, xp)
+        # a window across a grain boundary: the class explains part of its peaks, a second lattice the rest
+        part = xp.flatnonzero(fits[sel] & in_range[sel] & (explained[sel] < xp.float32(st.min_explained)))
+        if int(part.size):
+            explained[sel[part]] = _second_lattice(ps[part], ss[part], matched[part], tab, st, xp)
+    return fits, explained, a, c, in_range
+
+
 def domain_check(
     windows: Any,
     classes: Any,
@@ -450,12 +449,7 @@ def domain_check(
     DomainCheck
         Arrays of shape (N,), NumPy.  Classes without a reference or range are judged on "no lattice" only.
     """
-    xp = get_array_module(windows)
-    x = xp.asarray(windows)
-    if x.ndim != 3:
-        raise ValueError(f"windows must have shape (N, h, w), got {tuple(x.shape)}")
-    if not (pixel_size and pixel_size > 0):
-        raise ValueError(f"pixel size must be a positive number of Å/px, got {pixel_size!r}")
+    xp, x = window_batch(windows, pixel_size)
     st = settings or DomainSettings()
     n, h, w = x.shape
     cls_np = np.asarray(asnumpy(classes)).reshape(-1).astype(np.int64)
@@ -464,13 +458,11 @@ def domain_check(
     names = tuple(class_names)
     if n and (cls_np.min() < 0 or cls_np.max() >= len(names)):
         raise ValueError(f"class index outside the {len(names)} class names")
-    refs = references if isinstance(references, RotationReferences) else (
-        default_references() if references is None else RotationReferences.load(references)
-    )  # fmt: skip
+    refs = as_references(references)
     dom = domain if domain is not None else TrainingDomain.from_model_info(None, names)
     geo = _geometry(h, w, float(pixel_size), st.q_min, st.q_max)
     tab = cached_tables(names, refs, dom, geo.scale, min(st.q_max * geo.scale, 0.45 * h), xp)
-    power = _power(x, xp)
+    power = power_spectra(x, xp)
     sig = _significance(power, geo, xp)
     inner = xp.asarray(geo.inner)
     top = sig[:, inner].max(axis=1) if int(inner.sum()) else xp.zeros(n, xp.float32)
@@ -480,17 +472,7 @@ def domain_check(
     lattice = (top >= xp.float32(st.lattice_significance)) & two_d
     usable = tab["usable"][cls]
     nan = xp.float32(np.nan)
-    fits, explained = xp.zeros(n, bool), xp.full(n, nan, xp.float32)
-    a, c = xp.full(n, nan, xp.float32), xp.full(n, nan, xp.float32)
-    sel = xp.flatnonzero(lattice & usable)
-    in_range = xp.zeros(n, bool)
-    if int(sel.size):
-        fits[sel], explained[sel], a[sel], c[sel], matched, ps, ss = _best_fit(p[sel], s[sel], cls[sel], tab, st, xp)
-        in_range[sel] = _in_range(a[sel], c[sel], cls[sel], tab, st, xp)
-        # a window across a grain boundary: the class explains part of its peaks, a second lattice the rest
-        part = xp.flatnonzero(fits[sel] & in_range[sel] & (explained[sel] < xp.float32(st.min_explained)))
-        if int(part.size):
-            explained[sel[part]] = _second_lattice(ps[part], ss[part], matched[part], tab, st, xp)
+    fits, explained, a, c, in_range = _judge(p, s, cls, xp.flatnonzero(lattice & usable), tab, st, xp)
     fit_ok = fits & (explained >= xp.float32(st.min_explained))
     reason = xp.where(
         ~lattice,
@@ -544,9 +526,7 @@ def domain_check_map(
     cls = np.asarray(asnumpy(classes)).reshape(-1)
     if cls.size != grid.size:
         raise ValueError(f"the class map must have the grid's {grid.shape} entries")
-    refs = references if isinstance(references, RotationReferences) else (
-        default_references() if references is None else RotationReferences.load(references)
-    )  # fmt: skip
+    refs = as_references(references)
     parts = []
     for start in range(0, grid.size, max(1, int(chunk))):
         stop = min(grid.size, start + max(1, int(chunk)))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .rotation import RotationReferences
+from .rotation_references import RotationReferences
 
 __all__ = [
     "HYPOTHESIS_REFLECTIONS",

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .adaptive import AdaptiveSettings, MomentStats, settled, stage_schedule
-from .backend import asnumpy, get_array_module, resolve_precision, to_tensor
+from .backend import asnumpy, get_array_module, is_xla_failure, reduced_precision_copy, resolve_precision, to_tensor
 from .masks import MaskLayout, dropout_masks
 from .uncertainty import MCStats
 
@@ -58,6 +58,9 @@ class MCDropoutPredictor:
         default) picks per backend: JAX compiles with XLA; TensorFlow runs a plain ``tf.function``, whose oneDNN
         kernels were faster than XLA on the CPUs measured (``benchmarks/RESULTS.md``) and are the only ones with
         native bfloat16 (XLA's CPU backend emulates it, so reduced precision under XLA is slower than float32).
+    hidden_layer : str, optional
+        Also sum the activations of this layer (e.g. ``"dense_hidden"``, the last hidden layer; if the model has no
+        layer of that name, its last Dense layer before the output) over the samples: :meth:`run_with_hidden`.
     """
 
     mask_cache_bytes = 256 << 20
@@ -73,13 +76,14 @@ class MCDropoutPredictor:
         shared_masks: bool = True,
         precision: str = "float32",
         jit: bool | None = None,
+        hidden_layer: str | None = None,
     ) -> None:
         import keras
 
         self.keras_model = getattr(model, "keras_model", model)
         precision = resolve_precision(precision)
         self.precision = precision
-        compute_model = self.keras_model if precision == "float32" else _reduced_precision_copy(self.keras_model, precision)
+        compute_model = self.keras_model if precision == "float32" else reduced_precision_copy(self.keras_model, precision)
         self._fns: dict[tuple[int, bool], Callable[..., Any]] = {}
         self.jit = (keras.backend.backend() == "jax") if jit is None else bool(jit)
         self.windows_per_call = int(windows_per_call)
@@ -91,6 +95,8 @@ class MCDropoutPredictor:
         first = next((i for i, la in enumerate(layers) if isinstance(la, keras.layers.Dropout)), len(layers))
         self._head = layers[:first]
         self._tail = layers[first:]
+        self._hidden = None if hidden_layer is None else layers[_hidden_index(layers, hidden_layer)]
+        self.hidden_units = 0 if self._hidden is None else int(self._hidden.units)
         self.n_classes = int(self.keras_model.output_shape[-1])
         self.input_size = int(self.keras_model.input_shape[1])
         self._seed_gen = keras.random.SeedGenerator(0)
@@ -145,11 +151,12 @@ class MCDropoutPredictor:
     def _forward(self, x: Any, s: int, keys: Any = None, moments: bool = False) -> tuple[Any, ...]:
         """Sufficient statistics of ``s`` MC samples for each of the B windows in ``x``.
 
-        Returns Σp (B, C), Σh (B,), votes (B, C); with ``moments`` also Σppᵀ (B, C, C), Σh² (B,), Σhp (B, C).
+        Returns Σp (B, C), Σh (B,), votes (B, C); with ``moments`` also Σppᵀ (B, C, C), Σh² (B,), Σhp (B, C);
+        with ``hidden_layer`` last the sum of its activations (B, units).
         """
         from keras import ops
 
-        p = self._forward_samples(x, s, keys)
+        p, hid = self._forward_samples(x, s, keys)
         ent = -ops.sum(p * ops.log2(ops.maximum(p, 1e-30)), axis=-1)
         votes = ops.sum(ops.one_hot(ops.argmax(p, axis=-1), self.n_classes, dtype="int32"), axis=1)
         out: tuple[Any, ...] = (ops.sum(p, axis=1), ops.sum(ent, axis=1), votes)
@@ -159,6 +166,8 @@ class MCDropoutPredictor:
                 ops.sum(ent * ent, axis=1),
                 ops.einsum("bs,bsc->bc", ent, p),
             )
+        if hid is not None:  # Σ hidden activations (B, units), last
+            out += (ops.sum(ops.reshape(ops.cast(hid, "float32"), (ops.shape(p)[0], s, -1)), axis=1),)
         return out
 
     @staticmethod
@@ -216,18 +225,22 @@ class MCDropoutPredictor:
         keep = keras.random.uniform(ops.shape(x), seed=self._seed_gen) >= rate
         return ops.where(keep, x * scale, ops.zeros_like(x))
 
-    def _forward_samples(self, x: Any, s: int, keys: Any = None) -> Any:
-        """Per-sample probabilities, shape (B, s, C).
+    def _forward_samples(self, x: Any, s: int, keys: Any = None) -> tuple[Any, Any]:
+        """Per-sample probabilities, shape (B, s, C), and the hidden layer's activations (B·s, units) or None.
 
         ``keys``: the tuple of shared masks (:meth:`masks`) or, without shared masks, the call's seed tensor.
         """
         import keras
         from keras import ops
 
+        hid = None
         for layer in self._head:
             x = layer(x)
+            if layer is self._hidden:
+                hid = x
         b = ops.shape(x)[0]
         x = ops.repeat(x, s, axis=0)
+        hid = None if hid is None else ops.repeat(hid, s, axis=0)
         k = 0
         for layer in self._tail:
             if isinstance(layer, keras.layers.Dropout):
@@ -239,7 +252,9 @@ class MCDropoutPredictor:
                     k += 1
             else:
                 x = layer(x)
-        return ops.reshape(ops.cast(x, "float32"), (b, s, self.n_classes))
+                if layer is self._hidden:
+                    hid = x
+        return ops.reshape(ops.cast(x, "float32"), (b, s, self.n_classes)), hid
 
     def sample_probabilities(self, descriptors: Any, samples: int, *, seed: int | None = None) -> np.ndarray:
         """Every MC sample's class probabilities, ndarray of shape (N, T, C), float32.
@@ -257,7 +272,7 @@ class MCDropoutPredictor:
             done = 0
             while done < samples:
                 s = min(self.samples_per_call, samples - done)
-                p = self._forward_samples(ops.convert_to_tensor(block[..., None]), s, self._keys(done, s))
+                p, _ = self._forward_samples(ops.convert_to_tensor(block[..., None]), s, self._keys(done, s))
                 out[start : start + len(block), done : done + s] = ops.convert_to_numpy(p)
                 done += s
         return out
@@ -373,7 +388,7 @@ class MCDropoutPredictor:
         try:
             return list(self._compiled(s, moments)(x, keys))
         except Exception as exc:
-            if not self.jit or not _is_xla_failure(exc):
+            if not self.jit or not is_xla_failure(exc):
                 raise
             import warnings
 
@@ -411,13 +426,34 @@ class MCDropoutPredictor:
             :class:`AnalysisCancelled` (a caller that no longer needs the result gives the CPU/GPU back within
             one call: ``windows_per_call`` × ≤ ``samples_per_call`` networks).
         """
+        return self._run_fixed(descriptors, samples, seed, progress, cancel)[0]
+
+    def run_with_hidden(self, descriptors: Any, samples: int = 100, **options: Any) -> tuple[MCStats, np.ndarray]:
+        """:meth:`run` (same ``options``: ``seed``, ``progress``, ``cancel``), and the mean over the samples of the
+        ``hidden_layer``'s activations, (N, units) float32.
+
+        The same MC samples give both (one pass of the network).
+        """
+        if self._hidden is None:
+            raise ValueError("this sampler was made without hidden_layer: no hidden activations to return")
+        o = {"seed": None, "progress": None, "cancel": None, **options}
+        if len(o) > 3:
+            raise TypeError(f"unknown option(s): {', '.join(sorted(set(o) - {'seed', 'progress', 'cancel'}))}")
+        stats, hidden_sum = self._run_fixed(descriptors, samples, o["seed"], o["progress"], o["cancel"])
+        assert hidden_sum is not None  # made with hidden_layer: _run_blocks returns the hidden sums last
+        return stats, np.asarray(hidden_sum / samples, np.float32)
+
+    def _run_fixed(
+        self, descriptors: Any, samples: int, seed: int | None, progress: Any, cancel: Any
+    ) -> tuple[MCStats, np.ndarray | None]:
         if samples < 1:
             raise ValueError(f"samples must be ≥ 1, got {samples}")
         self._check(descriptors)
         self.reseed(seed)
         n = int(descriptors.shape[0])
-        ps, es, vs = self._run_blocks(descriptors, np.arange(n), samples, moments=False, progress=progress, cancel=cancel)
-        return MCStats(ps.astype(np.float32), es.astype(np.float32), vs.astype(np.int32), np.full(n, samples, np.int32))
+        ps, es, vs, *hid = self._run_blocks(descriptors, np.arange(n), samples, moments=False, progress=progress, cancel=cancel)
+        stats = MCStats(ps.astype(np.float32), es.astype(np.float32), vs.astype(np.int32), np.full(n, samples, np.int32))
+        return stats, (hid[0] if hid else None)
 
     def run_adaptive(
         self,
@@ -534,32 +570,19 @@ class MCDropoutPredictor:
             sums = [np.zeros((0, c)), np.zeros(0), np.zeros((0, c), np.int32)]
             if moments:
                 sums += [np.zeros((0, c, c)), np.zeros(0), np.zeros((0, c))]
+            if self._hidden is not None:
+                sums.append(np.zeros((0, self.hidden_units)))
         return sums
 
 
-def _reduced_precision_copy(keras_model: Any, precision: str) -> Any:
-    """The same network with a mixed-precision compute dtype and the same (float32) weights."""
+def _hidden_index(layers: list[Any], name: str) -> int:
+    """Index of the layer ``name``, or else of the last Dense layer before the output."""
     import keras
 
-    policy = f"mixed_{precision}"
-
-    def clone(layer: Any) -> Any:
-        cfg = layer.get_config()
-        cfg["dtype"] = policy
-        return layer.__class__.from_config(cfg)
-
-    copy = keras.models.clone_model(keras_model, clone_function=clone)
-    copy.set_weights(keras_model.get_weights())
-    return copy
-
-
-def _is_xla_failure(exc: BaseException) -> bool:
-    """True for the errors TensorFlow raises when XLA cannot compile or run a function."""
-    try:
-        import tensorflow as tf
-    except ImportError:  # pragma: no cover - other backends do not compile with XLA
-        return False
-    text = str(exc)
-    return isinstance(exc, (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError, tf.errors.InternalError)) and (
-        "XLA" in text or "xla" in text or "jit" in text.lower()
-    )
+    names = [la.name for la in layers]
+    if name in names:
+        return names.index(name)
+    dense = [i for i, la in enumerate(layers) if isinstance(la, keras.layers.Dense)]
+    if len(dense) < 2:
+        raise ValueError(f"the model has no layer {name!r} and no hidden Dense layer before its output")
+    return dense[-2]

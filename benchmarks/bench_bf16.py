@@ -40,9 +40,9 @@ def bare_rate(keras_model, x: np.ndarray, precision: str, jit: bool, repeat: int
     """Forward passes per second of the network with dropout off, in batches of 256."""
     import tensorflow as tf
 
-    from aistem.core.mc_dropout import _reduced_precision_copy
+    from aistem.core.backend import reduced_precision_copy
 
-    m = keras_model if precision == "float32" else _reduced_precision_copy(keras_model, precision)
+    m = keras_model if precision == "float32" else reduced_precision_copy(keras_model, precision)
     f = tf.function(lambda t: m(t, training=False), jit_compile=jit)
     f(x[:256])
     best = float("inf")

@@ -28,106 +28,27 @@ from typing import Any
 
 import numpy as np
 
+from .evaluate_plots import plot_bicrystals, plot_confusion, plot_scene
+from .labelled_scenes import Scene, bicrystal_scene, load_scene, polycrystal_scene, save_scene, scene_from_simulation
+
 __all__ = [
     "Scene",
     "SceneMetrics",
     "WindowTruth",
+    "bicrystal_scene",
     "evaluate_scene",
+    "load_scene",
+    "plot_bicrystals",
     "plot_confusion",
     "plot_scene",
+    "polycrystal_scene",
+    "print_side_by_side",
+    "run_evaluation",
+    "save_scene",
     "scene_from_simulation",
     "validation_confusion",
     "window_truth",
 ]
-
-
-@dataclass
-class Scene:
-    """A simulated image with its ground truth.
-
-    Attributes
-    ----------
-    name : str
-    image : ndarray of shape (H, W), float32
-    labels : ndarray of shape (H, W), int
-        Class index (into ``class_names``) per pixel, or ``amorphous_code`` / ``boundary_code``.
-    class_names : list of str
-    pixel_size : float
-        [Å/px].
-    amorphous_code, boundary_code : int or None
-        Label values of amorphous and boundary pixels (None: the scene has none).
-    grains : ndarray of shape (H, W), int, optional
-        Grain id per pixel; boundaries between grains of the same class are found from it.
-    """
-
-    name: str
-    image: np.ndarray
-    labels: np.ndarray
-    class_names: list[str]
-    pixel_size: float
-    amorphous_code: int | None = None
-    boundary_code: int | None = None
-    grains: np.ndarray | None = None
-
-    def boundary_pixels(self) -> np.ndarray:
-        """Bool map (H, W): boundary-code pixels and pixels whose grain (or label) differs from a 4-neighbour's."""
-        ids = self.grains if self.grains is not None else self.labels
-        amorph = self.labels == self.amorphous_code if self.amorphous_code is not None else np.zeros(ids.shape, bool)
-        # crystal/amorphous edges belong to the amorphous region, not to the grain boundaries
-        edge = _grain_edge(ids, amorph)
-        if self.boundary_code is not None:
-            edge |= self.labels == self.boundary_code
-        return edge
-
-
-def _grain_edge(ids: np.ndarray, amorph: np.ndarray) -> np.ndarray:
-    """Pixels next to a different *crystalline* grain (ignoring amorphous neighbours)."""
-    out = np.zeros(ids.shape, dtype=bool)
-    for a, b, sa, sb in (
-        (ids[1:, :], ids[:-1, :], (slice(1, None), slice(None)), (slice(None, -1), slice(None))),
-        (ids[:, 1:], ids[:, :-1], (slice(None), slice(1, None)), (slice(None), slice(None, -1))),
-    ):
-        d = (a != b) & ~amorph[sa] & ~amorph[sb]
-        out[sa] |= d
-        out[sb] |= d
-    return out
-
-
-def scene_from_simulation(image: Any, labels: Any, info: Any, name: str = "scene") -> Scene:
-    """Wrap the ``(image, labels, info)`` of :mod:`aistem.training.scenes` as a :class:`Scene`.
-
-    ``info`` is a mapping (or an object with attributes) giving at least the
-    class names and the pixel size; the amorphous/boundary label codes and a
-    grain-id map are used when present.
-    """
-
-    def get(*keys: str, default: Any = None) -> Any:
-        for k in keys:
-            if isinstance(info, dict) and k in info:
-                return info[k]
-            if not isinstance(info, dict) and hasattr(info, k):
-                return getattr(info, k)
-        return default
-
-    names = get("class_names", "classes")
-    if names is None:
-        from aistem.core.model import PAPER_CLASS_NAMES
-
-        names = list(PAPER_CLASS_NAMES)
-    pixel_size = get("pixel_size")
-    if pixel_size is None:
-        raise ValueError("the scene's info gives no pixel_size")
-    grains = get("grains", "grain_map", "grain_ids")
-    return Scene(
-        name=str(get("name", default=name)),
-        image=np.asarray(image, dtype=np.float32),
-        labels=np.asarray(labels),
-        class_names=[str(n) for n in names],
-        pixel_size=float(pixel_size),
-        amorphous_code=get("amorphous_label", "amorphous_code", "AMORPHOUS"),
-        boundary_code=get("boundary_label", "boundary_code", "BOUNDARY"),
-        grains=None if grains is None else np.asarray(grains),
-    )
 
 
 @dataclass
@@ -338,124 +259,6 @@ def validation_confusion(model: Any, data: Any) -> tuple[np.ndarray, list[str], 
     return cm, list(data.class_names), float((pred == true).mean())
 
 
-# ---------------------------------------------------------------- figures
-def plot_scene(
-    scene: Scene, results: list[tuple[str, Any, WindowTruth, SceneMetrics]], path: str | Path, *, title: str = ""
-) -> Path:
-    """Per model: class map and MI map over the image; the ground truth; and the MI ROC curves."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-    from sklearn.metrics import roc_curve
-
-    from aistem.core.figures import class_colors, grid_extent
-
-    names = scene.class_names
-    colors = class_colors(len(names))
-    extra = np.asarray([[0.15, 0.15, 0.15], [1.0, 1.0, 1.0]])
-    cmap = ListedColormap(np.vstack([colors, extra]))
-    gt = scene.labels.copy().astype(np.int64)
-    gt_disp = np.where((gt >= 0) & (gt < len(names)), gt, len(names))  # amorphous/boundary → dark grey
-    gt_disp[scene.boundary_pixels()] = len(names) + 1
-    rows = len(results)
-    fig, axes = plt.subplots(rows, 4, figsize=(17, 4.3 * rows), constrained_layout=True, squeeze=False)
-    for i, (label, result, truth, met) in enumerate(results):
-        ax = axes[i, 0]
-        ax.imshow(scene.image, cmap="gray")
-        ax.imshow(gt_disp, cmap=cmap, vmin=-0.5, vmax=len(names) + 1.5, alpha=0.35, interpolation="nearest")
-        ax.set_title(f"{scene.name}: ground truth")
-        ax.set_axis_off()
-        ext = grid_extent(result)
-        # map the model's class indices onto the scene's class order for matching colours
-        idx = {n: j for j, n in enumerate(names)}
-        remap = np.asarray([idx.get(n, len(names)) for n in result.class_names])
-        ax = axes[i, 1]
-        ax.imshow(scene.image, cmap="gray")
-        ax.imshow(
-            remap[result.classes], cmap=cmap, vmin=-0.5, vmax=len(names) + 1.5, alpha=0.6, extent=ext, interpolation="nearest"
-        )
-        ax.set_xlim(-0.5, scene.image.shape[1] - 0.5)
-        ax.set_ylim(scene.image.shape[0] - 0.5, -0.5)
-        ax.set_title(f"{label}: classes (bulk {100 * met.bulk_accuracy:.1f} %)")
-        ax.set_axis_off()
-        ax = axes[i, 2]
-        im = ax.imshow(result.mutual_information, cmap="viridis", vmin=0, extent=ext, interpolation="nearest")
-        ax.set_xlim(-0.5, scene.image.shape[1] - 0.5)
-        ax.set_ylim(scene.image.shape[0] - 0.5, -0.5)
-        ax.set_title(f"{label}: MI [bit] (amorphous median {met.median_amorphous_mi:.3f})")
-        ax.set_axis_off()
-        fig.colorbar(im, ax=ax, shrink=0.8)
-        ax = axes[i, 3]
-        pos = truth.boundary | truth.amorphous
-        if pos.any() and truth.bulk.any():
-            y = np.concatenate([np.ones(int(pos.sum())), np.zeros(int(truth.bulk.sum()))])
-            s = np.concatenate([result.mutual_information[pos], result.mutual_information[truth.bulk]])
-            fpr, tpr, _ = roc_curve(y, s)
-            ax.plot(fpr, tpr, label=f"AUC {met.mi_auc:.3f}")
-        ax.plot([0, 1], [0, 1], ":", color="grey")
-        ax.set_xlabel("false-positive rate (bulk)")
-        ax.set_ylabel("true-positive rate (boundary/amorphous)")
-        ax.set_title(f"{label}: MI ROC")
-        ax.legend(loc="lower right")
-    if title:
-        fig.suptitle(title)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return Path(path)
-
-
-def plot_confusion(cm: np.ndarray, names: list[str], path: str | Path, *, title: str = "") -> Path:
-    """Confusion matrix (row-normalised colours, counts written in the cells)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    n = len(names)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.62 * n, 0.8 + 0.55 * n), constrained_layout=True)
-    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    for i in range(n):
-        for j in range(n):
-            if cm[i, j]:
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
-    ax.set_xticks(range(n), names, rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(n), names, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title or "validation confusion matrix")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
-
-
-def plot_bicrystals(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """Bulk accuracy and MI AUC per bicrystal class, one bar group per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    models = sorted({r["model_label"] for r in rows}, key=lambda m: [r["model_label"] for r in rows].index(m))
-    scenes = list(dict.fromkeys(r["scene"] for r in rows))
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
-    width = 0.8 / max(1, len(models))
-    for k, key, ylabel in ((0, "bulk_accuracy", "bulk accuracy [%]"), (1, "mi_auc", "MI ROC AUC")):
-        ax = axes[k]
-        for j, m in enumerate(models):
-            vals = [next((r[key] for r in rows if r["scene"] == s and r["model_label"] == m), None) for s in scenes]
-            vals = [np.nan if v is None else v * (100 if k == 0 else 1) for v in vals]
-            ax.bar(np.arange(len(scenes)) + j * width, vals, width, label=m)
-        ax.set_xticks(np.arange(len(scenes)) + width * (len(models) - 1) / 2, scenes, rotation=60, ha="right", fontsize=7)
-        ax.set_ylabel(ylabel)
-        ax.legend(fontsize=7)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return Path(path)
-
-
 def write_report(report: dict[str, Any], path: str | Path) -> Path:
     """The evaluation as JSON."""
     Path(path).write_text(json.dumps(report, indent=2, default=_json_default), encoding="utf-8")
@@ -468,90 +271,6 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-# ---------------------------------------------------------------- scenes
-def _codes() -> tuple[int, int]:
-    try:
-        from .crystals import AMORPHOUS_LABEL, BOUNDARY_LABEL
-    except ImportError:  # pragma: no cover - simulation extra absent
-        return 10, 11
-    return int(AMORPHOUS_LABEL), int(BOUNDARY_LABEL)
-
-
-def _wrap(out: Any, name: str) -> Scene:
-    image, labels, info = out
-    scene = scene_from_simulation(image, labels, info, name=name)
-    amorphous, boundary = _codes()
-    if scene.amorphous_code is None:
-        scene.amorphous_code = amorphous
-    if scene.boundary_code is None:
-        scene.boundary_code = boundary
-    if not scene.name or scene.name == "scene":
-        scene.name = name
-    return scene
-
-
-def polycrystal_scene(seed: int = 0, **kwargs: Any) -> Scene:
-    """The simulated polycrystal (several grains and an amorphous region) of :mod:`aistem.training.scenes`."""
-    from .scenes import make_polycrystal
-
-    return _wrap(make_polycrystal(seed=seed, **kwargs), "polycrystal")
-
-
-def bicrystal_scene(class_name: str, misorientation: float = 30.0, boundary_angle: float = 0.0, seed: int = 0) -> Scene:
-    """A simulated bicrystal of one class: two grains misoriented by ``misorientation`` [°]."""
-    from .scenes import make_bicrystal
-
-    return _wrap(make_bicrystal(class_name, misorientation, boundary_angle, seed=seed), f"bicrystal {class_name}")
-
-
-def save_scene(scene: Scene, path: str | Path) -> Path:
-    """Write a scene to ``.npz`` (image, labels, grains, class names, pixel size, codes)."""
-    arrays: dict[str, Any] = {
-        "image": scene.image,
-        "labels": scene.labels,
-        "class_names": np.asarray(scene.class_names),
-        "pixel_size": scene.pixel_size,
-        "name": scene.name,
-        "amorphous_code": -1 if scene.amorphous_code is None else scene.amorphous_code,
-        "boundary_code": -1 if scene.boundary_code is None else scene.boundary_code,
-    }
-    if scene.grains is not None:
-        arrays["grains"] = scene.grains
-    np.savez_compressed(path, **arrays)
-    return Path(path)
-
-
-def load_scene(path: str | Path) -> Scene:
-    """Read a scene written by :func:`save_scene`.
-
-    Raises
-    ------
-    FileNotFoundError, ValueError
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"scene file not found: {p}")
-    try:
-        z = np.load(p, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{p} is not a scene .npz file: {exc}") from exc
-    with z:
-        missing = {"image", "labels", "class_names", "pixel_size"} - set(z.files)
-        if missing:
-            raise ValueError(f"{p} is not a scene file: missing {', '.join(sorted(missing))}")
-        a, b = int(z["amorphous_code"]) if "amorphous_code" in z else -1, int(z["boundary_code"]) if "boundary_code" in z else -1
-        return Scene(
-            name=str(z["name"]) if "name" in z else p.stem,
-            image=z["image"].astype(np.float32),
-            labels=z["labels"],
-            class_names=[str(s) for s in z["class_names"]],
-            pixel_size=float(z["pixel_size"]),
-            amorphous_code=None if a < 0 else a,
-            boundary_code=None if b < 0 else b,
-            grains=z["grains"] if "grains" in z else None,
-        )
 
 
 # ---------------------------------------------------------------- the whole evaluation
@@ -611,8 +330,6 @@ def run_evaluation(
     dict
         The report: ``polycrystal`` (per model), ``bicrystals`` (rows), ``validation`` (confusion matrix).
     """
-    import sys
-
     from aistem.core import load_model
 
     out = Path(out)
@@ -631,85 +348,116 @@ def run_evaluation(
         "bulk_margin": bulk_margin,
         "boundary_margin": boundary_margin,
     }
-
-    def bar(desc: str) -> Any:
-        if quiet:
-            return None, None
-        from tqdm import tqdm
-
-        b = tqdm(total=1, unit="window", desc=desc, file=sys.stderr, leave=False)
-
-        def progress(done: int, total: int) -> None:
-            b.total = total
-            b.n = done
-            b.refresh()
-
-        return b, progress
-
+    named = list(zip(labels, [m for _, m in models], strict=True))
     report: dict[str, Any] = {
-        "models": {lab: {"path": m.path, "hash": m.hash} for lab, (_, m) in zip(labels, models, strict=True)},
+        "models": {lab: {"path": m.path, "hash": m.hash} for lab, m in named},
         "settings": {**kw, "threshold": threshold},
     }
-    # polycrystal
     scene = load_scene(scene_path) if scene_path else polycrystal_scene(seed=seed)
     if not scene_path:
         save_scene(scene, out / "polycrystal-scene.npz")
-    rows = []
-    for lab, (_, m) in zip(labels, models, strict=True):
-        b, prog = bar(f"{scene.name} / {lab}")
-        met, res, truth = evaluate_scene(m, scene, progress=prog, **kw)
-        if b is not None:
-            b.close()
-        rows.append((lab, met, res, truth))
-    echo(f"polycrystal scene ({scene.image.shape[0]}×{scene.image.shape[1]} px at {scene.pixel_size} Å/px):")
-    print_side_by_side([(lab, met) for lab, met, _, _ in rows], threshold, echo)
-    plot_scene(
-        scene,
-        [(lab, res, truth, met) for lab, met, res, truth in rows],
-        out / "polycrystal.png",
-        title=f"polycrystal: window {window} Å, stride {stride} Å, T={samples}",
-    )
-    report["polycrystal"] = {lab: met.to_dict() for lab, met, _, _ in rows}
-    # bicrystals
+    title = f"polycrystal: window {window} Å, stride {stride} Å, T={samples}"
+    report["polycrystal"] = _evaluate_polycrystal(named, scene, kw, out, title, threshold, quiet, echo)
     if bicrystals:
-        names = classes or list(models[0][1].class_names)
-        brows: list[dict[str, Any]] = []
         bkw = dict(kw)
         if bicrystal_samples is not None:
             bkw["samples"] = bicrystal_samples
         if bicrystal_stride is not None:
             bkw["stride"] = bicrystal_stride
         report["settings"]["bicrystals"] = {k: bkw[k] for k in ("samples", "stride")}
-        echo(
-            f"bicrystals ({misorientation:g}° misorientation, boundary at {boundary_angle:g}°; "
-            f"stride {bkw['stride']:g} Å, T={bkw['samples']}):"
-        )
-        echo(f"  {'class':<16}" + "".join(f"{lab[:22]:>24}" for lab in labels) + "   (bulk correct / MI AUC)")
-        for cname in names:
-            bs = bicrystal_scene(cname, misorientation, boundary_angle, seed=seed)
-            line = f"  {cname:<16}"
-            panels = []
-            for lab, (_, m) in zip(labels, models, strict=True):
-                met, res, truth = evaluate_scene(m, bs, **bkw)
-                brows.append({"model_label": lab, **met.to_dict()})
-                panels.append((lab, res, truth, met))
-                line += f"{_fmt(met.bulk_accuracy, True):>14} / {_fmt(met.mi_auc):>7}"
-            echo(line)
-            plot_scene(bs, panels, out / f"bicrystal-{cname}.png", title=bs.name)
-        plot_bicrystals(brows, out / "bicrystals.png")
-        report["bicrystals"] = brows
-    # validation confusion matrix
+        names = classes or list(models[0][1].class_names)
+        report["bicrystals"] = _evaluate_bicrystals(named, names, bkw, misorientation, boundary_angle, seed, out, echo)
     if data:
-        from .train import load_training_data
-
-        d = load_training_data(data)
-        report["validation"] = {}
-        for lab, (_, m) in zip(labels, models, strict=True):
-            cm, cnames, acc = validation_confusion(m, d)
-            safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in lab)
-            plot_confusion(cm, cnames, out / f"confusion-{safe}.png", title=f"{lab}: validation accuracy {100 * acc:.2f} %")
-            echo(f"validation set ({int(cm.sum())} descriptors), {lab}: accuracy {100 * acc:.2f} %")
-            report["validation"][lab] = {"accuracy": acc, "confusion": cm.tolist(), "class_names": cnames}
+        report["validation"] = _evaluate_validation(named, data, out, echo)
     write_report(report, out / "report.json")
     echo(f"figures and report.json in {out}/")
     return report
+
+
+def _progress_bar(quiet: bool, desc: str) -> tuple[Any, Any]:
+    """A tqdm bar on stderr and its ``progress(done, total)`` callback, or (None, None) when quiet."""
+    if quiet:
+        return None, None
+    import sys
+
+    from tqdm import tqdm
+
+    b = tqdm(total=1, unit="window", desc=desc, file=sys.stderr, leave=False)
+
+    def progress(done: int, total: int) -> None:
+        b.total = total
+        b.n = done
+        b.refresh()
+
+    return b, progress
+
+
+def _evaluate_polycrystal(
+    named: list[tuple[str, Any]],
+    scene: Scene,
+    kw: dict[str, Any],
+    out: Path,
+    title: str,
+    threshold: float,
+    quiet: bool,
+    echo: Any,
+) -> dict[str, Any]:
+    """Every model on the polycrystal scene: printed side by side, ``polycrystal.png``; the report's entry."""
+    rows = []
+    for lab, m in named:
+        b, prog = _progress_bar(quiet, f"{scene.name} / {lab}")
+        met, res, truth = evaluate_scene(m, scene, progress=prog, **kw)
+        if b is not None:
+            b.close()
+        rows.append((lab, met, res, truth))
+    echo(f"polycrystal scene ({scene.image.shape[0]}×{scene.image.shape[1]} px at {scene.pixel_size} Å/px):")
+    print_side_by_side([(lab, met) for lab, met, _, _ in rows], threshold, echo)
+    plot_scene(scene, [(lab, res, truth, met) for lab, met, res, truth in rows], out / "polycrystal.png", title=title)
+    return {lab: met.to_dict() for lab, met, _, _ in rows}
+
+
+def _evaluate_bicrystals(
+    named: list[tuple[str, Any]],
+    names: list[str],
+    bkw: dict[str, Any],
+    misorientation: float,
+    boundary_angle: float,
+    seed: int,
+    out: Path,
+    echo: Any,
+) -> list[dict[str, Any]]:
+    """Every model on a bicrystal of each class: a printed table, one figure per class and ``bicrystals.png``."""
+    brows: list[dict[str, Any]] = []
+    echo(
+        f"bicrystals ({misorientation:g}° misorientation, boundary at {boundary_angle:g}°; "
+        f"stride {bkw['stride']:g} Å, T={bkw['samples']}):"
+    )
+    echo(f"  {'class':<16}" + "".join(f"{lab[:22]:>24}" for lab, _ in named) + "   (bulk correct / MI AUC)")
+    for cname in names:
+        bs = bicrystal_scene(cname, misorientation, boundary_angle, seed=seed)
+        line = f"  {cname:<16}"
+        panels = []
+        for lab, m in named:
+            met, res, truth = evaluate_scene(m, bs, **bkw)
+            brows.append({"model_label": lab, **met.to_dict()})
+            panels.append((lab, res, truth, met))
+            line += f"{_fmt(met.bulk_accuracy, True):>14} / {_fmt(met.mi_auc):>7}"
+        echo(line)
+        plot_scene(bs, panels, out / f"bicrystal-{cname}.png", title=bs.name)
+    plot_bicrystals(brows, out / "bicrystals.png")
+    return brows
+
+
+def _evaluate_validation(named: list[tuple[str, Any]], data: str, out: Path, echo: Any) -> dict[str, Any]:
+    """Every model's confusion matrix on the validation split of the training file ``data``."""
+    from .train import load_training_data
+
+    d = load_training_data(data)
+    result: dict[str, Any] = {}
+    for lab, m in named:
+        cm, cnames, acc = validation_confusion(m, d)
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in lab)
+        plot_confusion(cm, cnames, out / f"confusion-{safe}.png", title=f"{lab}: validation accuracy {100 * acc:.2f} %")
+        echo(f"validation set ({int(cm.sum())} descriptors), {lab}: accuracy {100 * acc:.2f} %")
+        result[lab] = {"accuracy": acc, "confusion": cm.tolist(), "class_names": cnames}
+    return result

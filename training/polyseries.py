@@ -29,12 +29,20 @@ from typing import Any
 import numpy as np
 
 from .augment import PeriodicImage, output_coordinates
-from .base import simulate_amorphous, simulate_class
 from .crystals import AMORPHOUS_LABEL, BOUNDARY_LABEL, CLASS_NAMES, check_class_name
 from .haadf import SimulationSettings
-from .scenes import _common_info
+from .scene_parts import (
+    check_series,
+    check_shape,
+    common_info,
+    frame_positions,
+    scan_counts,
+    series_info,
+    simulated_sources,
+    simulation_info,
+)
 
-__all__ = ["DEMO_GRAINS", "DEMO_PATCH", "Grain", "Patch", "make_poly_series"]
+__all__ = ["DEMO_GRAINS", "DEMO_PATCH", "Grain", "Patch", "frame_positions", "make_poly_series"]
 
 
 @dataclass(frozen=True)
@@ -85,30 +93,6 @@ def _voronoi(x: np.ndarray, y: np.ndarray, seeds: np.ndarray) -> tuple[np.ndarra
     return first, second, edge
 
 
-def _check(frames: int, dose: float, **nonneg: float) -> None:
-    if int(frames) != frames or frames < 1:
-        raise ValueError(f"frames must be a whole number ≥ 1, got {frames!r}")
-    if not (np.isfinite(dose) and dose > 0):
-        raise ValueError(f"dose must be positive [counts], got {dose!r}")
-    for k, v in nonneg.items():
-        if not (np.isfinite(v) and v >= 0):
-            raise ValueError(f"{k} must be ≥ 0, got {v!r}")
-
-
-def frame_positions(frames: int, drift_px: Sequence[float], drift_jitter_px: float, move_px: float, rng: Any) -> np.ndarray:
-    """Where each frame looks, (frames, 2) (row, col) [px] against frame 0: drift, then the move to the new region.
-
-    With ``frames`` ≥ 4, frame ``frames − 3`` is half-way and the last two are ``move_px`` further along the columns.
-    """
-    steps = np.asarray(drift_px, np.float64)[None, :] + drift_jitter_px * rng.standard_normal((frames, 2))
-    steps[0] = 0.0
-    shifts = np.cumsum(steps, axis=0)
-    if frames >= 4:
-        shifts[frames - 3, 1] += move_px / 2
-        shifts[frames - 2 :, 1] += move_px
-    return shifts
-
-
 def make_poly_series(
     *,
     frames: int = 10,
@@ -149,10 +133,8 @@ def make_poly_series(
         Distance to the second region along the columns [Å].
     line_jitter_px, dose, background, read_noise
         Scan-line jitter [px], counts at the brightest intensity, background [counts], read noise [counts].
-    pixel_size : float
-        [Å/px].
-    boundary_width : float
-        Full width of the ``boundary`` label band [Å].
+    pixel_size, boundary_width : float
+        [Å/px]; full width of the ``boundary`` label band [Å].
     cell_size, thickness : float
         Simulated periodic cells [Å].
     settings : SimulationSettings, optional
@@ -169,89 +151,91 @@ def make_poly_series(
         ``grain_classes``, ``rotations_deg``, ``grain_map`` (frames, rows, cols) int8, ``shift_px`` (list),
         ``seeds_A``, ``patch``, noise settings, ``pixel_size``, ``label_names``.
     """
-    rows, cols = (int(shape[0]), int(shape[1]))
-    if rows < 1 or cols < 1:
-        raise ValueError(f"shape must be two positive whole numbers of pixels, got {tuple(shape)}")
-    _check(
-        frames,
-        dose,
-        background=background,
-        read_noise=read_noise,
-        line_jitter_px=line_jitter_px,
-        drift_jitter_px=drift_jitter_px,
-        boundary_width=boundary_width,
-    )
+    rows, cols = check_shape(shape)
+    noise = {"dose": dose, "background": background, "read_noise": read_noise}
+    check_series(
+        frames, dose, background=background, read_noise=read_noise, line_jitter_px=line_jitter_px,
+        drift_jitter_px=drift_jitter_px, boundary_width=boundary_width,
+    )  # fmt: skip
+    st = settings or SimulationSettings()
+    sources = _sources(grains, patch, seed, cell_size=cell_size, thickness=thickness, settings=st, cache_dir=cache_dir,
+                       use_cache=use_cache)  # fmt: skip
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 19]))
+    centres = [(float(rng.uniform(0, 30.0)), -float(rng.uniform(0, 30.0))) for _ in range(len(grains) + 1)]
+    shifts = frame_positions(frames, drift_px, drift_jitter_px, move_A / pixel_size, rng)
+    world = (grains, patch, sources, centres, boundary_width)
+    clean, labels, gmap = _scan(world, shifts, (rows, cols), pixel_size, line_jitter_px, rng)
+    lo, hi = float(clean[0].min()), float(clean[0].max())
+    out = np.stack([scan_counts(img, lo, hi, **noise, rng=rng) for img in clean]).reshape(frames, rows, cols)
+    info = common_info("polycrystal_series", pixel_size, (rows, cols))
+    info.update({**simulation_info(boundary_width, cell_size, thickness, seed, st), **_world_info(grains, patch)})
+    info.update(series_info(frames, shifts, drift_px, drift_jitter_px, line_jitter_px, noise))
+    info.update({"move_A": float(move_A), "grain_map": gmap})
+    return out, labels, info
+
+
+def _render_world(
+    x: np.ndarray,
+    y: np.ndarray,
+    grains: Sequence[Grain],
+    patch: Patch | None,
+    sources: dict[str, PeriodicImage],
+    centres: list[tuple[float, float]],
+    boundary_width: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sample at the points (x, y) [Å] (display, y up): clean image (float64), labels (int16), grain ids (int8)."""
+    first, _, edge = _voronoi(x, y, np.asarray([g.seed for g in grains], np.float64))
+    img = np.zeros(x.shape, np.float64)
+    for k, g in enumerate(grains):
+        m = first == k
+        if m.any():
+            img[m] = sources[g.class_name].transformed(x[m], y[m], rotation=g.rotation, centre=centres[k])
+    lab = np.asarray([CLASS_NAMES.index(g.class_name) for g in grains], np.int16)[first]
+    lab[edge < boundary_width / 2] = BOUNDARY_LABEL
+    gm = first.astype(np.int8)
+    if patch is not None:
+        m = (x - patch.centre[0]) ** 2 + (y - patch.centre[1]) ** 2 < patch.radius**2
+        if m.any():
+            img[m] = sources["amorphous"].transformed(x[m], y[m], centre=centres[-1])
+        lab[m] = AMORPHOUS_LABEL
+        gm[m] = len(grains)
+    return img, lab, gm
+
+
+def _sources(grains: Sequence[Grain], patch: Patch | None, seed: int, **simulation: Any) -> dict[str, PeriodicImage]:
+    """The simulated cells of the grains' classes (and of amorphous Si for the patch), after checking the grains."""
     if not grains:
         raise ValueError("give at least one grain")
     for g in grains:
         check_class_name(g.class_name)
-    st = settings or SimulationSettings()
-    sources: dict[str, PeriodicImage] = {}
-    for name in {g.class_name for g in grains}:
-        sim = simulate_class(
-            name, cell_size=cell_size, thickness=thickness, settings=st, cache_dir=cache_dir, use_cache=use_cache
-        )
-        sources[name] = PeriodicImage(sim.image, sim.pixel_size)
-    if patch is not None:
-        sim = simulate_amorphous(cell_size, thickness, seed=seed, settings=st, cache_dir=cache_dir, use_cache=use_cache)
-        sources["amorphous"] = PeriodicImage(sim.image, sim.pixel_size)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 19]))
-    centres = [(float(rng.uniform(0, 30.0)), -float(rng.uniform(0, 30.0))) for _ in range(len(grains) + 1)]
-    shifts = frame_positions(frames, drift_px, drift_jitter_px, move_A / pixel_size, rng)
-    seeds = np.asarray([g.seed for g in grains], np.float64)
-    x0, y0 = output_coordinates((rows, cols), pixel_size)
+    amorphous = {"seed": seed} if patch is not None else None
+    return simulated_sources([g.class_name for g in grains], amorphous=amorphous, **simulation)
+
+
+def _scan(
+    world: tuple[Any, ...], shifts: np.ndarray, shape: tuple[int, int], pixel_size: float, line_jitter_px: float, rng: Any
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Clean frames (float64), labels (frames, rows, cols) int16 and grain ids int8 of the sample ``world``
+    (:func:`_render_world`'s arguments after the points) seen at ``shifts`` [px] with scan-line jitter [px]."""
+    rows, cols = shape
+    x0, y0 = output_coordinates(shape, pixel_size)
     clean: list[np.ndarray] = []
-    labels = np.empty((frames, rows, cols), np.int16)
-    gmap = np.empty((frames, rows, cols), np.int8)
-    for t in range(frames):
+    labels = np.empty((len(shifts), rows, cols), np.int16)
+    gmap = np.empty((len(shifts), rows, cols), np.int8)
+    for t in range(len(shifts)):
         jitter = line_jitter_px * rng.standard_normal(rows)[:, None] if line_jitter_px > 0 else 0.0
         x = x0 + (shifts[t, 1] + jitter) * pixel_size
         y = y0 - shifts[t, 0] * pixel_size
-        first, _, edge = _voronoi(x, y, seeds)
-        img = np.zeros((rows, cols), np.float64)
-        for k, g in enumerate(grains):
-            m = first == k
-            if m.any():
-                img[m] = sources[g.class_name].transformed(x[m], y[m], rotation=g.rotation, centre=centres[k])
-        lab = np.asarray([CLASS_NAMES.index(g.class_name) for g in grains], np.int16)[first]
-        lab[edge < boundary_width / 2] = BOUNDARY_LABEL
-        gm = first.astype(np.int8)
-        if patch is not None:
-            m = (x - patch.centre[0]) ** 2 + (y - patch.centre[1]) ** 2 < patch.radius**2
-            if m.any():
-                img[m] = sources["amorphous"].transformed(x[m], y[m], centre=centres[-1])
-            lab[m] = AMORPHOUS_LABEL
-            gm[m] = len(grains)
+        img, labels[t], gmap[t] = _render_world(x, y, *world)
         clean.append(img)
-        labels[t], gmap[t] = lab, gm
-    lo, hi = float(clean[0].min()), float(clean[0].max())
-    out = np.empty((frames, rows, cols), np.uint16)
-    for t, img in enumerate(clean):
-        intensity = np.clip((img - lo) / (hi - lo), 0.0, None) if hi > lo else np.zeros_like(img)
-        counts = rng.poisson(background + dose * intensity) + read_noise * rng.standard_normal((rows, cols))
-        out[t] = np.clip(np.rint(counts), 0, np.iinfo(np.uint16).max).astype(np.uint16)
-    info = _common_info("polycrystal_series", pixel_size, (rows, cols))
-    info.update(
-        {
-            "grain_classes": [g.class_name for g in grains] + (["amorphous"] if patch is not None else []),
-            "rotations_deg": [float(g.rotation) for g in grains] + ([None] if patch is not None else []),
-            "seeds_A": [list(g.seed) for g in grains],
-            "patch": None if patch is None else {"centre_A": list(patch.centre), "radius_A": patch.radius},
-            "frames": int(frames),
-            "shift_px": shifts.round(4).tolist(),
-            "drift_px": [float(v) for v in drift_px],
-            "drift_jitter_px": float(drift_jitter_px),
-            "move_A": float(move_A),
-            "line_jitter_px": float(line_jitter_px),
-            "dose": float(dose),
-            "background": float(background),
-            "read_noise": float(read_noise),
-            "boundary_width_A": float(boundary_width),
-            "cell_size_A": float(cell_size),
-            "thickness_A": float(thickness),
-            "seed": int(seed),
-            "simulation": st.key(),
-            "grain_map": gmap,
-        }
-    )
-    return out, labels, info
+    return clean, labels, gmap
+
+
+def _world_info(grains: Sequence[Grain], patch: Patch | None) -> dict[str, Any]:
+    """The info entries of the sample: grain classes and rotations [°] (the patch last), seeds [Å], patch [Å]."""
+    return {
+        "grain_classes": [g.class_name for g in grains] + (["amorphous"] if patch is not None else []),
+        "rotations_deg": [float(g.rotation) for g in grains] + ([None] if patch is not None else []),
+        "seeds_A": [list(g.seed) for g in grains],
+        "patch": None if patch is None else {"centre_A": list(patch.centre), "radius_A": patch.radius},
+    }

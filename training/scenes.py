@@ -33,35 +33,23 @@ from typing import Any
 import numpy as np
 
 from .augment import PeriodicImage, output_coordinates
-from .base import simulate_amorphous, simulate_class
-from .crystals import AMORPHOUS_LABEL, BOUNDARY_LABEL, CLASS_NAMES, LABEL_NAMES, check_class_name
+from .base import simulate_class
+from .crystals import AMORPHOUS_LABEL, BOUNDARY_LABEL, CLASS_NAMES, check_class_name
 from .haadf import SimulationSettings
+from .scene_parts import (
+    check_positive,
+    check_series,
+    check_shape,
+    common_info,
+    frame_positions,
+    minmax_normalise,
+    scan_counts,
+    series_info,
+    simulated_sources,
+    simulation_info,
+)
 
 __all__ = ["load_scene", "make_bicrystal", "make_polycrystal", "make_series", "save_scene", "save_series"]
-
-
-def _common_info(name: str, pixel_size: float, shape: tuple[int, int]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "pixel_size": float(pixel_size),
-        "shape": [int(shape[0]), int(shape[1])],
-        "class_names": list(CLASS_NAMES),
-        "label_names": {str(k): v for k, v in LABEL_NAMES.items()},
-        "amorphous_label": AMORPHOUS_LABEL,
-        "boundary_label": BOUNDARY_LABEL,
-    }
-
-
-def _check_positive(**values: float) -> None:
-    for k, v in values.items():
-        if not (np.isfinite(v) and v > 0):
-            raise ValueError(f"{k} must be positive, got {v!r}")
-
-
-def _check_shape(shape: Sequence[int]) -> tuple[int, int]:
-    if len(shape) != 2 or any(int(s) != s or s < 1 for s in shape):
-        raise ValueError(f"shape must be two positive whole numbers of pixels (rows, cols), got {tuple(shape)}")
-    return int(shape[0]), int(shape[1])
 
 
 def _random_centre(src: PeriodicImage, rng: np.random.Generator) -> tuple[float, float]:
@@ -127,7 +115,7 @@ def _bicrystal_renderer(
     use_cache: bool,
 ) -> _Bicrystal:
     check_class_name(class_name)
-    _check_positive(pixel_size=pixel_size, cell_size=cell_size, thickness=thickness)
+    check_positive(pixel_size=pixel_size, cell_size=cell_size, thickness=thickness)
     if not (np.isfinite(boundary_width) and boundary_width >= 0):
         raise ValueError(f"boundary_width must be ≥ 0 Å, got {boundary_width!r}")
     for k, v in (("misorientation", misorientation), ("boundary_angle", boundary_angle), ("rotation", rotation)):
@@ -188,10 +176,8 @@ def make_bicrystal(
         Direction of the boundary, counter-clockwise from vertical [°]: 0 puts
         grain 1 on the left and grain 2 on the right; 90 grain 1 at the bottom,
         grain 2 at the top.
-    shape : (int, int)
-        Image (rows, cols) [px].
-    pixel_size : float
-        [Å/px].
+    shape, pixel_size : (int, int), float
+        Image (rows, cols) [px]; its pixel size [Å/px].
     rotation_deg : float
         Rotation of grain 1 [°].
     boundary_offset : float
@@ -208,9 +194,8 @@ def make_bicrystal(
         Seed of the grains' translations.
     normalise : bool
         Min–max normalise the image to [0, 1].
-    cache_dir : path, optional
+    cache_dir, use_cache : path or None, bool
         Cache of simulated cells.
-    use_cache : bool
 
     Returns
     -------
@@ -220,49 +205,31 @@ def make_bicrystal(
     info : dict
         See the module docstring; ``rotations_deg`` = [grain 1, grain 2].
     """
-    shape = _check_shape(shape)
+    shape = check_shape(shape)
+    sim = {"cell_size": cell_size, "thickness": thickness, "settings": settings, "cache_dir": cache_dir, "use_cache": use_cache}
+    geometry = {"rotation": rotation_deg, "boundary_offset": boundary_offset, "boundary_width": boundary_width}
     bc = _bicrystal_renderer(
-        class_name,
-        misorientation_deg,
-        boundary_angle_deg,
-        rotation=rotation_deg,
-        boundary_offset=boundary_offset,
-        boundary_width=boundary_width,
-        pixel_size=pixel_size,
-        lattice_delta=lattice_delta,
-        cell_size=cell_size,
-        thickness=thickness,
-        settings=settings,
-        seed=seed,
-        cache_dir=cache_dir,
-        use_cache=use_cache,
-    )
+        class_name, misorientation_deg, boundary_angle_deg, pixel_size=pixel_size, lattice_delta=lattice_delta, seed=seed,
+        **geometry, **sim,
+    )  # fmt: skip
     img, labels, grains = bc.frame(shape)
-    image = _normalise(img) if normalise else img.astype(np.float32)
-    info = _common_info("bicrystal", pixel_size, shape)
-    info.update(
-        {
-            "class_name": class_name,
-            "grain_classes": [class_name, class_name],
-            "rotations_deg": [float(rotation_deg), float(rotation_deg + misorientation_deg)],
-            "misorientation_deg": float(misorientation_deg),
-            "boundary_angle_deg": float(boundary_angle_deg),
-            "boundary_offset_A": float(boundary_offset),
-            "boundary_width_A": float(boundary_width),
-            "lattice_delta_A": float(lattice_delta),
-            "cell_size_A": float(cell_size),
-            "thickness_A": float(thickness),
-            "seed": int(seed),
-            "simulation": (settings or SimulationSettings()).key(),
-            "grain_map": grains,
-        }
-    )
+    image = minmax_normalise(img) if normalise else img.astype(np.float32)
+    info = common_info("bicrystal", pixel_size, shape)
+    info.update(_bicrystal_info(class_name, rotation_deg, misorientation_deg, boundary_angle_deg))
+    sizes = {"boundary_offset_A": float(boundary_offset), "lattice_delta_A": float(lattice_delta)}
+    info.update({**simulation_info(boundary_width, cell_size, thickness, seed, settings), **sizes, "grain_map": grains})
     return image, labels, info
 
 
-def _normalise(img: np.ndarray) -> np.ndarray:
-    lo, hi = float(img.min()), float(img.max())
-    return ((img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)).astype(np.float32)
+def _bicrystal_info(class_name: str, rotation: float, misorientation: float, boundary_angle: float) -> dict[str, Any]:
+    """The info entries of a bicrystal's grains and boundary (angles [°])."""
+    return {
+        "class_name": class_name,
+        "grain_classes": [class_name, class_name],
+        "rotations_deg": [float(rotation), float(rotation + misorientation)],
+        "misorientation_deg": float(misorientation),
+        "boundary_angle_deg": float(boundary_angle),
+    }
 
 
 def make_polycrystal(
@@ -309,8 +276,7 @@ def make_polycrystal(
         Seed of translations and the amorphous structure.
     normalise : bool
         Min–max normalise the image to [0, 1] (relative grain intensities are kept).
-    cache_dir : path, optional
-    use_cache : bool
+    cache_dir, use_cache : path or None, bool
 
     Returns
     -------
@@ -319,9 +285,37 @@ def make_polycrystal(
     labels : ndarray of shape (rows, cols), int16
     info : dict
     """
-    _check_positive(grain_size=grain_size, pixel_size=pixel_size, cell_size=cell_size, thickness=thickness)
-    nr, nc = int(layout[0]), int(layout[1])
-    grains = list(grains)
+    check_positive(grain_size=grain_size, pixel_size=pixel_size, cell_size=cell_size, thickness=thickness)
+    nr, nc, grains = int(layout[0]), int(layout[1]), list(grains)
+    rots = _check_grid(grains, rotations_deg, nr, nc, boundary_width)
+    g_px = max(1, round(grain_size / pixel_size))
+    shape = (nr * g_px, nc * g_px)
+    st = settings or SimulationSettings()
+    amorphous = {"symbol": amorphous_symbol, "density": amorphous_density, "min_distance": amorphous_min_distance}
+    sources = simulated_sources(
+        [g for g in grains if g != "amorphous"], cell_size=cell_size, thickness=thickness, settings=st,
+        cache_dir=cache_dir, use_cache=use_cache, amorphous={**amorphous, "seed": seed} if "amorphous" in grains else None,
+    )  # fmt: skip
+    image, labels, grain_map = _render_grid(grains, rots, sources, nc, g_px, shape, pixel_size, np.random.default_rng(seed))
+    _mark_grid_boundaries(labels, [g != "amorphous" for g in grains], (nr, nc), g_px, boundary_width / 2.0 / pixel_size)
+    out = minmax_normalise(image) if normalise else image.astype(np.float32)
+    info = common_info("polycrystal", pixel_size, shape)
+    info.update(
+        {
+            **simulation_info(boundary_width, cell_size, thickness, seed, st),
+            "grain_classes": grains,
+            "rotations_deg": rots,
+            "layout": [nr, nc],
+            **{"grain_size_A": float(grain_size), "grain_size_px": int(g_px)},
+            "amorphous": {"symbol": amorphous_symbol, "density": amorphous_density, "min_distance_A": amorphous_min_distance},
+            "grain_map": grain_map,
+        }
+    )
+    return out, labels, info
+
+
+def _check_grid(grains: list[str], rotations_deg: Sequence[float] | None, nr: int, nc: int, boundary_width: float) -> list[float]:
+    """Check a polycrystal's grains against its (rows, cols) layout; the rotation of each grain [°]."""
     if nr < 1 or nc < 1 or len(grains) != nr * nc:
         raise ValueError(f"{len(grains)} grains do not fill a layout of {nr}×{nc}")
     for g in grains:
@@ -332,44 +326,39 @@ def make_polycrystal(
         raise ValueError(f"give one rotation per grain ({len(grains)}), got {len(rots)}")
     if not (np.isfinite(boundary_width) and boundary_width >= 0):
         raise ValueError(f"boundary_width must be ≥ 0 Å, got {boundary_width!r}")
-    g_px = max(1, round(grain_size / pixel_size))
-    shape = (nr * g_px, nc * g_px)
-    st = settings or SimulationSettings()
-    rng = np.random.default_rng(seed)
+    return rots
+
+
+def _render_grid(
+    grains: list[str],
+    rots: list[float],
+    sources: dict[str, PeriodicImage],
+    nc: int,
+    g_px: int,
+    shape: tuple[int, int],
+    pixel_size: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Square ``g_px`` grains in reading order, ``nc`` per row: image (float64), labels (int16), grain ids (int8)."""
     image = np.zeros(shape, np.float64)
     labels = np.zeros(shape, np.int16)
     grain_map = np.zeros(shape, np.int8)
-    sources: dict[str, PeriodicImage] = {}
     for k, (g, rot) in enumerate(zip(grains, rots, strict=True)):
-        if g not in sources:
-            if g == "amorphous":
-                sim = simulate_amorphous(
-                    cell_size,
-                    thickness,
-                    symbol=amorphous_symbol,
-                    density=amorphous_density,
-                    min_distance=amorphous_min_distance,
-                    seed=seed,
-                    settings=st,
-                    cache_dir=cache_dir,
-                    use_cache=use_cache,
-                )
-            else:
-                sim = simulate_class(
-                    g, cell_size=cell_size, thickness=thickness, settings=st, cache_dir=cache_dir, use_cache=use_cache
-                )
-            sources[g] = PeriodicImage(sim.image, sim.pixel_size)
         src = sources[g]
         r0, c0 = (k // nc) * g_px, (k % nc) * g_px
         block = (slice(r0, r0 + g_px), slice(c0, c0 + g_px))
         image[block] = src.render((g_px, g_px), pixel_size, rotation=rot, centre=_random_centre(src, rng))
         labels[block] = AMORPHOUS_LABEL if g == "amorphous" else CLASS_NAMES.index(g)
         grain_map[block] = k
-    # boundary band: pixels whose centre lies within boundary_width/2 of a grid line between two crystalline grains
-    half = boundary_width / 2.0 / pixel_size
-    crystalline = [g != "amorphous" for g in grains]
-    centres_r = np.arange(shape[0]) + 0.5
-    centres_c = np.arange(shape[1]) + 0.5
+    return image, labels, grain_map
+
+
+def _mark_grid_boundaries(labels: np.ndarray, crystalline: list[bool], layout: tuple[int, int], g_px: int, half: float) -> None:
+    """Label the boundary band in place: pixels whose centre lies within ``half`` [px] of a grid line between two
+    crystalline grains of a (rows, cols) ``layout`` of ``g_px`` square grains."""
+    nr, nc = layout
+    centres_r = np.arange(labels.shape[0]) + 0.5
+    centres_c = np.arange(labels.shape[1]) + 0.5
     for i in range(1, nr):  # horizontal lines
         near = np.flatnonzero(np.abs(centres_r - i * g_px) < half)
         for j in range(nc):
@@ -380,25 +369,6 @@ def make_polycrystal(
         for i in range(nr):
             if crystalline[i * nc + j - 1] and crystalline[i * nc + j]:
                 labels[i * g_px : (i + 1) * g_px, near] = BOUNDARY_LABEL
-    out = _normalise(image) if normalise else image.astype(np.float32)
-    info = _common_info("polycrystal", pixel_size, shape)
-    info.update(
-        {
-            "grain_classes": grains,
-            "rotations_deg": rots,
-            "layout": [nr, nc],
-            "grain_size_A": float(grain_size),
-            "grain_size_px": int(g_px),
-            "boundary_width_A": float(boundary_width),
-            "cell_size_A": float(cell_size),
-            "thickness_A": float(thickness),
-            "amorphous": {"symbol": amorphous_symbol, "density": amorphous_density, "min_distance_A": amorphous_min_distance},
-            "seed": int(seed),
-            "simulation": st.key(),
-            "grain_map": grain_map,
-        }
-    )
-    return out, labels, info
 
 
 def make_series(
@@ -441,40 +411,19 @@ def make_series(
         Bicrystal info plus ``shift_px`` ((frames, 2) list, (row, col) [px]),
         noise settings, and ``grain_map`` of frame 0.
     """
-    shape = _check_shape(shape)
-    if int(frames) != frames or frames < 1:
-        raise ValueError(f"frames must be a whole number ≥ 1, got {frames!r}")
-    for k, v in (
-        ("dose", dose),
-        ("background", background),
-        ("read_noise", read_noise),
-        ("line_jitter_px", line_jitter_px),
-        ("drift_jitter_px", drift_jitter_px),
-    ):
-        if not (np.isfinite(v) and v >= 0):
-            raise ValueError(f"{k} must be ≥ 0, got {v!r}")
-    if dose <= 0:
-        raise ValueError(f"dose must be positive [counts], got {dose!r}")
+    shape = check_shape(shape)
+    noise = {"dose": dose, "background": background, "read_noise": read_noise}
+    check_series(
+        frames, dose, background=background, read_noise=read_noise, line_jitter_px=line_jitter_px,
+        drift_jitter_px=drift_jitter_px,
+    )  # fmt: skip
+    sim = {"cell_size": cell_size, "thickness": thickness, "settings": settings, "cache_dir": cache_dir, "use_cache": use_cache}
     bc = _bicrystal_renderer(
-        class_name,
-        misorientation_deg,
-        boundary_angle_deg,
-        rotation=rotation_deg,
-        boundary_offset=0.0,
-        boundary_width=boundary_width,
-        pixel_size=pixel_size,
-        lattice_delta=0.0,
-        cell_size=cell_size,
-        thickness=thickness,
-        settings=settings,
-        seed=seed,
-        cache_dir=cache_dir,
-        use_cache=use_cache,
-    )
+        class_name, misorientation_deg, boundary_angle_deg, rotation=rotation_deg, boundary_offset=0.0,
+        boundary_width=boundary_width, pixel_size=pixel_size, lattice_delta=0.0, seed=seed, **sim,
+    )  # fmt: skip
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
-    steps = np.asarray(drift_px, np.float64)[None, :] + drift_jitter_px * rng.standard_normal((frames, 2))
-    steps[0] = 0.0
-    shifts = np.cumsum(steps, axis=0)
+    shifts = frame_positions(frames, drift_px, drift_jitter_px, 0.0, rng)
     clean0, _, grains0 = bc.frame(shape)
     lo, hi = float(clean0.min()), float(clean0.max())
     out = np.empty((frames, *shape), np.uint16)
@@ -482,31 +431,14 @@ def make_series(
     for t in range(frames):
         jitter = line_jitter_px * rng.standard_normal(shape[0]) if line_jitter_px > 0 else None
         img, lab, _ = bc.frame(shape, (float(shifts[t, 0]), float(shifts[t, 1])), jitter)
-        intensity = np.clip((img - lo) / (hi - lo), 0.0, None) if hi > lo else np.zeros_like(img)
-        counts = rng.poisson(background + dose * intensity) + read_noise * rng.standard_normal(shape)
-        out[t] = np.clip(np.rint(counts), 0, np.iinfo(np.uint16).max).astype(np.uint16)
+        out[t] = scan_counts(img, lo, hi, **noise, rng=rng)
         labels[t] = lab
-    info = _common_info("series", pixel_size, shape)
+    info = common_info("series", pixel_size, shape)
+    info.update(_bicrystal_info(class_name, rotation_deg, misorientation_deg, boundary_angle_deg))
     info.update(
         {
-            "class_name": class_name,
-            "grain_classes": [class_name, class_name],
-            "rotations_deg": [float(rotation_deg), float(rotation_deg + misorientation_deg)],
-            "misorientation_deg": float(misorientation_deg),
-            "boundary_angle_deg": float(boundary_angle_deg),
-            "boundary_width_A": float(boundary_width),
-            "frames": int(frames),
-            "shift_px": shifts.round(4).tolist(),
-            "drift_px": [float(v) for v in drift_px],
-            "drift_jitter_px": float(drift_jitter_px),
-            "line_jitter_px": float(line_jitter_px),
-            "dose": float(dose),
-            "background": float(background),
-            "read_noise": float(read_noise),
-            "cell_size_A": float(cell_size),
-            "thickness_A": float(thickness),
-            "seed": int(seed),
-            "simulation": (settings or SimulationSettings()).key(),
+            **simulation_info(boundary_width, cell_size, thickness, seed, settings),
+            **series_info(frames, shifts, drift_px, drift_jitter_px, line_jitter_px, noise),
             "grain_map": grains0,
         }
     )

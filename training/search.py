@@ -218,8 +218,6 @@ def run_search(
     """
     import logging
 
-    from hyperopt import fmin, tpe
-
     logging.getLogger("hyperopt").setLevel(logging.WARNING)  # one line per trial is ours; hyperopt's INFO is noise
     settings = settings or SearchSettings()
     settings.validate()
@@ -252,23 +250,7 @@ def run_search(
             snap=lambda d: _snap(d, settings),
         )
     else:
-        # One trial per fmin call, the trials pickled after each: a stopped search resumes where it was.
-        # The sampler's seed depends on the number of trials done, so a resumed search draws what a
-        # search run in one go would have drawn.
-        while (n := _valid(trials)) < settings.max_evals:
-            fmin(
-                objective,
-                space,
-                algo=tpe.suggest,
-                max_evals=n + 1,
-                trials=trials,
-                rstate=np.random.default_rng([settings.seed, n]),
-                show_progressbar=False,
-            )
-            tmp = pkl.with_suffix(".pkl.tmp")
-            with open(tmp, "wb") as f:
-                pickle.dump(trials, f)
-            os.replace(tmp, pkl)
+        _run_trials_here(objective, space, trials, pkl, settings)
     summary = trial_summary(trials)
     (out / "trials.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if summary:
@@ -278,6 +260,29 @@ def run_search(
             f"(kernel {b['kernel_size']}, dropout {b['dropout']:.2f}, val. accuracy {100 * b['val_accuracy']:.2f} %)"
         )
     return summary
+
+
+def _run_trials_here(objective: Any, space: Any, trials: Any, pkl: Path, settings: SearchSettings) -> None:
+    """The trials one after another in this process, ``trials`` pickled to ``pkl`` after each."""
+    from hyperopt import fmin, tpe
+
+    # One trial per fmin call, the trials pickled after each: a stopped search resumes where it was.
+    # The sampler's seed depends on the number of trials done, so a resumed search draws what a
+    # search run in one go would have drawn.
+    while (n := _valid(trials)) < settings.max_evals:
+        fmin(
+            objective,
+            space,
+            algo=tpe.suggest,
+            max_evals=n + 1,
+            trials=trials,
+            rstate=np.random.default_rng([settings.seed, n]),
+            show_progressbar=False,
+        )
+        tmp = pkl.with_suffix(".pkl.tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(trials, f)
+        os.replace(tmp, pkl)
 
 
 def _valid(trials: Any) -> int:

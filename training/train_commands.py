@@ -9,40 +9,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import tomllib
-from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from aistem.config import load_config
 
 __all__ = ["load_train_config", "register_evaluate", "register_train"]
 
 
 def load_train_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """``config/train.toml``, with the keys set in ``path`` replaced.
+    """``config/train.toml``, with the keys set in ``path`` replaced (:func:`aistem.config.load_config`).
 
     Raises
     ------
     FileNotFoundError, ValueError
-        Missing file, invalid TOML, or a key that does not exist.
+        Missing file, invalid TOML, or a table or key that does not exist.
     """
-    cfg = tomllib.loads(resources.files("aistem.config").joinpath("train.toml").read_text(encoding="utf-8"))
-    if path is None:
-        return cfg
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"configuration file not found: {p}")
-    try:
-        user = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{p} is not valid TOML: {exc}") from exc
-    for table, values in user.items():
-        if table not in cfg or not isinstance(values, dict):
-            raise ValueError(f"unknown table [{table}] in {p}; known: {', '.join(cfg)}")
-        for key, value in values.items():
-            if key not in cfg[table]:
-                raise ValueError(f"unknown setting {table}.{key} in {p}")
-            cfg[table][key] = value
-    return cfg
+    return load_config(path, name="train")
 
 
 def _pick(args: argparse.Namespace, name: str, table: dict[str, Any], key: str | None = None) -> Any:

@@ -309,16 +309,17 @@ def test_numpy_and_device_agree(device):
 
 def test_interpolated_amplitudes_match_the_exact_dft():
     """The fine stage's amplitudes (oversampled row spectra + Lagrange taps) against a float64 DFT at the same points."""
-    from aistem.core.rotation import ROW_OVERSAMPLING, _amplitude_from_rows, _row_spectra, _tapered
+    from aistem.core.rotation_sampling import ROW_OVERSAMPLING, amplitude_from_rows, row_spectra
+    from aistem.core.spectrum import tapered
 
     rng = np.random.default_rng(5)
     img = square_lattice((220, 220), spacing=2.2, pixel_size=PX, angle=13.0) + 0.2 * rng.standard_normal((220, 220))
     wins = np.stack([img[:WIN, :WIN], img[60 : 60 + WIN, 90 : 90 + WIN]]).astype(np.float32)
-    xt = _tapered(wins, np)
+    xt = tapered(wins, np)
     ang, rad = rng.uniform(0, 2 * np.pi, (2, 300)), rng.uniform(0.0, 0.45, (2, 300))
     qr, qc = (rad * np.sin(ang)).astype(np.float32), (rad * np.cos(ang)).astype(np.float32)
-    _, re_t, im_t = _row_spectra(xt, np)
-    got = _amplitude_from_rows(re_t, im_t, ROW_OVERSAMPLING * WIN, qr, qc, np)
+    _, re_t, im_t = row_spectra(xt, np)
+    got = amplitude_from_rows(re_t, im_t, ROW_OVERSAMPLING * WIN, qr, qc, np)
     r = np.arange(WIN)
     x = xt.astype(np.float64)
     want = np.abs(

@@ -7,7 +7,7 @@ import pytest
 
 from aistem.cli.main import main
 from aistem.core.model import PAPER_CLASS_NAMES, ModelInfo, build_model, save_model
-from aistem.training.embed import Embedding, EmbedInput, HiddenSampler, embed_inputs, knn_purity, load_input
+from aistem.training.embed import Embedding, EmbedInput, embed_inputs, knn_purity, load_input
 from tests.conftest import square_lattice
 
 PX = 0.12  # [Å/px]
@@ -18,39 +18,6 @@ def small_model_file(tmp_path_factory):
     """An untrained network of the paper's architecture, saved as .keras (real Keras, real file)."""
     km = build_model(10, dropout=0.1, seed=3)
     return save_model(km, tmp_path_factory.mktemp("model") / "small.keras", ModelInfo(class_names=list(PAPER_CLASS_NAMES)))
-
-
-def test_hidden_activations_are_the_dense_hidden_layer():
-    """With dropout 0 every MC sample is the plain forward pass: compare with a Keras sub-model."""
-    import keras
-
-    km = build_model(10, dropout=0.0, seed=5)
-    rng = np.random.default_rng(0)
-    x = rng.random((6, 64, 64)).astype(np.float32)
-    out = HiddenSampler(km).run(x, samples=3, batch=4)
-    h = x[..., None]
-    for layer in km.layers:  # Keras's own inference pass (dropout layers are the identity there)
-        h = layer(h, training=False) if isinstance(layer, keras.layers.Dropout) else layer(h)
-        if layer.name == "dense_hidden":
-            break
-    want_h = np.asarray(h)
-    want_p = np.asarray(km(x[..., None], training=False))
-    assert out["hidden"].shape == (6, 128) and out["hidden"].dtype == np.float32
-    np.testing.assert_allclose(out["hidden"], want_h, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(out["probabilities"], want_p, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(out["mutual_information"], 0.0, atol=1e-5)
-    np.testing.assert_array_equal(out["classes"], want_p.argmax(1))
-
-
-def test_mc_samples_are_seeded_and_vary():
-    km = build_model(10, dropout=0.2, seed=5)
-    x = np.random.default_rng(1).random((5, 64, 64)).astype(np.float32)
-    a = HiddenSampler(km, seed=4).run(x, samples=8)
-    b = HiddenSampler(km, seed=4).run(x, samples=8)
-    c = HiddenSampler(km, seed=5).run(x, samples=8)
-    np.testing.assert_array_equal(a["hidden"], b["hidden"])
-    assert np.abs(a["hidden"] - c["hidden"]).max() > 1e-4  # other masks, other mean
-    assert (a["mutual_information"] > 0).all()  # dropout on: the samples disagree a little
 
 
 def test_cli_writes_figure_and_data_reproducibly(tmp_path, small_model_file, capsys):
