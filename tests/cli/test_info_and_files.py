@@ -255,3 +255,49 @@ def test_velox_pixel_size_errors_come_before_its_slow_reader(tmp_path):
                               capture_output=True, text=True, timeout=120)  # fmt: skip
         assert "rsciio.emd" in full.stdout and "RC 2" in full.stdout
         assert full.stderr.strip() == quick.stderr.strip()  # the same message from the full read
+
+
+def _write_mrc(path: Path, data: np.ndarray, px_angstrom: float | None) -> Path:
+    """A plain MRC file (mode 2, float32) as RosettaSciIO reads it: cell length / cell size = pixel size [Å]."""
+    from rsciio.mrc._api import get_std_dtype_list
+
+    n, rows, cols = data.shape if data.ndim == 3 else (1, *data.shape)
+    h = np.zeros(1, dtype=get_std_dtype_list("<"))
+    h["NX"], h["NY"], h["NZ"], h["MODE"] = cols, rows, n, 2
+    if px_angstrom is not None:
+        h["MX"], h["MY"], h["MZ"] = cols, rows, n
+        h["Xlen"], h["Ylen"], h["Zlen"] = cols * px_angstrom, rows * px_angstrom, n
+    path.write_bytes(h.tobytes() + np.ascontiguousarray(data, np.float32).tobytes())
+    return path
+
+
+def test_mrc_pixel_size_errors_come_before_its_dask_reader(tmp_path):
+    """An MRC file too coarse (or too small) for a window is refused from its header, with the error the full read
+    gives (``--frames 0`` makes the full read), without dask.array; the look agrees with RosettaSciIO."""
+    from aistem.core.io import list_signals
+    from aistem.core.io.mrc_peek import mrc_images
+
+    files = [
+        _write_mrc(tmp_path / "image.mrc", np.zeros((120, 130)), 0.5),
+        _write_mrc(tmp_path / "stack.mrc", np.zeros((3, 120, 130)), 0.05),
+        _write_mrc(tmp_path / "no_cell.mrc", np.zeros((120, 130)), None),
+    ]
+    if REAL.is_dir():
+        files.append(REAL / "mrc/HAADFscan.mrc")
+    for path in files:
+        (peek,) = mrc_images(path)
+        (full,) = list_signals(path)
+        assert (peek.shape, peek.frames) == (full.shape[-2:], full.shape[0] if full.kind == "stack" else 1)
+        assert peek.pixel_size == pytest.approx(full.pixel_size, rel=1e-9)
+    short = tmp_path / "short.mrc"
+    short.write_bytes(files[0].read_bytes()[:2000])
+    assert mrc_images(short) == []  # left to the full reader, which says what is wrong
+    probe = SLOW_READERS.replace('"rsciio.emd"', '"dask.array"')
+    for path, said in ((files[0], "pixel size 0.5 Å/px is too coarse"), (files[1], "image of 120×130 px is smaller")):
+        quick = subprocess.run([sys.executable, "-c", probe, "analyze", str(path)], capture_output=True, text=True,
+                               timeout=120)  # fmt: skip
+        assert "RC 2 LOADED []" in quick.stdout and said in quick.stderr, quick.stdout + quick.stderr
+        full = subprocess.run([sys.executable, "-c", probe, "analyze", str(path), "--frames", "0"],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert "RC 2" in full.stdout and "dask.array" in full.stdout, full.stdout + full.stderr
+        assert full.stderr.strip() == quick.stderr.strip()
