@@ -301,3 +301,62 @@ def test_mrc_pixel_size_errors_come_before_its_dask_reader(tmp_path):
                               capture_output=True, text=True, timeout=120)  # fmt: skip
         assert "RC 2" in full.stdout and "dask.array" in full.stdout, full.stdout + full.stderr
         assert full.stderr.strip() == quick.stderr.strip()
+
+
+def _write_ncem(path: Path, units: str, scale: float, shape=(130, 140)) -> Path:
+    """An NCEM EMD file as ``example_image.emd`` is laid out: one image group with dim1/dim2 in ``units``."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.attrs.update({"version_major": "0", "version_minor": "2"})
+        for name in ("comments", "microscope", "sample", "user"):
+            f.create_group(name)
+        g = f.create_group("signals/image")
+        g.attrs.update({"emd_group_type": np.int32(1), "record_by": "image", "signal_type": ""})
+        g["data"] = np.zeros(shape, np.float32)
+        for i, n in enumerate(shape, 1):
+            d = g.create_dataset(f"dim{i}", data=np.arange(n) * scale)
+            d.attrs.update({"name": f"a{i}", "units": units})
+    return path
+
+
+NCEM_INFO = """
+import json, sys
+if sys.argv[1] == "pint":
+    import pint  # noqa: F401  (then the reader runs with pint, as RosettaSciIO ships it)
+from aistem.core.io import list_signals
+print(json.dumps([[i.to_dict(), i.note] for i in list_signals(sys.argv[2])]))
+print("PINT", "pint" in sys.modules, "DASK", "dask" in sys.modules)
+"""
+
+
+def test_ncem_units_without_pint_agree_with_pint(tmp_path):
+    """RosettaSciIO's NCEM reader spells units with pint (≈ 0.7 s to load); the table used instead gives pint's
+    spelling for every entry, and a whole read gives the same signals with and without pint."""
+    from rsciio.utils._units import _UREG
+
+    from aistem.core.io.ncem_units import PINT_SPELLING
+
+    for text, spelled in PINT_SPELLING.items():
+        try:
+            assert f"{_UREG.parse_units(text):~}" == spelled, text
+        except Exception as exc:  # pint cannot parse it: the reader keeps the text
+            assert spelled is None and not isinstance(exc, AssertionError), text
+    files = [
+        _write_ncem(tmp_path / "nm.emd", "[n_m]", 0.01),
+        _write_ncem(tmp_path / "angstrom.emd", "A", 0.5),
+        _write_ncem(tmp_path / "furlong.emd", "furlong", 1.0),  # not in the table: pint decides
+    ]
+    if REAL.is_dir():
+        files += [REAL / "emd/example_image.emd", REAL / "emd/Si100_4D.emd"]
+    for path in files:
+        lines = {}
+        for mode in ("pint", "table"):
+            out = subprocess.run([sys.executable, "-c", NCEM_INFO, mode, str(path)], capture_output=True, text=True,
+                                 timeout=120)  # fmt: skip
+            assert out.returncode == 0, out.stderr
+            lines[mode] = out.stdout.splitlines()
+        assert lines["table"][0] == lines["pint"][0], path
+        loaded = "PINT True DASK True" if path.name == "furlong.emd" else "PINT False DASK False"
+        assert lines["table"][1] == loaded, path
+    assert json.loads(lines["table"][0])  # the last file read something
