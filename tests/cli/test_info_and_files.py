@@ -246,7 +246,7 @@ def test_velox_pixel_size_errors_come_before_its_slow_reader(tmp_path):
         assert [(p.detector, p.shape) for p in peek] == [(i.detector, i.shape[-2:]) for i in full]
         assert [p.pixel_size for p in peek] == pytest.approx([i.pixel_size for i in full], rel=1e-9)
     assert velox_images(REAL / "emd/example_image.emd") == []  # NCEM: left to the full reader
-    cases = ((velox, "HAADF", "pixel size 19.9685 Å/px is too coarse"), (stack, "0", "image of 3×3 px is smaller"))
+    cases = ((velox, "4", "pixel size 19.9685 Å/px is too coarse"), (stack, "0", "image of 3×3 px is smaller"))
     for path, signal, said in cases:
         quick = subprocess.run([sys.executable, "-c", SLOW_READERS, "analyze", str(path)], capture_output=True,
                                text=True, timeout=120)  # fmt: skip
@@ -360,3 +360,23 @@ def test_ncem_units_without_pint_agree_with_pint(tmp_path):
         loaded = "PINT True DASK True" if path.name == "furlong.emd" else "PINT False DASK False"
         assert lines["table"][1] == loaded, path
     assert json.loads(lines["table"][0])  # the last file read something
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="needs ../shared/real-files")
+def test_velox_signal_by_detector_is_decided_from_the_look(tmp_path):
+    """``--signal HAADF`` names an image the look sees: its pixel-size error comes without the slow reader, with the
+    message the full read gives (``--signal 4``: an index needs every signal, so the full read)."""
+    import zipfile
+
+    with zipfile.ZipFile(REAL / "emd/velox_emd_v11_elementSelection.zip") as z:
+        z.extractall(tmp_path)
+    velox = next(tmp_path.glob("*.emd"))
+    quick = subprocess.run([sys.executable, "-c", SLOW_READERS, "analyze", str(velox), "--signal", "haadf"],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "RC 2 LOADED []" in quick.stdout and "pixel size 19.9685 Å/px is too coarse" in quick.stderr, quick.stderr
+    full = subprocess.run([sys.executable, "-c", SLOW_READERS, "analyze", str(velox), "--signal", "4"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "rsciio.emd" in full.stdout and full.stderr.strip() == quick.stderr.strip()
+    refused = subprocess.run([sys.executable, "-c", SLOW_READERS, "analyze", str(velox), "--signal", "EDS"],
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "rsciio.emd" in refused.stdout and "is a spectrum" in refused.stderr  # left to the full read
