@@ -41,6 +41,8 @@ REAL_CASES = [
     ("EMD (FEI)", "3×3 px stack smaller than a window", "emd/fei_example_tem_stack.emd"),
     ("EMD", "4D-STEM refused", "emd/Si100_4D.emd"),
     ("EMD (Velox)", "19.97 Å/px too coarse", "emd/velox_emd_v11_elementSelection.zip"),
+    ("EMD (Velox) --signal HAADF", "19.97 Å/px too coarse", "emd/velox_emd_v11_elementSelection.zip"),
+    ("EMD (Velox) --signal EDS", "spectrum refused", "emd/velox_emd_v11_elementSelection.zip"),
     ("TIA .ser", "52.6 Å/px too coarse", "tia/new/128x128-TEM_search_1.ser"),
     ("TIA .emi", "diffraction stack refused", "tia/new/128x128x5-diffraction_preview.emi"),
     ("MRC", "56.8 Å/px too coarse", "mrc/HAADFscan.mrc"),
@@ -116,7 +118,9 @@ def main() -> None:
     ]
     real = args.real
     if real.is_dir():
-        cases += [(f"{fmt}: {what}", ["analyze", str(_unpacked(real / name, tmp))]) for fmt, what, name in REAL_CASES]
+        for fmt, what, name in REAL_CASES:  # "FORMAT --option value": the case runs with those arguments
+            extra = ("--" + fmt.split(" --", 1)[1]).split() if " --" in fmt else []
+            cases.append((f"{fmt}: {what}", ["analyze", str(_unpacked(real / name, tmp)), *extra]))
     base, base_cpu, _ = timed([sys.executable, "-c", "import numpy"], args.repeat)
     print(f"{_cpu()}, {len(os.sched_getaffinity(0))} cores; load average {os.getloadavg()[0]:.1f} at the start")
     print(f"python -c 'import numpy': {base:.2f} s wall, {base_cpu:.2f} s CPU (median of {args.repeat})")
