@@ -4,7 +4,10 @@ Each case runs the console command in a fresh process (as a user does) ``--repea
 time, next to the time of ``python -c "import numpy"`` on the same machine (the floor of any Python command) and
 whether TensorFlow was imported before the error (it must not be). Usage::
 
-    python benchmarks/bench_fast_errors.py [--repeat 5] [--real ../shared/real-files]
+    python benchmarks/bench_fast_errors.py [--repeat 5] [--real ../shared/real-files] [--before PYTHON]
+
+``--before PYTHON`` also times each case with another checkout's interpreter (its venv imports its own code), run
+for run alternately with this one, so that both columns see the same load.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ REAL_CASES = [
     ("EMD (FEI)", "3×3 px stack smaller than a window", "emd/fei_example_tem_stack.emd"),
     ("EMD", "4D-STEM refused", "emd/Si100_4D.emd"),
     ("EMD (Velox)", "19.97 Å/px too coarse", "emd/velox_emd_v11_elementSelection.zip"),
+    ("EMD (Velox) --signal HAADF", "19.97 Å/px too coarse", "emd/velox_emd_v11_elementSelection.zip"),
+    ("EMD (Velox) --signal EDS", "spectrum refused", "emd/velox_emd_v11_elementSelection.zip"),
     ("TIA .ser", "52.6 Å/px too coarse", "tia/new/128x128-TEM_search_1.ser"),
     ("TIA .emi", "diffraction stack refused", "tia/new/128x128x5-diffraction_preview.emi"),
     ("MRC", "56.8 Å/px too coarse", "mrc/HAADFscan.mrc"),
@@ -94,6 +99,7 @@ def _cpu() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--before", help="another checkout's Python, timed case by case beside this one")
     ap.add_argument("--real", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "real-files")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
@@ -107,18 +113,32 @@ def main() -> None:
         ("pixel size: .npy at 2.5 Å/px", ["analyze", str(tmp / "img.npy"), "--pixel-size", "2.5"]),
         ("pixel size: .npy without one", ["analyze", str(tmp / "img.npy")]),
         ("PNG: no pixel size", ["analyze", str(tmp / "img.png")]),
+        ("info: missing file", ["info", str(tmp / "missing.dm4")]),
+        ("replay: missing file", ["replay", str(tmp / "missing.dm4"), "--wait", "0"]),
     ]
     real = args.real
     if real.is_dir():
-        cases += [(f"{fmt}: {what}", ["analyze", str(_unpacked(real / name, tmp))]) for fmt, what, name in REAL_CASES]
+        for fmt, what, name in REAL_CASES:  # "FORMAT --option value": the case runs with those arguments
+            extra = ("--" + fmt.split(" --", 1)[1]).split() if " --" in fmt else []
+            cases.append((f"{fmt}: {what}", ["analyze", str(_unpacked(real / name, tmp)), *extra]))
     base, base_cpu, _ = timed([sys.executable, "-c", "import numpy"], args.repeat)
     print(f"{_cpu()}, {len(os.sched_getaffinity(0))} cores; load average {os.getloadavg()[0]:.1f} at the start")
     print(f"python -c 'import numpy': {base:.2f} s wall, {base_cpu:.2f} s CPU (median of {args.repeat})")
-    print("| error | wall [s] | CPU [s] | TensorFlow imported | message |\n|---|---|---|---|---|")
+    if args.before:
+        print(f"before: {args.before}; after: {sys.executable}")
+        print("| error | before wall [s] | before CPU [s] | after wall [s] | after CPU [s] | TensorFlow | message |")
+        print("|---|---|---|---|---|---|---|")
+    else:
+        print("| error | wall [s] | CPU [s] | TensorFlow imported | message |\n|---|---|---|---|---|")
     for name, argv in cases:
+        before = ""
+        if args.before:
+            bt, bc, _ = timed([args.before, "-m", "aistem.cli", *argv], args.repeat)
+            before = f" {bt:.2f} | {bc:.2f} |"
         t, c, msg = timed([sys.executable, "-m", "aistem.cli", *argv], args.repeat)
         tf = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True).stdout.strip()
-        print(f"| {name} | {t:.2f} | {c:.2f} | {'yes' if tf.endswith('True') else 'no'} | {msg[:90]} |", flush=True)
+        tf_text = "yes" if tf.endswith("True") else "no"
+        print(f"| {name} |{before} {t:.2f} | {c:.2f} | {tf_text} | {msg[:90]} |", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 

@@ -43,7 +43,9 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``aistem`` parser; given the ``command`` about to run, only the modules up to the one that registers it
+    are imported (each costs its module-level imports: numpy, pyzmq, …), else all of them."""
     parser = argparse.ArgumentParser(
         prog="aistem",
         description="AI-STEM live: crystal symmetry, zone axis and defects in atomic-resolution HAADF-STEM images, "
@@ -61,13 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
         register = getattr(mod, func, None)
         if register is not None:
             register(sub)
+        if command is not None and command in sub.choices:
+            break
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv``: its first word that is not an option (the top level takes no values)."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter is not for microscopists
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_of(words))
+    args = parser.parse_args(words)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2

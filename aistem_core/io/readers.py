@@ -258,11 +258,20 @@ def _local_dask(module: str) -> Iterator[None]:
         yield
 
 
+def _units(module: str, path: Path) -> contextlib.AbstractContextManager[None]:
+    """NCEM files are read without pint where their units are known (:mod:`.ncem_units`)."""
+    if module != "emd":
+        return contextlib.nullcontext()
+    from .ncem_units import known_units
+
+    return known_units(str(path))
+
+
 def _call_reader(module: str, path: Path) -> list[dict[str, Any]]:
     reader = _reader(module)
     kw = dict(_READER_KW.get(module, {}))  # not lazy: a lazy reader keeps the file open after it returns
     try:
-        with warnings.catch_warnings(), _light_dask(module), _local_dask(module):
+        with warnings.catch_warnings(), _light_dask(module), _local_dask(module), _units(module, path):
             # some readers (MRC) leave their file object to the garbage collector: it closes here, unremarked
             warnings.simplefilter("ignore", ResourceWarning)
             sigs = list(reader(str(path), **kw))

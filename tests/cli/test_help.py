@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -96,3 +98,34 @@ def test_simulate_dataset_keeps_no_progress_as_a_hidden_alias(capsys: pytest.Cap
     args = build_parser().parse_args(["simulate", "dataset", "--no-progress"])
     assert args.quiet is True
     assert "--no-progress" not in _help(["simulate", "dataset"], capsys)
+
+
+PARSER_IMPORTS = """
+import sys
+from aistem.cli.main import main
+rc = main(sys.argv[1:])
+print("RC", rc, "LOADED", [m for m in ("aistem.cli.info", "aistem.daemon.commands", "aistem.daemon.relay", "zmq",
+      "aistem.training.commands", "aistem.training.embed", "aistem.gui.commands") if m in sys.modules])
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "loaded"),
+    [
+        (["analyze", "missing.dm4"], "[]"),
+        (["info", "missing.dm4"], "['aistem.cli.info']"),
+    ],
+)
+def test_a_command_imports_only_the_subcommand_modules_up_to_its_own(tmp_path, argv, loaded):
+    """`aistem analyze`/`info` do not import the daemon's, the GUI's or training's subcommand modules (pyzmq, …)."""
+    out = subprocess.run([sys.executable, "-c", PARSER_IMPORTS, *argv], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)  # fmt: skip
+    assert f"RC 2 LOADED {loaded}" in out.stdout, out.stdout + out.stderr
+    assert "no such image file" in out.stderr
+
+
+def test_help_and_an_unknown_command_still_list_every_subcommand():
+    full = build_parser().format_help()
+    assert all(c in full for c in ("analyze", "info", "serve", "replay", "simulate", "train"))
+    out = subprocess.run([sys.executable, "-m", "aistem.cli", "no-such-command"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "'replay'" in out.stderr and "'train'" in out.stderr, out.stderr

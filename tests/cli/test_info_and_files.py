@@ -246,7 +246,7 @@ def test_velox_pixel_size_errors_come_before_its_slow_reader(tmp_path):
         assert [(p.detector, p.shape) for p in peek] == [(i.detector, i.shape[-2:]) for i in full]
         assert [p.pixel_size for p in peek] == pytest.approx([i.pixel_size for i in full], rel=1e-9)
     assert velox_images(REAL / "emd/example_image.emd") == []  # NCEM: left to the full reader
-    cases = ((velox, "HAADF", "pixel size 19.9685 Å/px is too coarse"), (stack, "0", "image of 3×3 px is smaller"))
+    cases = ((velox, "4", "pixel size 19.9685 Å/px is too coarse"), (stack, "0", "image of 3×3 px is smaller"))
     for path, signal, said in cases:
         quick = subprocess.run([sys.executable, "-c", SLOW_READERS, "analyze", str(path)], capture_output=True,
                                text=True, timeout=120)  # fmt: skip
@@ -255,3 +255,128 @@ def test_velox_pixel_size_errors_come_before_its_slow_reader(tmp_path):
                               capture_output=True, text=True, timeout=120)  # fmt: skip
         assert "rsciio.emd" in full.stdout and "RC 2" in full.stdout
         assert full.stderr.strip() == quick.stderr.strip()  # the same message from the full read
+
+
+def _write_mrc(path: Path, data: np.ndarray, px_angstrom: float | None) -> Path:
+    """A plain MRC file (mode 2, float32) as RosettaSciIO reads it: cell length / cell size = pixel size [Å]."""
+    from rsciio.mrc._api import get_std_dtype_list
+
+    n, rows, cols = data.shape if data.ndim == 3 else (1, *data.shape)
+    h = np.zeros(1, dtype=get_std_dtype_list("<"))
+    h["NX"], h["NY"], h["NZ"], h["MODE"] = cols, rows, n, 2
+    if px_angstrom is not None:
+        h["MX"], h["MY"], h["MZ"] = cols, rows, n
+        h["Xlen"], h["Ylen"], h["Zlen"] = cols * px_angstrom, rows * px_angstrom, n
+    path.write_bytes(h.tobytes() + np.ascontiguousarray(data, np.float32).tobytes())
+    return path
+
+
+def test_mrc_pixel_size_errors_come_before_its_dask_reader(tmp_path):
+    """An MRC file too coarse (or too small) for a window is refused from its header, with the error the full read
+    gives (``--frames 0`` makes the full read), without dask.array; the look agrees with RosettaSciIO."""
+    from aistem.core.io import list_signals
+    from aistem.core.io.mrc_peek import mrc_images
+
+    files = [
+        _write_mrc(tmp_path / "image.mrc", np.zeros((120, 130)), 0.5),
+        _write_mrc(tmp_path / "stack.mrc", np.zeros((3, 120, 130)), 0.05),
+        _write_mrc(tmp_path / "no_cell.mrc", np.zeros((120, 130)), None),
+    ]
+    if REAL.is_dir():
+        files.append(REAL / "mrc/HAADFscan.mrc")
+    for path in files:
+        (peek,) = mrc_images(path)
+        (full,) = list_signals(path)
+        assert (peek.shape, peek.frames) == (full.shape[-2:], full.shape[0] if full.kind == "stack" else 1)
+        assert peek.pixel_size == pytest.approx(full.pixel_size, rel=1e-9)
+    short = tmp_path / "short.mrc"
+    short.write_bytes(files[0].read_bytes()[:2000])
+    assert mrc_images(short) == []  # left to the full reader, which says what is wrong
+    probe = SLOW_READERS.replace('"rsciio.emd"', '"dask.array"')
+    for path, said in ((files[0], "pixel size 0.5 Å/px is too coarse"), (files[1], "image of 120×130 px is smaller")):
+        quick = subprocess.run([sys.executable, "-c", probe, "analyze", str(path)], capture_output=True, text=True,
+                               timeout=120)  # fmt: skip
+        assert "RC 2 LOADED []" in quick.stdout and said in quick.stderr, quick.stdout + quick.stderr
+        full = subprocess.run([sys.executable, "-c", probe, "analyze", str(path), "--frames", "0"],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert "RC 2" in full.stdout and "dask.array" in full.stdout, full.stdout + full.stderr
+        assert full.stderr.strip() == quick.stderr.strip()
+
+
+def _write_ncem(path: Path, units: str, scale: float, shape=(130, 140)) -> Path:
+    """An NCEM EMD file as ``example_image.emd`` is laid out: one image group with dim1/dim2 in ``units``."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.attrs.update({"version_major": "0", "version_minor": "2"})
+        for name in ("comments", "microscope", "sample", "user"):
+            f.create_group(name)
+        g = f.create_group("signals/image")
+        g.attrs.update({"emd_group_type": np.int32(1), "record_by": "image", "signal_type": ""})
+        g["data"] = np.zeros(shape, np.float32)
+        for i, n in enumerate(shape, 1):
+            d = g.create_dataset(f"dim{i}", data=np.arange(n) * scale)
+            d.attrs.update({"name": f"a{i}", "units": units})
+    return path
+
+
+NCEM_INFO = """
+import json, sys
+if sys.argv[1] == "pint":
+    import pint  # noqa: F401  (then the reader runs with pint, as RosettaSciIO ships it)
+from aistem.core.io import list_signals
+print(json.dumps([[i.to_dict(), i.note] for i in list_signals(sys.argv[2])]))
+print("PINT", "pint" in sys.modules, "DASK", "dask" in sys.modules)
+"""
+
+
+def test_ncem_units_without_pint_agree_with_pint(tmp_path):
+    """RosettaSciIO's NCEM reader spells units with pint (≈ 0.7 s to load); the table used instead gives pint's
+    spelling for every entry, and a whole read gives the same signals with and without pint."""
+    from rsciio.utils._units import _UREG
+
+    from aistem.core.io.ncem_units import PINT_SPELLING
+
+    for text, spelled in PINT_SPELLING.items():
+        try:
+            assert f"{_UREG.parse_units(text):~}" == spelled, text
+        except Exception as exc:  # pint cannot parse it: the reader keeps the text
+            assert spelled is None and not isinstance(exc, AssertionError), text
+    files = [
+        _write_ncem(tmp_path / "nm.emd", "[n_m]", 0.01),
+        _write_ncem(tmp_path / "angstrom.emd", "A", 0.5),
+        _write_ncem(tmp_path / "furlong.emd", "furlong", 1.0),  # not in the table: pint decides
+    ]
+    if REAL.is_dir():
+        files += [REAL / "emd/example_image.emd", REAL / "emd/Si100_4D.emd"]
+    for path in files:
+        lines = {}
+        for mode in ("pint", "table"):
+            out = subprocess.run([sys.executable, "-c", NCEM_INFO, mode, str(path)], capture_output=True, text=True,
+                                 timeout=120)  # fmt: skip
+            assert out.returncode == 0, out.stderr
+            lines[mode] = out.stdout.splitlines()
+        assert lines["table"][0] == lines["pint"][0], path
+        loaded = "PINT True DASK True" if path.name == "furlong.emd" else "PINT False DASK False"
+        assert lines["table"][1] == loaded, path
+    assert json.loads(lines["table"][0])  # the last file read something
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="needs ../shared/real-files")
+def test_velox_signal_by_detector_is_decided_from_the_look(tmp_path):
+    """``--signal HAADF`` names an image the look sees: its pixel-size error comes without the slow reader, with the
+    message the full read gives (``--signal 4``: an index needs every signal, so the full read)."""
+    import zipfile
+
+    with zipfile.ZipFile(REAL / "emd/velox_emd_v11_elementSelection.zip") as z:
+        z.extractall(tmp_path)
+    velox = next(tmp_path.glob("*.emd"))
+    quick = subprocess.run([sys.executable, "-c", SLOW_READERS, "analyze", str(velox), "--signal", "haadf"],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "RC 2 LOADED []" in quick.stdout and "pixel size 19.9685 Å/px is too coarse" in quick.stderr, quick.stderr
+    full = subprocess.run([sys.executable, "-c", SLOW_READERS, "analyze", str(velox), "--signal", "4"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "rsciio.emd" in full.stdout and full.stderr.strip() == quick.stderr.strip()
+    refused = subprocess.run([sys.executable, "-c", SLOW_READERS, "analyze", str(velox), "--signal", "EDS"],
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "rsciio.emd" in refused.stdout and "is a spectrum" in refused.stderr  # left to the full read
