@@ -107,6 +107,7 @@ def main() -> None:
     )
     ap.add_argument("--paper-code", help="checkout of the paper's repository: time the paper's code itself too")
     ap.add_argument("--no-network-bound", action="store_true", help="skip timing the paper's network calls alone")
+    ap.add_argument("--configs", nargs="+", choices=list(CONFIGS), help="run only these configurations (the first is the base)")
     args = ap.parse_args()
     if args.paper_code and not (Path(args.paper_code) / "ai4stem" / "utils" / "utils_prediction.py").is_file():
         ap.error(f"--paper-code: {args.paper_code} holds no ai4stem/utils/utils_prediction.py")
@@ -121,6 +122,8 @@ def main() -> None:
             flush=True,
         )
     configs = {**CONFIGS, **(NO_ROTATION if args.no_rotation else {})}
+    if args.configs:
+        configs = {name: configs[name] for name in args.configs}
     with tempfile.TemporaryDirectory() as tmp:
         if args.image == "synthetic":
             image = Path(tmp) / "bicrystal.npy"
