@@ -242,7 +242,9 @@ def analyze_coarse(img: Any, grid: WindowGrid, m: Any, pixel_size: float | None,
             on_level=on_level, check=check,
         )  # fmt: skip
         if settings is not None and settings.neighbours > 0:
-            _top_up(ref, lambda t: evaluator(t, None), settings.neighbours)
+            # every stage to t, none stopping: the adaptive run's compiled call shapes, no new tracing
+            every = AdaptiveSettings(initial=settings.initial, z=1e9, variance_floor=settings.variance_floor, neighbours=0)
+            _top_up(ref, lambda t: evaluator(t, every), settings.neighbours)
         precision = predictor.precision
     if o["progress"]:
         o["progress"](n, n)
@@ -286,8 +288,9 @@ def _top_up(ref: Any, fixed: Callable[[int], Any], neighbours: int) -> None:
     """Give each evaluated window (in place) the samples the dense grid's neighbour rule would have given it.
 
     The masks are keyed by the seed and the sample index, so a window sampled to T there and here holds the same
-    samples: a fixed run to the neighbours' count (:func:`neighbour_samples`) reproduces the dense grid's window
-    wherever its own stopping rule ended earlier than a neighbour's.
+    samples: a run to the neighbours' count (:func:`neighbour_samples`) through the same stages, none stopping
+    (``fixed(t)``), reproduces the dense grid's window wherever its own stopping rule ended earlier than a
+    neighbour's.
     """
     evaluated = ~ref.filled
     used = ref.maps["samples_used"]
