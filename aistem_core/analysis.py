@@ -7,13 +7,13 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .adaptive import AdaptiveSettings
+from .analysis_result import AnalysisResult
 from .backend import get_array_module
 from .descriptor_stream import CHUNK as DESCRIPTOR_CHUNK
 from .descriptor_stream import DescriptorStream
@@ -25,211 +25,6 @@ from .windows import WindowGrid, to_pixels, window_grid
 __all__ = ["DESCRIPTOR_CHUNK", "AnalysisResult", "analyze", "resolve_windows", "validate_image", "warm_up"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class AnalysisResult:
-    """Maps of one analysed image, on the window grid (rows × cols).
-
-    Attributes
-    ----------
-    classes : ndarray of shape (rows, cols), uint8
-        Index of the most probable class (mean over MC samples).
-    probabilities : ndarray of shape (rows, cols, n_classes), float32
-        Mean class probabilities.
-    mutual_information, predictive_entropy : ndarray of shape (rows, cols), float32
-        Uncertainties [bit].
-    variation_ratio : ndarray of shape (rows, cols), float32
-        1 − (votes for the modal class) / T.
-    interface : ndarray of shape (rows, cols), bool
-        MI > threshold, among the windows that are not ``unknown``.
-    class_names : list of str
-    origins_px : ndarray of shape (rows, cols, 2), int64
-        Top-left pixel (row, col) of each window.
-    window_px, stride_px : int
-        Window side and step [px].
-    pixel_size : float
-        [Å/px].
-    threshold : float
-        MI threshold [bit].
-    samples : int
-        Monte-Carlo samples per window (T; the most any window got when sampling was adaptive).
-    model_name, model_hash : str
-    precision : str
-        Compute dtype the network ran in (``float32`` or ``bfloat16``; ``auto`` resolved).
-    timing : dict
-        Milliseconds spent in ``descriptor`` and ``inference``, and ``total``.
-    samples_used : ndarray of shape (rows, cols), int32, optional
-        Samples drawn for each window (adaptive sampling).
-    lattice_rotation : ndarray of shape (rows, cols), float32, optional
-        Rotation of each bulk window's lattice against its class's reference [°, counter-clockwise as displayed],
-        in [−period/2, period/2) of the projection's rotational symmetry (period 90°, 60° or 180°);
-        NaN at interface windows and for classes without a reference
-        (:mod:`aistem.core.rotation`).
-    source : str
-        Where the image came from (a file name), when known.
-    filled : ndarray of shape (rows, cols), bool, optional
-        Coarse-to-fine analysis (``coarse_step`` > 1): windows not evaluated but filled from their cell's identical
-        corners (class, bulk and known status; MI, probabilities and rotation interpolated); None: every window was
-        evaluated (the dense grid).
-    refinement_level : ndarray of shape (rows, cols), int8, optional
-        How each window was obtained: 0 coarse, 1 refined, 2 filled (:mod:`aistem.core.refine`).
-    unknown : ndarray of shape (rows, cols), bool
-        Windows outside the model's domain (:mod:`aistem.core.domain`: no lattice, a lattice that does not fit the
-        predicted class, or a lattice constant outside the trained range); all False when the check was off.
-    unknown_reason : ndarray of shape (rows, cols), uint8, optional
-        Why (``aistem.core.domain.REASONS``: 0 known, 1 no lattice, 2 pattern does not fit, 3 out of range).
-    """
-
-    classes: np.ndarray
-    probabilities: np.ndarray
-    mutual_information: np.ndarray
-    predictive_entropy: np.ndarray
-    variation_ratio: np.ndarray
-    interface: np.ndarray
-    class_names: list[str]
-    origins_px: np.ndarray
-    window_px: int
-    stride_px: int
-    pixel_size: float
-    threshold: float
-    samples: int
-    model_name: str = ""
-    model_hash: str = ""
-    precision: str = "float32"
-    timing: dict[str, float] = field(default_factory=dict)
-    samples_used: np.ndarray | None = None
-    lattice_rotation: np.ndarray | None = None
-    source: str = ""
-    unknown: np.ndarray = None  # type: ignore[assignment]  # None → all False (see __post_init__)
-    unknown_reason: np.ndarray | None = None
-    filled: np.ndarray | None = None
-    refinement_level: np.ndarray | None = None
-
-    ARRAYS = (
-        "classes",
-        "probabilities",
-        "mutual_information",
-        "predictive_entropy",
-        "variation_ratio",
-        "interface",
-        "origins_px",
-    )
-
-    def __post_init__(self) -> None:
-        if self.unknown is None:
-            self.unknown = np.zeros(np.shape(self.classes), bool)
-        else:
-            self.unknown = np.asarray(self.unknown, bool)
-        if self.unknown.shape != np.shape(self.classes):
-            raise ValueError(f"unknown map {self.unknown.shape} does not match the class map {np.shape(self.classes)}")
-
-    @property
-    def mean_samples(self) -> float:
-        """Mean number of MC samples drawn per window (T unless sampling was adaptive)."""
-        if self.samples_used is not None and self.samples_used.size:
-            return float(self.samples_used.mean())
-        return float(self.samples)
-
-    @property
-    def grid_shape(self) -> tuple[int, int]:
-        return tuple(self.classes.shape)  # type: ignore[return-value]
-
-    @property
-    def interface_fraction(self) -> float:
-        """Share of all windows that are interface (MI > threshold among the known windows)."""
-        return float(self.interface.mean()) if self.interface.size else 0.0
-
-    @property
-    def unknown_fraction(self) -> float:
-        """Share of all windows outside the model's domain."""
-        return float(self.unknown.mean()) if self.unknown.size else 0.0
-
-    @property
-    def confident_fraction(self) -> float:
-        """Share of all windows given a confident known class (neither unknown nor interface)."""
-        return float((~self.unknown & ~self.interface).mean()) if self.unknown.size else 0.0
-
-    def class_fractions(self) -> dict[str, float]:
-        """Fraction of the known (not ``unknown``) windows assigned to each class (all 0 when none is known)."""
-        known = self.classes[~self.unknown]
-        counts = np.bincount(known.ravel(), minlength=len(self.class_names))[: len(self.class_names)]
-        total = max(1, known.size)
-        return {n: float(c) / total for n, c in zip(self.class_names, counts, strict=True)}
-
-    def with_threshold(self, threshold: float) -> AnalysisResult:
-        """The same result segmented at another MI threshold."""
-        import dataclasses
-
-        unknown = self.unknown
-        if self.unknown_reason is not None:  # a mismatch is interface where MI is high (domain.unknown_from_reason)
-            from .domain import unknown_from_reason
-
-            unknown = unknown_from_reason(self.unknown_reason, self.mutual_information, threshold)
-        interface = segment_interface(self.mutual_information, threshold) & ~unknown
-        rotation = self.lattice_rotation
-        if rotation is not None:  # windows that were interface and become bulk stay NaN: they were not measured
-            rotation = np.where(interface, np.float32(np.nan), rotation).astype(np.float32)
-        return dataclasses.replace(
-            self, threshold=float(threshold), interface=interface, unknown=unknown, lattice_rotation=rotation
-        )
-
-    def save(self, path: str | Path) -> Path:
-        """Write an ``.npz`` with every map and setting."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {name: getattr(self, name) for name in self.ARRAYS}
-        np.savez_compressed(
-            path,
-            **arrays,
-            class_names=np.asarray(self.class_names),
-            window_px=self.window_px,
-            stride_px=self.stride_px,
-            pixel_size=self.pixel_size,
-            threshold=self.threshold,
-            samples=self.samples,
-            model_name=self.model_name,
-            model_hash=self.model_hash,
-            precision=self.precision,
-            source=self.source,
-            **{
-                k: v
-                for k, v in (
-                    ("samples_used", self.samples_used),
-                    ("lattice_rotation", self.lattice_rotation),
-                    ("unknown", self.unknown),
-                    ("unknown_reason", self.unknown_reason),
-                    ("filled", self.filled),
-                    ("refinement_level", self.refinement_level),
-                )
-                if v is not None
-            },  # type: ignore[arg-type]
-        )
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> AnalysisResult:
-        """Read a result written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as z:
-            return cls(
-                **{name: z[name] for name in cls.ARRAYS},
-                class_names=[str(s) for s in z["class_names"]],
-                window_px=int(z["window_px"]),
-                stride_px=int(z["stride_px"]),
-                pixel_size=float(z["pixel_size"]),
-                threshold=float(z["threshold"]),
-                samples=int(z["samples"]),
-                model_name=str(z["model_name"]),
-                model_hash=str(z["model_hash"]),
-                precision=str(z["precision"]) if "precision" in z.files else "float32",
-                samples_used=z["samples_used"] if "samples_used" in z.files else None,
-                lattice_rotation=z["lattice_rotation"] if "lattice_rotation" in z.files else None,
-                source=str(z["source"]) if "source" in z.files else "",
-                unknown=z["unknown"].astype(bool) if "unknown" in z.files else None,  # type: ignore[arg-type]  # old: all known
-                unknown_reason=z["unknown_reason"] if "unknown_reason" in z.files else None,
-                filled=z["filled"] if "filled" in z.files else None,
-                refinement_level=z["refinement_level"] if "refinement_level" in z.files else None,
-            )
 
 
 def validate_image(image: Any) -> Any:
@@ -419,64 +214,36 @@ def analyze(
     Parameters
     ----------
     image : ndarray of shape (rows, cols), or path
-        HAADF-STEM image (NumPy or CuPy; any real dtype), or an image file (any format of
-        :mod:`aistem.core.io`): its default signal (HAADF/ADF/DF, else the first real-space image), first frame;
-        :func:`aistem.core.io.read_image` reads another signal or frame.
+        HAADF-STEM image (NumPy or CuPy; any real dtype), or an image file (:mod:`aistem.core.io`: its default signal,
+        first frame).
     pixel_size : float
-        [Å/px]. Needed unless ``window_px`` and ``stride_px`` are both given (or the file gives it).
-        A window far from the 12 Å the model was trained at is logged as a warning.
+        [Å/px]; needed unless ``window_px`` and ``stride_px`` are given (or the file gives it).
     window, stride : float
-        Window side and step [Å] (defaults 12 Å, 1.5 Å).
-    window_px, stride_px : int, optional
-        The same in pixels; override the Å values.
-    samples : int
-        Monte-Carlo dropout samples per window (T; paper: 100).
-    threshold : float
-        Mutual-information threshold for the interface [bit] (paper: 0.1).
-    model : path or AistemModel, optional
-        The network; None loads the shipped default model.
-    seed : int, optional
-        Seed of the dropout masks (reproducible results).
+        Window side and step [Å] (12 Å, 1.5 Å); ``window_px``, ``stride_px`` [px] override them. A window far from
+        the model's training window is logged as a warning.
+    samples, threshold : int, float
+        MC-dropout samples per window (T; paper: 100); the MI threshold of the interface [bit] (paper: 0.1).
+    model, seed : optional
+        The network (path or AistemModel; None: the shipped default); the seed of the dropout masks (reproducible).
     adaptive : bool or AdaptiveSettings
-        Adaptive sampling: windows whose class and interface decision are
-        settled stop early (``samples`` stays the upper bound). False (the default here): every
-        window gets exactly ``samples`` (the paper's procedure). **This default differs from the command line**
-        (``aistem analyze`` samples adaptively unless ``--no-adaptive``): pass ``adaptive=True`` for the same.
+        Stop windows whose class and interface decision are settled (``samples`` stays the upper bound). False here,
+        the paper's procedure; **the command line samples adaptively** (pass True for the same).
     precision : str
-        Compute dtype of the network: ``float32`` (the default here: the paper's numerics), ``bfloat16``,
-        ``float16``, or ``auto`` (:func:`aistem.core.backend.resolve_precision`: bfloat16 on a CPU with native
-        bfloat16, else float32). **The command line's default is** ``auto``: pass ``precision="auto"`` for the same.
-    rotation : bool
-        Measure the local lattice rotation of bulk windows (``lattice_rotation``; about 1 ms per bulk window on a CPU).
-    batch_size : int, optional
-        Windows per network call of the MC-dropout sampler [windows]; each call evaluates this many windows ×
-        up to 32 samples. Larger batches use the CPU/GPU better and need more memory; the results do not depend
-        on it (the masks are keyed by seed and sample index, not by call). None: the sampler's current setting
-        (32 unless changed, e.g. by ``aistem serve --batch-size``). Applies to this call only.
-    progress : callable, optional
-        ``progress(done, total)`` in windows.
-    cancel : callable, optional
-        ``cancel()`` is asked before every block of descriptors, after every network call of the MC sampling and
-        before every block of the rotation step; when it returns True the analysis stops with
-        :class:`aistem.core.AnalysisCancelled` (the streaming daemon abandons a refinement this way when a newer
-        frame arrives, and any analysis on a stop).
-    samples_per_call : int, optional
-        MC samples per window per network call (None: the sampler's setting, 32). Smaller calls let ``cancel``
-        act sooner at about the same cost per sample on a CPU; the masks are keyed by the seed and the sample
-        index, so with a ``seed`` the result is the same (to float rounding). Applies to this call only.
-    domain : bool or aistem.core.domain.DomainSettings
-        Run the domain check (``unknown``: windows without a lattice, whose lattice does not fit the predicted class,
-        or whose lattice constant lies outside the model's training range; ``docs/domain-check.md``). True: the
-        default thresholds; a ``DomainSettings``: those; False: off (every window known).
-
-    coarse_step : int, optional
-        Coarse-to-fine evaluation (:mod:`aistem.core.refine`): every ``coarse_step``-th window first, then every
-        window where neighbouring coarse windows differ or are interface/unknown; the rest are filled from their
-        identical corners and marked in ``filled``. None or 1: every window (the paper's dense grid).
-    on_coarse : callable, optional
-        With ``coarse_step``: called with the coarse level as a result of its own (every ``coarse_step``-th window,
-        stride ``coarse_step`` × stride) before the refinement — the live preview, the first level of the same
-        analysis.
+        ``float32`` (here), ``bfloat16``, ``float16`` or ``auto`` (bfloat16 on a CPU with native bfloat16; **the
+        command line's default**; :func:`aistem.core.backend.resolve_precision`).
+    rotation, domain : bool
+        Measure the lattice rotation of bulk windows (``lattice_rotation``); run the domain check (``unknown``;
+        a ``DomainSettings`` gives its thresholds; ``docs/domain-check.md``).
+    batch_size, samples_per_call : int, optional
+        Windows (default 32) and samples per window (default 32) per network call, for this call only; the masks are
+        keyed by seed and sample index, so the result does not depend on them (to float rounding).
+    progress, cancel : callable, optional
+        ``progress(done, total)`` in windows; ``cancel()`` asked between blocks and network calls: True stops the
+        analysis with :class:`aistem.core.AnalysisCancelled`.
+    coarse_step, on_coarse : int, callable, optional
+        Coarse-to-fine (``docs/coarse-to-fine.md``): every ``coarse_step``-th window, then only where the map can
+        change; the rest filled, marked in ``filled``. None or 1: every window (the paper's grid). ``on_coarse`` gets
+        the coarse level as a result of its own (stride ``coarse_step`` × stride) first: the live preview.
     grid : WindowGrid, optional
         The window grid of ``image``, computed once by the caller (e.g. the daemon, per frame): its window and stride
         [px] override ``window``/``stride``/``window_px``/``stride_px`` (``window`` [Å] still words the error for a
@@ -484,67 +251,91 @@ def analyze(
 
     Raises
     ------
-    ValueError
-        If an argument is out of range (``samples``, ``threshold``, ``batch_size``, ``samples_per_call``, window
-        sizes) or the image is not a finite 2-D array.
-    AnalysisCancelled
-        If ``cancel()`` returned True.
+    ValueError, AnalysisCancelled
+        An argument out of range or an image that is not a finite 2-D array; ``cancel()`` returned True.
 
     Returns
     -------
     AnalysisResult
     """
     t0 = time.perf_counter()
+    known = grid
+    o = {k: v for k, v in locals().items() if k not in ("image", "pixel_size", "coarse_step", "on_coarse", "t0", "grid", "known")}
+    img, pixel_size, m, grid = _prepare(image, pixel_size, known, **o)
+    if coarse_step is not None and coarse_step != 1:
+        from .analysis_refine import analyze_coarse
+
+        return analyze_coarse(img, grid, m, pixel_size, int(coarse_step), t0, on_coarse=on_coarse, **o)
+    return _analyze_dense(img, grid, m, pixel_size, t0, **o)
+
+
+def _prepare(
+    image: Any, pixel_size: float | None, grid: WindowGrid | None, **a: Any
+) -> tuple[Any, float | None, Any, WindowGrid]:
+    """Checked image (float32), pixel size, model and window grid (``grid`` when the caller has it) of an
+    :func:`analyze` call (ValueError if bad)."""
     if isinstance(image, str | os.PathLike):
         image, pixel_size = _read_path(image, pixel_size)
+    samples, threshold = a["samples"], a["threshold"]
     if not isinstance(samples, (int, np.integer)) or samples < 1:
         raise ValueError(f"samples must be a whole number ≥ 1, got {samples!r}")
     if not (np.isfinite(threshold) and threshold >= 0):
         raise ValueError(f"threshold must be a non-negative number of bits, got {threshold!r}")
-    _check_call_sizes(batch_size, samples_per_call)
+    _check_call_sizes(a["batch_size"], a["samples_per_call"])
     img = validate_image(image)
     if grid is not None:
         if tuple(img.shape) != tuple(grid.image_shape):
             raise ValueError(f"the window grid is for an image of {grid.image_shape}, got an image of shape {img.shape}")
         w, s = grid.window_px, grid.stride_px
     else:
-        w, s = resolve_windows(pixel_size, window=window, stride=stride, window_px=window_px, stride_px=stride_px)
-    m = _as_model(model)
-    size = m.input_size
-    check_window(w, pixel_size, window if window_px is None else None, size)
+        w, s = resolve_windows(
+            pixel_size, window=a["window"], stride=a["stride"], window_px=a["window_px"], stride_px=a["stride_px"]
+        )
+    m = _as_model(a["model"])
+    check_window(w, pixel_size, a["window"] if a["window_px"] is None else None, m.input_size)
     _warn_window(w, pixel_size, float(m.info.window))
-    if grid is None:
-        grid = window_grid(img.shape, w, s, pixel_size=pixel_size)
-    n = grid.size
-    if coarse_step is not None and coarse_step != 1:
-        from .analysis_refine import analyze_coarse
+    return img, pixel_size, m, grid if grid is not None else window_grid(img.shape, w, s, pixel_size=pixel_size)
 
-        return analyze_coarse(
-            img, grid, m, pixel_size, int(coarse_step), t0,
-            samples=samples, threshold=threshold, seed=seed, adaptive=adaptive, precision=precision, rotation=rotation,
-            batch_size=batch_size, samples_per_call=samples_per_call, domain=domain, progress=progress, cancel=cancel,
-            on_coarse=on_coarse,
-        )  # fmt: skip
-    thr = float(m.info.descriptor.get("threshold", 0.1))
-    # descriptors computed block by block as the sampler asks for them: memory bounded whatever the image size
-    descriptors = DescriptorStream(img, grid, size=size, threshold=thr, pixel_size=pixel_size, cancel=cancel)
-    t1 = time.perf_counter()
-    report = (lambda k: progress(k, n)) if progress else None
-    with _sized(_predictor(m, precision), batch_size, samples_per_call) as predictor:
-        settings = _adaptive_settings(adaptive)
+
+def _sample(descriptors: Any, grid: WindowGrid, m: Any, o: dict[str, Any]) -> tuple[Any, str]:
+    """MC-dropout statistics of every window of the dense grid (adaptive or fixed), and the precision it ran in."""
+    n = grid.size
+    report = (lambda k: o["progress"](k, n)) if o["progress"] else None
+    with _sized(_predictor(m, o["precision"]), o["batch_size"], o["samples_per_call"]) as predictor:
+        settings = _adaptive_settings(o["adaptive"])
         if settings is not None:
             stats = predictor.run_adaptive(
-                descriptors,
-                samples,
-                grid_shape=grid.shape,
-                settings=settings,
-                threshold=threshold,
-                seed=seed,
-                progress=report,
-                cancel=cancel,
-            )
+                descriptors, o["samples"], grid_shape=grid.shape, settings=settings, threshold=o["threshold"],
+                seed=o["seed"], progress=report, cancel=o["cancel"],
+            )  # fmt: skip
         else:
-            stats = predictor.run(descriptors, samples, seed=seed, progress=report, cancel=cancel)
+            stats = predictor.run(descriptors, o["samples"], seed=o["seed"], progress=report, cancel=o["cancel"])
+        return stats, predictor.precision
+
+
+def _rotation_map(
+    img: Any, grid: WindowGrid, classes: np.ndarray, skip: np.ndarray, m: Any, pixel_size: float | None, cancel: Any
+) -> np.ndarray:
+    """Lattice rotation of every window not in ``skip`` [°, in [−period/2, period/2)], NaN elsewhere."""
+    from .rotation import circular_difference, lattice_rotation_map, rotation_period
+
+    if cancel is not None and cancel():
+        raise AnalysisCancelled("analysis cancelled by the caller before the rotation step")
+    rot = lattice_rotation_map(
+        img, grid, classes, skip, m.class_names,
+        pixel_size=pixel_size if pixel_size is not None else m.info.pixel_size, cancel=cancel,
+    )  # fmt: skip
+    # report in [−period/2, period/2): a lattice close to its reference reads ≈ 0°, not 0° and 89.9° side by side
+    return circular_difference(rot, 0.0, rotation_period(m.class_names)[classes]).astype(np.float32)
+
+
+def _analyze_dense(img: Any, grid: WindowGrid, m: Any, pixel_size: float | None, t0: float, **o: Any) -> AnalysisResult:
+    """:func:`analyze` on every window of the grid (the paper's procedure)."""
+    thr = float(m.info.descriptor.get("threshold", 0.1))
+    # descriptors computed block by block as the sampler asks for them: memory bounded whatever the image size
+    descriptors = DescriptorStream(img, grid, size=m.input_size, threshold=thr, pixel_size=pixel_size, cancel=o["cancel"])
+    t1 = time.perf_counter()
+    stats, precision = _sample(descriptors, grid, m, o)
     t2 = time.perf_counter()
     t_descriptor = descriptors.seconds  # interleaved with the inference: counted apart
     maps = uncertainty_maps(stats)
@@ -554,26 +345,10 @@ def analyze(
     t_dom = time.perf_counter()
     from .domain import model_domain_map
 
-    unknown, reason = model_domain_map(img, grid, classes, m, pixel_size, domain, mi, threshold)
-    interface = segment_interface(mi, threshold) & ~unknown
+    unknown, reason = model_domain_map(img, grid, classes, m, pixel_size, o["domain"], mi, o["threshold"])
+    interface = segment_interface(mi, o["threshold"]) & ~unknown
     t3 = time.perf_counter()
-    rot = None
-    if rotation and cancel is not None and cancel():
-        raise AnalysisCancelled("analysis cancelled by the caller before the rotation step")
-    if rotation:
-        from .rotation import circular_difference, lattice_rotation_map, rotation_period
-
-        rot = lattice_rotation_map(
-            img,
-            grid,
-            classes,
-            interface | unknown,  # unknown windows: NaN, not measured
-            m.class_names,
-            pixel_size=pixel_size if pixel_size is not None else m.info.pixel_size,
-            cancel=cancel,
-        )
-        # report in [−period/2, period/2): a lattice close to its reference reads ≈ 0°, not 0° and 89.9° side by side
-        rot = circular_difference(rot, 0.0, rotation_period(m.class_names)[classes]).astype(np.float32)
+    rot = _rotation_map(img, grid, classes, interface | unknown, m, pixel_size, o["cancel"]) if o["rotation"] else None
     t4 = time.perf_counter()
     return AnalysisResult(
         classes=classes,
@@ -584,14 +359,14 @@ def analyze(
         interface=interface,
         class_names=list(m.class_names),
         origins_px=grid.origins,
-        window_px=w,
-        stride_px=s,
+        window_px=grid.window_px,
+        stride_px=grid.stride_px,
         pixel_size=float(pixel_size) if pixel_size is not None else float("nan"),
-        threshold=float(threshold),
-        samples=int(samples),
+        threshold=float(o["threshold"]),
+        samples=int(o["samples"]),
         model_name=m.name,
         model_hash=m.hash,
-        precision=predictor.precision,
+        precision=precision,
         samples_used=stats.samples.reshape(gr, gc).astype(np.int32),
         lattice_rotation=rot,
         unknown=unknown,

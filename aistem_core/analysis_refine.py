@@ -76,53 +76,25 @@ def window_evaluator(
         [−period/2, period/2)].
     """
     xp = get_array_module(image)
-    w, s = grid.window_px, grid.stride_px
-    gr, gc = grid.shape
-    view = xp.lib.stride_tricks.sliding_window_view(image, (w, w))[::s, ::s][:gr, :gc]
-    size = model.input_size
+    view = _window_view(image, grid)
     thr = float(model.info.descriptor.get("threshold", 0.1))
-    names = list(model.class_names)
     done = [0]
-    spent = timing if timing is not None else {}
-    clock = [time.perf_counter()]
-
-    def lap(name: str) -> None:
-        now = time.perf_counter()
-        spent[name] = spent.get(name, 0.0) + (now - clock[0]) * 1e3
-        clock[0] = now
+    lap = _Laps(timing if timing is not None else {})
 
     def one_chunk(rows: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
         if cancel is not None and cancel():
             raise AnalysisCancelled("analysis cancelled by the caller")
-        clock[0] = time.perf_counter()
+        lap.start()
         windows = xp.ascontiguousarray(view[xp.asarray(rows), xp.asarray(cols)])
-        desc = fft_haadf_descriptor(windows, threshold=thr, size=size, pixel_size=pixel_size)
+        desc = fft_haadf_descriptor(windows, threshold=thr, size=model.input_size, pixel_size=pixel_size)
         lap("descriptor")
         if adaptive is not None:
             stats = predictor.run_adaptive(desc, samples, settings=adaptive, threshold=threshold, seed=seed, cancel=cancel)
         else:
             stats = predictor.run(desc, samples, seed=seed, cancel=cancel)
         lap("inference")
-        maps = {k: np.asarray(v) for k, v in uncertainty_maps(stats).items()}
-        classes = maps["classes"].astype(np.uint8)
-        out = {
-            "classes": classes,
-            "probabilities": maps["probabilities"],
-            "mutual_information": maps["mutual_information"],
-            "predictive_entropy": maps["predictive_entropy"],
-            "variation_ratio": maps["variation_ratio"],
-            "samples_used": np.asarray(stats.samples).astype(np.int32),
-        }
-        out["unknown"], out["unknown_reason"] = _domain(windows, classes, names, model, pixel_size, domain)
-        if domain:  # a mismatch where the network is uncertain is an interface window (domain.unknown_from_reason)
-            from .domain import unknown_from_reason
-
-            out["unknown"] = unknown_from_reason(out["unknown_reason"], out["mutual_information"], threshold)
-        out["interface"] = (out["mutual_information"] > threshold) & ~out["unknown"]
-        lap("domain")
-        if rotation:
-            out["lattice_rotation"] = _rotation(windows, classes, out["interface"] | out["unknown"], names, pixel_size)
-            lap("rotation")
+        out = _window_maps(stats, windows, model, pixel_size=pixel_size, domain=domain, threshold=threshold,
+                           rotation=rotation, lap=lap)  # fmt: skip
         done[0] += len(rows)
         if progress is not None:
             progress(done[0])
@@ -135,6 +107,58 @@ def window_evaluator(
     return evaluate
 
 
+class _Laps:
+    """Milliseconds per step, added to a timing dict."""
+
+    def __init__(self, spent: dict[str, float]) -> None:
+        self.spent = spent
+        self.clock = time.perf_counter()
+
+    def start(self) -> None:
+        self.clock = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.spent[name] = self.spent.get(name, 0.0) + (now - self.clock) * 1e3
+        self.clock = now
+
+
+def _window_view(image: Any, grid: WindowGrid) -> Any:
+    """Every window of ``grid`` as a view, (grid rows, grid cols, window_px, window_px)."""
+    xp = get_array_module(image)
+    w, s = grid.window_px, grid.stride_px
+    gr, gc = grid.shape
+    return xp.lib.stride_tricks.sliding_window_view(image, (w, w))[::s, ::s][:gr, :gc]
+
+
+def _window_maps(
+    stats: Any, windows: Any, model: Any, *, pixel_size: float, domain: Any, threshold: float, rotation: bool, lap: _Laps
+) -> dict[str, np.ndarray]:
+    """Per-window maps from MC statistics: uncertainties, domain check, interface and rotation, each (M, …)."""
+    names = list(model.class_names)
+    maps = {k: np.asarray(v) for k, v in uncertainty_maps(stats).items()}
+    classes = maps["classes"].astype(np.uint8)
+    out = {
+        "classes": classes,
+        "probabilities": maps["probabilities"],
+        "mutual_information": maps["mutual_information"],
+        "predictive_entropy": maps["predictive_entropy"],
+        "variation_ratio": maps["variation_ratio"],
+        "samples_used": np.asarray(stats.samples).astype(np.int32),
+    }
+    out["unknown"], out["unknown_reason"] = _domain(windows, classes, names, model, pixel_size, domain)
+    if domain:  # a mismatch where the network is uncertain is an interface window (domain.unknown_from_reason)
+        from .domain import unknown_from_reason
+
+        out["unknown"] = unknown_from_reason(out["unknown_reason"], out["mutual_information"], threshold)
+    out["interface"] = (out["mutual_information"] > threshold) & ~out["unknown"]
+    lap("domain")
+    if rotation:
+        out["lattice_rotation"] = _rotation(windows, classes, out["interface"] | out["unknown"], names, pixel_size)
+        lap("rotation")
+    return out
+
+
 def domain_checker(
     image: Any, grid: WindowGrid, model: Any, *, domain: Any, pixel_size: float, chunk: int = EVALUATE_CHUNK
 ) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None:
@@ -143,9 +167,7 @@ def domain_checker(
     if domain is False or domain is None:
         return None
     xp = get_array_module(image)
-    w, s = grid.window_px, grid.stride_px
-    gr, gc = grid.shape
-    view = xp.lib.stride_tricks.sliding_window_view(image, (w, w))[::s, ::s][:gr, :gc]
+    view = _window_view(image, grid)
     names = list(model.class_names)
 
     def check(rows: np.ndarray, cols: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -198,12 +220,16 @@ def analyze_coarse(img: Any, grid: WindowGrid, m: Any, pixel_size: float | None,
     report = (lambda done: o["progress"](done, n)) if o["progress"] else None
     px = pixel_size if pixel_size is not None else m.info.pixel_size
     timing: dict[str, float] = {"descriptor": 0.0, "inference": 0.0, "domain": 0.0, "rotation": 0.0}
+    settings = _adaptive_settings(o["adaptive"])
     with _sized(_predictor(m, o["precision"]), o["batch_size"], o["samples_per_call"]) as predictor:
-        evaluate = window_evaluator(
-            img, grid, m, predictor,
-            samples=o["samples"], threshold=o["threshold"], seed=seed, adaptive=_adaptive_settings(o["adaptive"]),
-            domain=o["domain"], rotation=o["rotation"], pixel_size=px, cancel=o["cancel"], progress=report, timing=timing,
-        )  # fmt: skip
+
+        def evaluator(samples: int, adaptive: AdaptiveSettings | None, progress: Any = None) -> Any:
+            return window_evaluator(
+                img, grid, m, predictor,
+                samples=samples, threshold=o["threshold"], seed=seed, adaptive=adaptive, domain=o["domain"],
+                rotation=o["rotation"], pixel_size=px, cancel=o["cancel"], progress=progress, timing=timing,
+            )  # fmt: skip
+
         on_level = None
         if o.get("on_coarse") is not None:
 
@@ -211,7 +237,14 @@ def analyze_coarse(img: Any, grid: WindowGrid, m: Any, pixel_size: float | None,
                 o["on_coarse"](_coarse_result(part, grid, m, k, pixel_size, o, predictor.precision, t0))
 
         check = domain_checker(img, grid, m, domain=o["domain"], pixel_size=px)
-        ref = coarse_to_fine(grid.shape, evaluate, k=k, period=rotation_period(m.class_names), on_level=on_level, check=check)
+        ref = coarse_to_fine(
+            grid.shape, evaluator(o["samples"], settings, report), k=k, period=rotation_period(m.class_names),
+            on_level=on_level, check=check,
+        )  # fmt: skip
+        if settings is not None and settings.neighbours > 0:
+            # every stage to t, none stopping: the adaptive run's compiled call shapes, no new tracing
+            every = AdaptiveSettings(initial=settings.initial, z=1e9, variance_floor=settings.variance_floor, neighbours=0)
+            _top_up(ref, lambda t: evaluator(t, every), settings.neighbours)
         precision = predictor.precision
     if o["progress"]:
         o["progress"](n, n)
@@ -221,6 +254,54 @@ def analyze_coarse(img: Any, grid: WindowGrid, m: Any, pixel_size: float | None,
         refinement_level=ref.level,
         timing={**timing, "total": (time.perf_counter() - t0) * 1e3, "evaluated_fraction": ref.evaluated_fraction},
     )  # fmt: skip
+
+
+def neighbour_samples(samples_used: np.ndarray, evaluated: np.ndarray, neighbours: int) -> np.ndarray:
+    """Samples the dense grid's adaptive rule gives each window because of its grid neighbours.
+
+    In the dense grid (:meth:`MCDropoutPredictor.run_adaptive` with ``grid_shape``) the windows next to (4-connected,
+    ``neighbours`` steps) a window still unsettled keep sampling as long as it does; a window's samples are those of
+    its longest-sampled neighbour at least.
+
+    Parameters
+    ----------
+    samples_used : ndarray of shape (rows, cols), int
+        Samples each window drew by its own stopping rule.
+    evaluated : ndarray of shape (rows, cols), bool
+        Windows that were sampled (filled windows count as none).
+    neighbours : int
+        ``AdaptiveSettings.neighbours``.
+
+    Returns
+    -------
+    ndarray of shape (rows, cols), int32
+    """
+    from scipy.ndimage import generate_binary_structure, grey_dilation
+
+    out = np.where(evaluated, samples_used, 0).astype(np.int32)
+    for _ in range(neighbours):
+        out = grey_dilation(out, footprint=generate_binary_structure(2, 1), mode="constant", cval=0)
+    return out
+
+
+def _top_up(ref: Any, fixed: Callable[[int], Any], neighbours: int) -> None:
+    """Give each evaluated window (in place) the samples the dense grid's neighbour rule would have given it.
+
+    The masks are keyed by the seed and the sample index, so a window sampled to T there and here holds the same
+    samples: a run to the neighbours' count (:func:`neighbour_samples`) through the same stages, none stopping
+    (``fixed(t)``), reproduces the dense grid's window wherever its own stopping rule ended earlier than a
+    neighbour's.
+    """
+    evaluated = ~ref.filled
+    used = ref.maps["samples_used"]
+    target = neighbour_samples(used, evaluated, neighbours)
+    more = evaluated & (target > used)
+    for t in np.unique(target[more]):
+        rows, cols = np.nonzero(more & (target == t))
+        out = fixed(int(t))(rows, cols)
+        for name, values in out.items():
+            if name in ref.maps:
+                ref.maps[name][rows, cols] = values
 
 
 def _coarse_result(

@@ -70,3 +70,32 @@ def test_the_coarse_level_comes_first_as_a_preview_of_the_same_analysis(model):
     assert p.grid_shape == (len(range(0, gr, 4)), len(range(0, gc, 4)))
     np.testing.assert_array_equal(p.classes, final.classes[::4, ::4])  # the coarse windows are kept, not redone
     np.testing.assert_array_equal(p.origins_px, final.origins_px[::4, ::4])
+
+
+def test_neighbour_samples_follow_the_dense_grids_rule():
+    from aistem.core.analysis_refine import neighbour_samples
+
+    used = np.full((5, 5), 8, np.int32)
+    used[2, 2] = 100  # unsettled to the end: its 4-neighbours sample as long in the dense grid
+    evaluated = np.ones((5, 5), bool)
+    evaluated[0, 0] = False  # a filled window counts as sampled by none
+    out = neighbour_samples(used, evaluated, 1)
+    assert out[2, 2] == 100 and out[1, 2] == out[3, 2] == out[2, 1] == out[2, 3] == 100
+    assert out[1, 1] == 8 and out[4, 4] == 8  # diagonal: not a neighbour (scipy's default structure, as run_adaptive)
+    assert out[0, 0] == 8  # from its evaluated neighbours
+    assert (neighbour_samples(used, evaluated, 0) == np.where(evaluated, used, 0)).all()
+
+
+@pytest.mark.slow
+def test_adaptive_coarse_to_fine_evaluates_windows_exactly_as_the_dense_grid(model):
+    """Adaptive sampling: each evaluated window gets the dense grid's samples (the neighbour rule), so the same MI."""
+    img = scene()[:300, :300]
+    kw = {**KW, "adaptive": True, "samples": 32}
+    dense = analyze(img, 0.12, model=model, **kw)
+    coarse = analyze(img, 0.12, model=model, coarse_step=4, **kw)
+    ev = ~coarse.filled
+    assert (dense.samples_used > 8).any()  # some windows sampled past the first stage
+    np.testing.assert_array_equal(coarse.samples_used[ev], dense.samples_used[ev])
+    np.testing.assert_allclose(coarse.mutual_information[ev], dense.mutual_information[ev], atol=1e-4)
+    for name in ("classes", "interface", "unknown"):
+        assert (getattr(coarse, name) == getattr(dense, name)).mean() >= 0.995, name
