@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aistem.core.backend import PRECISION_HELP, USER_PRECISIONS
+from aistem.core import PRECISION_HELP, USER_PRECISIONS
 
 from .batch import add_cluster_options, check_cluster_options
 
@@ -129,8 +129,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
 def _windows(path: Path, shape: tuple[int, ...], px: float | None, args: argparse.Namespace, window: float,
              stride: float) -> tuple[int, int]:  # fmt: skip
     """(window, stride) [px] for frames of ``shape`` (rows, cols) at ``px`` [Å/px]; ValueError when they cannot work."""
-    from aistem.core.scale_limits import DESCRIPTOR_PX, check_window
-    from aistem.core.windows import to_pixels, window_grid
+    from aistem.core import DESCRIPTOR_PX, check_window, to_pixels, window_grid
 
     w = args.window_px if args.window_px is not None else to_pixels(window, px, name="window")
     s = args.stride_px if args.stride_px is not None else to_pixels(stride, px, name="stride")
@@ -157,9 +156,9 @@ def _precheck(path: Path, args: argparse.Namespace, window: float, stride: float
     if args.frames is not None or args.frame is not None:
         return
     if suffix == ".emd":
-        from aistem.core.io.velox_peek import velox_images as peek
+        from aistem.core.io import velox_images as peek
     else:
-        from aistem.core.io.mrc_peek import mrc_images as peek
+        from aistem.core.io import mrc_images as peek
 
     images = peek(path)
     if not images or any(i.pixel_size is None for i in images):
@@ -227,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
 
     out_dir = Path(args.out_dir) if args.out_dir else None
     if args.scheduler is not None or args.workers is not None:
-        from aistem.core.io.results import write_summary
+        from aistem.core.io import write_summary
 
         from .batch import run_on_cluster
 
@@ -251,11 +250,11 @@ def run(args: argparse.Namespace) -> int:
             result = _analyze_one(args, cfg, model, j, image, frame)
             written = _write(args, result, j, frame, image, out_dir)
             if out_dir is not None:
-                from aistem.core.io.results import summary_row
+                from aistem.core.io import summary_row
 
                 rows.append(summary_row(result, j.path.name, j.label, frame, written))
     if out_dir is not None:
-        from aistem.core.io.results import write_summary
+        from aistem.core.io import write_summary
 
         print(f"summary: {write_summary(rows, out_dir / 'summary.csv')}")
     return 0
@@ -265,7 +264,7 @@ def analysis_domain(args: argparse.Namespace, cfg: dict[str, Any]) -> Any:
     """False, or the domain check's thresholds from the config's ``[domain]`` table."""
     if not (args.domain if args.domain is not None else cfg.get("domain", True)):
         return False
-    from aistem.core.domain import DomainSettings
+    from aistem.core import DomainSettings
 
     return DomainSettings.from_dict(cfg.get("domain_table"))
 
@@ -288,7 +287,7 @@ def _analyze_one(args: argparse.Namespace, cfg: dict[str, Any], model: Any, j: J
     from tqdm import tqdm
 
     from aistem.core import analyze
-    from aistem.core.io.results import format_source
+    from aistem.core.io import format_source
 
     seed = args.seed if args.seed is not None else (cfg["seed"] if cfg["seed"] >= 0 else None)
     bar = None if args.quiet else tqdm(total=1, unit="window", desc="analyze", file=sys.stderr, leave=False)
@@ -350,7 +349,7 @@ def _print_result(result: Any, model: Any, name: str) -> None:
 
 def _save(result: Any, path: Path, j: Job, frame: int) -> Path:
     if path.suffix == ".hspy":
-        from aistem.core.io.results import write_hspy
+        from aistem.core.io import write_hspy
 
         return write_hspy(result, path, title=f"{j.path.name} frame {frame}", signal=j.label, frame=frame)
     return result.save(path)
@@ -365,7 +364,7 @@ def _write(args: argparse.Namespace, result: Any, j: Job, frame: int, image: Any
         out = Path(args.out)
         print(f"  maps: {_save(result, out, j, frame)}")
     if args.plot:
-        from aistem.core.figures import plot_result
+        from aistem.core import plot_result
 
         plot_result(result, image.astype("float32"), args.plot, source=j.path.name, frame=frame)
         print(f"  figure: {args.plot}")

@@ -55,10 +55,8 @@ def _load_frame(path: str, signal: int | None, frame: int, pixel_size: float | N
 
 def run_on_cluster(args: argparse.Namespace, cfg: dict[str, Any], jobs: list[Any], out_dir: Path) -> list[dict[str, Any]]:
     """Analyse every planned frame on the cluster; return the summary rows (one per frame, in order)."""
-    from aistem.core import AnalysisResult
-    from aistem.core.batch import FrameJob, run_batch
-    from aistem.core.cluster import cluster_client, describe_client
-    from aistem.core.io.results import format_source, summary_row
+    from aistem.core import AnalysisResult, FrameJob, cluster_client, describe_client, run_batch
+    from aistem.core.io import format_source, summary_row
 
     frames: list[tuple[Any, int, FrameJob]] = []
     for j in jobs:
@@ -120,7 +118,7 @@ def run_on_cluster(args: argparse.Namespace, cfg: dict[str, Any], jobs: list[Any
         result = AnalysisResult.load(path)
         written = str(path)
         if args.format == "hspy":
-            from aistem.core.io.results import write_hspy
+            from aistem.core.io import write_hspy
 
             written = str(
                 write_hspy(result, path.with_suffix(".hspy"), title=f"{j.path.name} frame {frame}", signal=j.label, frame=frame)

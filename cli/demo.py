@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def find_demo_model(explicit: str | None) -> str | None:
     """The model the demo uses: explicit, shipped, or the paper's next to the checkout; None if none."""
-    from aistem.core.model import default_model_path
+    from aistem.core import default_model_path
 
     if explicit:
         return explicit
@@ -187,7 +187,7 @@ class FinalsCollector:
         return out
 
     def _truth(self, maps: list[Any]) -> dict[str, Any] | None:
-        from aistem.core.rotation import rotation_period
+        from aistem.core import rotation_period
         from aistem.training import load_sample_series
 
         from .demo_score import same_class_rotation, score_maps
@@ -374,7 +374,7 @@ def _pct(x: float | None) -> str:
 
 def _report(summary: dict, out: Path, say: Any = print) -> None:  # type: ignore[type-arg]
     """The demo's findings, line by line through ``say``; the summary's path always."""
-    from aistem.core.figures import short_class_name
+    from aistem.core import short_class_name
 
     fr = summary.get("class_fractions") or {}
     top = ", ".join(f"{short_class_name(k)} {v:.0%}" for k, v in sorted(fr.items(), key=lambda kv: -kv[1]))

@@ -17,7 +17,7 @@ from typing import Any
 
 import zmq
 
-from aistem.core.protocol.keys import load_public, load_secret  # the certificate files, read once for every side
+from aistem.core.protocol import load_public, load_secret  # the certificate files, read once for every side
 
 __all__ = ["Authenticator", "create_keys", "load_public", "load_secret", "make_client", "make_server"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from aistem.core.windows import WindowGrid, to_pixels
+from aistem.core import WindowGrid, to_pixels
 
 __all__ = ["FrameTooSmall", "frame_grid", "preview_grid"]
 

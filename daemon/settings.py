@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from aistem.core.backend import PRECISION_HELP, USER_PRECISIONS
+from aistem.core import PRECISION_HELP, USER_PRECISIONS
 from aistem.core.protocol import Limits
 
 from .queueing import MODES

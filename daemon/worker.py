@@ -105,7 +105,7 @@ class AnalysisWorker:
         t = time.perf_counter()
         compiled = 0
         try:
-            from aistem.core.analysis import warm_up
+            from aistem.core import warm_up
 
             for kw in plan:
                 compiled += warm_up(model, precision=precision, batch_size=batch, stop=stop, **kw)

@@ -113,7 +113,7 @@ def export_view(
         raise OSError(f"cannot write {path}")
     out = {"view": path, "maps": export_maps(directory / f"{stem}_maps.npz", result, frame, threshold)}
     if result is not None:
-        from aistem.core.figures import plot_result
+        from aistem.core import plot_result
 
         image = np.asarray(frame.image, np.float32) if frame is not None and frame_matches else None
         out["figure"] = directory / f"{stem}_figure.png"

@@ -35,7 +35,7 @@ MI_SCALE_MAX = 1.0
 
 def class_lut(n: int) -> np.ndarray:
     """RGBA colours of n classes, ndarray of shape (n, 4), uint8 (opaque): the figures' colours."""
-    from aistem.core.figures import class_colors
+    from aistem.core import class_colors
 
     rgb = np.round(class_colors(max(1, n)) * 255.0).astype(np.uint8)
     return np.concatenate([rgb, np.full((len(rgb), 1), 255, np.uint8)], axis=1)
@@ -86,14 +86,14 @@ def mi_scale(mi: np.ndarray | None, threshold: float) -> float:
     Fixed, never taken from the data (``mi`` is ignored, on purpose): a map of sampling noise (1e-6 bit) stays
     at the bottom colour. The figures use the same scale (:func:`aistem.core.figures.mi_scale_max`).
     """
-    from aistem.core.figures import mi_scale_max
+    from aistem.core import mi_scale_max
 
     return mi_scale_max(threshold)
 
 
 def short_class_name(name: str) -> str:
     """The class as a microscopist reads it: "BCC_Fe_100" → "bcc Fe [100]" (as in the figures)."""
-    from aistem.core.figures import short_class_name as short
+    from aistem.core import short_class_name as short
 
     return short(name)
 
@@ -105,7 +105,7 @@ def rotation_display(result: Result) -> tuple[np.ndarray, tuple[float, float], s
     windows that have an angle, the values are degrees on [−P/2, P/2); with several, each angle divided by its
     class's period, on [−0.5, 0.5) (one cyclic scale). None when the result has no rotation map.
     """
-    from aistem.core.rotation import rotation_period
+    from aistem.core import rotation_period
 
     rot = result.lattice_rotation
     if rot is None:
@@ -200,7 +200,7 @@ def hover_text(
         parts.append(f"MI {float(mi[i, j]):.3f} bit ({word} {t:g})")
     rot = result.lattice_rotation
     if rot is not None:
-        from aistem.core.rotation import rotation_period
+        from aistem.core import rotation_period
 
         v = float(rot[i, j])
         p = float(rotation_period([name])[0]) if ci < len(result.class_names) else 0.0

@@ -139,8 +139,7 @@ def calibrate_model(
     ValueError
         For an output that is not ``.keras`` or data whose classes are not the model's.
     """
-    from aistem.core import load_model
-    from aistem.core.model import ModelInfo, save_model
+    from aistem.core import ModelInfo, load_model, save_model
 
     from .train import load_training_data, split_data
 

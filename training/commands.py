@@ -175,7 +175,7 @@ def _run_dataset(args: argparse.Namespace) -> int:
             _say(f"{len(plan.units)} base images × {plan.recipe.per_base} windows = {plan.total} descriptors → {out}")
             return 0
         t0 = time.perf_counter()
-        from aistem.core.cluster import cluster_client, describe_client
+        from aistem.core import cluster_client, describe_client
 
         with cluster_client(args.scheduler, args.workers) as client:
             if client is not None:

@@ -245,7 +245,7 @@ def _unit_arrays(
     tick: Callable[[int], None],
 ) -> dict[str, np.ndarray]:
     """Simulate (or load) one base image and make all its windows and descriptors."""
-    from aistem.core.descriptor import fft_haadf_descriptor
+    from aistem.core import fft_haadf_descriptor
 
     cfg = plan.config
     sim_cfg, d = cfg["simulation"], cfg["dataset"]

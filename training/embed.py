@@ -77,10 +77,7 @@ def hidden_activations(
         ``hidden`` (N, units) float32, ``classes`` (N,) int64, ``mutual_information`` (N,) float32 [bit],
         ``origins`` (N, 2) int64 [px], ``grain`` (N,) int64 (−1 without a grain map), ``window_px`` int.
     """
-    from aistem.core.analysis import resolve_windows, validate_image
-    from aistem.core.descriptor_stream import DescriptorStream
-    from aistem.core.uncertainty import uncertainty_maps
-    from aistem.core.windows import window_grid
+    from aistem.core import DescriptorStream, resolve_windows, uncertainty_maps, validate_image, window_grid
 
     img = validate_image(inp.image)
     px = pixel_size if pixel_size is not None else inp.pixel_size
@@ -150,8 +147,7 @@ def embed_inputs(
     -------
     Embedding
     """
-    from aistem.core.mc_dropout import MCDropoutPredictor
-    from aistem.core.model import AistemModel, load_model
+    from aistem.core import AistemModel, MCDropoutPredictor, load_model
 
     if not inputs:
         raise ValueError("no input given")

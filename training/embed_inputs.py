@@ -73,7 +73,7 @@ def load_input(path: str | Path, signal: int | None = None, frame: int = 0) -> E
                         f"{p} is an analysis result without its image: embed needs the image's windows; "
                         "pass the image file itself (or a result saved with a 'source' or 'image' entry)"
                     )
-                from aistem.core.io.results import parse_source
+                from aistem.core.io import parse_source
 
                 source, signal, frame = parse_source(str(z["source"]))  # "scan.emd [signal 4 'HAADF', frame 2]"
                 src = Path(source)

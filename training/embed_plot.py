@@ -34,7 +34,7 @@ def plot_embedding(emb: Embedding, path: str | Path | None = None, *, threshold:
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    from aistem.core.figures import class_colors
+    from aistem.core import class_colors
 
     colors = class_colors(len(emb.class_names))
     xy = emb.embedding

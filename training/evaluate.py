@@ -215,8 +215,7 @@ def evaluate_scene(
     result : AnalysisResult
     truth : WindowTruth
     """
-    from aistem.core import analyze, load_model
-    from aistem.core.model import AistemModel
+    from aistem.core import AistemModel, analyze, load_model
 
     m = model if isinstance(model, AistemModel) else load_model(model)
     result = analyze(

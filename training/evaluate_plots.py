@@ -26,7 +26,7 @@ def plot_scene(
     from matplotlib.colors import ListedColormap
     from sklearn.metrics import roc_curve
 
-    from aistem.core.figures import class_colors, grid_extent
+    from aistem.core import class_colors, grid_extent
 
     names = scene.class_names
     colors = class_colors(len(names))

@@ -81,7 +81,7 @@ def scene_from_simulation(image: Any, labels: Any, info: Any, name: str = "scene
 
     names = get("class_names", "classes")
     if names is None:
-        from aistem.core.model import PAPER_CLASS_NAMES
+        from aistem.core import PAPER_CLASS_NAMES
 
         names = list(PAPER_CLASS_NAMES)
     pixel_size = get("pixel_size")

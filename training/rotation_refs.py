@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from aistem.core.rotation import DEFAULT_REFERENCES, RotationReferences, rotation_fold
+from aistem.core import DEFAULT_REFERENCES, RotationReferences, rotation_fold
 
 __all__ = ["build_references", "main", "reference_from_image", "simulate_class_image"]
 

@@ -175,7 +175,7 @@ def _reuse(path: Path, train: TrainSettings) -> dict[str, Any] | None:
         return None
     import zipfile
 
-    from aistem.core.model import METADATA_ENTRY
+    from aistem.core import METADATA_ENTRY
 
     try:
         with zipfile.ZipFile(path) as z:

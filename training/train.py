@@ -106,7 +106,7 @@ class TrainSettings:
             raise ValueError(f"patience must be ≥ 1 epoch, got {self.patience}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
-        from aistem.core.model import KERNEL_INITS
+        from aistem.core import KERNEL_INITS
 
         if self.kernel_init not in KERNEL_INITS:
             raise ValueError(f"kernel initialiser must be one of {', '.join(KERNEL_INITS)}, got {self.kernel_init!r}")
@@ -194,7 +194,7 @@ def train_model(
     settings.validate()
     out = Path(out)
     _check_writable(out)
-    from aistem.core.model import ModelInfo, save_model
+    from aistem.core import ModelInfo, save_model
 
     data_used = data.subset(settings.subset, seed=SPLIT_RANDOM_STATE)
     tr, va = split_data(data_used, settings.val_fraction)
@@ -230,7 +230,7 @@ def train_model(
 
 def _initial_model(settings: TrainSettings, n_classes: int, data: TrainingData, init: str | os.PathLike[str] | None) -> Any:
     """The network to fit: the paper's architecture, freshly initialised or with the weights of the model ``init``."""
-    from aistem.core.model import build_model
+    from aistem.core import build_model
 
     model = build_model(
         n_classes,
@@ -262,7 +262,7 @@ def _metadata(
     extra: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """What the model file records about its training: data, split, hyperparameters, architecture, software."""
-    from aistem.core.model import FILTERS
+    from aistem.core import FILTERS
 
     n_classes = len(data.class_names)
     hyper = {k: v for k, v in asdict(settings).items()}

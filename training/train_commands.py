@@ -243,7 +243,7 @@ def run_search_cmd(args: argparse.Namespace) -> int:
         raise ValueError(f"--out-dir {out} exists and is not a folder")
     if not out.parent.exists():
         raise FileNotFoundError(f"--out-dir: directory {out.parent} does not exist")
-    from aistem.core.cluster import cluster_client
+    from aistem.core import cluster_client
 
     if not Path(args.data).is_file():  # before a cluster is started
         raise FileNotFoundError(f"training data not found: {args.data}")

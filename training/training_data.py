@@ -117,7 +117,7 @@ def _class_names(f: Any, n_classes: int) -> list[str]:
     if raw is None and "class_names" in f:
         raw = list(f["class_names"][()])
     if raw is None:
-        from aistem.core.model import PAPER_CLASS_NAMES
+        from aistem.core import PAPER_CLASS_NAMES
 
         if n_classes <= len(PAPER_CLASS_NAMES):
             return list(PAPER_CLASS_NAMES)

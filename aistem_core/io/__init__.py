@@ -5,9 +5,40 @@
 :mod:`.units` the unit spellings, :mod:`.results` the HyperSpy and CSV outputs.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .readers import RSCIIO_FORMATS, SUPPORTED_SUFFIXES, ImageData, list_signals, parse_frames, read_frames, read_image
 from .signals import ANALYSABLE, KINDS, SignalInfo, choose_signal, describe
 from .units import normalise_unit, to_angstrom
+
+if TYPE_CHECKING:
+    from .mrc_peek import mrc_images
+    from .results import format_source, parse_source, summary_row, write_hspy, write_summary
+    from .velox_peek import velox_images
+
+# The result writers and the quick metadata looks are imported on first use (PEP 562): the error paths of
+# ``aistem analyze`` stay light.
+_LAZY = {
+    "format_source": ".results",
+    "mrc_images": ".mrc_peek",
+    "parse_source": ".results",
+    "summary_row": ".results",
+    "velox_images": ".velox_peek",
+    "write_hspy": ".results",
+    "write_summary": ".results",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ANALYSABLE",
@@ -18,10 +49,17 @@ __all__ = [
     "SignalInfo",
     "choose_signal",
     "describe",
+    "format_source",
     "list_signals",
+    "mrc_images",
     "normalise_unit",
     "parse_frames",
+    "parse_source",
     "read_frames",
     "read_image",
+    "summary_row",
     "to_angstrom",
+    "velox_images",
+    "write_hspy",
+    "write_summary",
 ]

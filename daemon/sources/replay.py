@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from aistem.core import sample_series_path
 from aistem.core.protocol import FRAME_DTYPES
-from aistem.core.samples import sample_series_path
 
 from .base import Series
 

@@ -51,7 +51,7 @@ def synthetic_series(
     -------
     ndarray of shape (n, rows, cols)
     """
-    from aistem.core.synthetic import square_lattice
+    from aistem.core import square_lattice
 
     left = square_lattice(shape, spacing=spacing, pixel_size=pixel_size)
     right = square_lattice(shape, spacing=spacing, pixel_size=pixel_size, angle=misorientation)
