@@ -245,9 +245,7 @@ def analyze(
         change; the rest filled, marked in ``filled``. None or 1: every window (the paper's grid). ``on_coarse`` gets
         the coarse level as a result of its own (stride ``coarse_step`` × stride) first: the live preview.
     grid : WindowGrid, optional
-        The window grid of ``image``, computed once by the caller (e.g. the daemon, per frame): its window and stride
-        [px] override ``window``/``stride``/``window_px``/``stride_px`` (``window`` [Å] still words the error for a
-        pixel size too coarse for the descriptor).
+        The window grid of ``image`` computed once by the caller (the daemon, per frame); overrides window and stride.
 
     Raises
     ------
