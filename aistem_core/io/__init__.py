@@ -7,9 +7,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..lazy import lazy_getattr
 from .readers import RSCIIO_FORMATS, SUPPORTED_SUFFIXES, ImageData, list_signals, parse_frames, read_frames, read_image
 from .signals import ANALYSABLE, KINDS, SignalInfo, choose_signal, describe
 from .units import normalise_unit, to_angstrom
@@ -32,12 +32,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 __all__ = [
