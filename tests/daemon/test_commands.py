@@ -231,6 +231,18 @@ def wait_status(control: str, timeout: float = 90.0) -> dict:
     raise AssertionError(f"the daemon at {control} never answered")
 
 
+def wait_running(control: str, timeout: float = 90.0) -> dict:
+    """The status once the daemon runs with its frame link connected: while it says ``starting`` (sockets bound
+    first, the model still loading) its frame socket is not connected yet, and a PUB source's frames would be lost."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        st = wait_status(control, timeout=max(end - time.monotonic(), 1.0))
+        if st["state"] == "running" and st["frame_link"] == "connected":
+            return st
+        time.sleep(0.1)
+    raise AssertionError(f"the daemon at {control} never started running")
+
+
 def start_serve(model: Path, frames: str, tmp_path: Path, *extra: str):
     results, control = (f"tcp://127.0.0.1:{free_port()}" for _ in range(2))
     proc = aistem_cli(
@@ -238,7 +250,7 @@ def start_serve(model: Path, frames: str, tmp_path: Path, *extra: str):
         "--seed", "0", "--save", tmp_path / "save", "--status-interval", "0.5", *extra,
     )  # fmt: skip
     try:
-        wait_status(control)
+        wait_running(control)
     except AssertionError:
         proc.kill()
         raise AssertionError(proc.communicate(timeout=10)[0]) from None
