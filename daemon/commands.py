@@ -12,6 +12,8 @@ import signal
 import threading
 from typing import Any
 
+from aistem.core.protocol import DEFAULT_FRAMES, DEFAULT_RESULTS
+
 __all__ = ["register"]
 
 log = logging.getLogger("aistem.daemon")
@@ -144,7 +146,7 @@ def _register_replay(sub: Any) -> None:
         "Defaults come from [replay] of config/default.toml.",
     )
     p.add_argument("files", nargs="*", metavar="FILE", help="frame files; none: the shipped sample series")
-    p.add_argument("--frames", metavar="ENDPOINT", help="endpoint to bind (default tcp://127.0.0.1:5555)")
+    p.add_argument("--frames", metavar="ENDPOINT", help=f"endpoint to bind (default {DEFAULT_FRAMES})")
     p.add_argument("--socket", choices=("pub", "push"), help="pub (any number of consumers, default) or push (shared, lossless)")
     p.add_argument("--rate", type=float, metavar="FPS", help="frames per second [1/s] (default 2; 0: as fast as possible)")
     p.add_argument("--loop", action="store_true", default=None, help="start again after the last frame, until interrupted")
@@ -245,10 +247,10 @@ def _register_record(sub: Any) -> None:
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
     p.add_argument(
-        "--frames", metavar="ENDPOINT", help="frame endpoint to connect to (default tcp://127.0.0.1:5555); none: no frames"
+        "--frames", metavar="ENDPOINT", help=f"frame endpoint to connect to (default {DEFAULT_FRAMES}); none: no frames"
     )
     p.add_argument(
-        "--results", metavar="ENDPOINT", help="also record the daemon's results from this endpoint, e.g. tcp://127.0.0.1:5556"
+        "--results", metavar="ENDPOINT", help=f"also record the daemon's results from this endpoint, e.g. {DEFAULT_RESULTS}"
     )
     p.add_argument("--socket", choices=("sub", "pull"), default="sub", help="frame socket kind (default sub: a copy)")
     p.add_argument("--duration", type=_positive_float, metavar="S", help="stop after this long [s]")

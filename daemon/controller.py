@@ -1,6 +1,8 @@
 """The daemon's control: the thread that owns the bound control socket, and the answers to its requests.
 
-A mixin of :class:`aistem.daemon.server.Daemon`. Requests: ``status``, ``set`` (the settable settings of
+One room of :class:`aistem.daemon.server.Daemon`: it gets the shared :class:`~aistem.daemon.state.DaemonState`, the
+ZeroMQ context and three callbacks: ``status()``, ``post(parts)`` (the publisher's outbox) and
+``request_stop(drain)``. Requests: ``status``, ``set`` (the settable settings of
 :data:`aistem.daemon.settings.SETTINGS`, all or nothing), ``reload`` (another model file) and ``stop``. The socket
 machinery (ROUTER, slow requests in a thread of their own) is :func:`aistem.daemon.control.serve_control`.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -19,6 +22,7 @@ from aistem.core.protocol import encode_status
 from .control import MAX_PART_BYTES, describe_request, parse_request, serve_control
 from .publisher import bind_server_socket
 from .settings import SETTABLE, settable_values
+from .state import DaemonState
 
 __all__ = ["Controller"]
 
@@ -28,19 +32,48 @@ POLL_MS = 100  # the control thread looks at its stop flag at least this often [
 
 
 class Controller:
-    """The control thread and the control requests of the daemon."""
+    """The control thread and the control requests of the daemon.
 
-    def _control_loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
+    Parameters
+    ----------
+    state : DaemonState
+    context : zmq.Context
+    status : callable
+        ``status() -> dict``: the daemon's status message.
+    post : callable
+        ``post(parts)``: queue a message for the publisher.
+    request_stop : callable
+        ``request_stop(drain)``: the daemon's stop.
+    """
+
+    def __init__(
+        self,
+        state: DaemonState,
+        context: zmq.Context,
+        status: Callable[[], dict[str, Any]],
+        post: Callable[[list[Any]], None],
+        request_stop: Callable[[bool], None],
+    ) -> None:
+        self._state = state
+        self._ctx = context
+        self._status = status
+        self._post = post
+        self._request_stop = request_stop
+        self.stopped = threading.Event()  # set by the daemon: the control thread closes its socket
+        self.endpoint: str | None = None
+
+    def loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
+        """The control thread: bind the control socket, then answer requests until :attr:`stopped`."""
         options = {zmq.LINGER: 0, zmq.MAXMSGSIZE: MAX_PART_BYTES}
-        sock, error = bind_server_socket(self._ctx, zmq.ROUTER, self.settings, "control", "control", options)
+        sock, error = bind_server_socket(self._ctx, zmq.ROUTER, self._state.settings, "control", "control", options)
         if sock is None:
             errors.append(error)  # type: ignore[arg-type]
             ready.set()
             return
-        self.control_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         ready.set()
         try:
-            serve_control(sock, self.answer, lambda req: req.get("command") == "reload", self._control_stop, POLL_MS)
+            serve_control(sock, self.answer, lambda req: req.get("command") == "reload", self.stopped, POLL_MS)
         finally:
             sock.close(0)
 
@@ -54,7 +87,7 @@ class Controller:
         cmd = req.get("command")
         (log.debug if cmd == "status" else log.info)("control request: %s", describe_request(req))
         if cmd == "status":
-            st = self.status()
+            st = self._status()
             self._post(encode_status(st))
             return {"ok": True, "status": st}
         if cmd == "set":
@@ -71,7 +104,7 @@ class Controller:
             drain = req.get("drain", True)
             if not isinstance(drain, bool):
                 return {"ok": False, "reason": f"drain must be true or false, got {describe_request(drain)}"}
-            self.request_stop(drain=drain)
+            self._request_stop(drain)
             return {"ok": True, "state": "draining" if drain else "stopping"}
         return {"ok": False, "reason": f"unknown command {describe_request(cmd)}: expected status, set, reload or stop"}
 
@@ -82,15 +115,16 @@ class Controller:
             return {"ok": False, "reason": f"cannot set {', '.join(unknown)}: settable are {', '.join(SETTABLE)}"}
         if not changes:
             return {"ok": False, "reason": f"nothing to set: give one or more of {', '.join(SETTABLE)}"}
-        with self._lock:
+        st = self._state
+        with st.lock:
             try:
-                new = self.settings.replace(**changes)
+                new = st.settings.replace(**changes)
             except (ValueError, TypeError) as exc:
                 return {"ok": False, "reason": str(exc)}
-            old_mode = self.settings.mode
-            self.settings = new
+            old_mode = st.settings.mode
+            st.settings = new
             if new.mode != old_mode:
-                self.queue.set_mode(new.mode)
+                st.queue.set_mode(new.mode)
         log.info("settings changed: %s", describe_request(changes))
         return {"ok": True, "settings": self.settings_dict()}
 
@@ -98,8 +132,9 @@ class Controller:
         """Load another model file (None: the current file again, or the shipped default); the next frame uses it."""
         from aistem.core import load_model
 
-        with self._lock:
-            current = getattr(self._model, "path", None)
+        st = self._state
+        with st.lock:
+            current = getattr(st.model, "path", None)
         target = path or current
         try:
             model = load_model(target)
@@ -107,19 +142,19 @@ class Controller:
             log.warning("reload of %s failed: %s: %s", target, type(exc).__name__, exc)
             return {
                 "ok": False,
-                "reason": f"model not loaded, keeping {self._model.name}: not found, not readable or not a model file "
+                "reason": f"model not loaded, keeping {st.model.name}: not found, not readable or not a model file "
                 "(the daemon's log says which)",
             }
-        with self._lock:
-            self._model = model
-            self.settings = dataclasses.replace(self.settings, model=model.path)
+        with st.lock:
+            st.model = model
+            st.settings = dataclasses.replace(st.settings, model=model.path)
         log.info("model reloaded: %s (%s) from %s", model.name, model.hash, model.path)
         return {"ok": True, "model": self.model_dict()}
 
     def model_dict(self) -> dict[str, Any]:
-        m = self._model
+        m = self._state.model
         return {"name": getattr(m, "name", ""), "hash": getattr(m, "hash", ""), "path": getattr(m, "path", None)}
 
     def settings_dict(self) -> dict[str, Any]:
         """The run-time settings, by their control ``set`` names (:func:`~aistem.daemon.settings.settable_values`)."""
-        return settable_values(self.settings)
+        return settable_values(self._state.settings)

@@ -1,8 +1,10 @@
 """The daemon's publisher: the one thread that owns the bound result socket (an XPUB).
 
-A mixin of :class:`aistem.daemon.server.Daemon`. Every other thread posts its messages (results, errors, status) on
-the outbox with :meth:`Publisher._post`; the publisher thread sends them, holds results that no viewer could get yet
-(:class:`~aistem.daemon.holding.ResultHold`) and sends a status message every ``status_interval``.
+One room of :class:`aistem.daemon.server.Daemon`: it gets the shared :class:`~aistem.daemon.state.DaemonState`, the
+ZeroMQ context and a ``status()`` callback. Every other room posts its messages (results, errors, status) on the
+outbox with :meth:`Publisher.post` (the only thing they get from it); the publisher thread sends them, holds results
+that no viewer could get yet (:class:`~aistem.daemon.holding.ResultHold`) and sends a status message every
+``status_interval``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -19,6 +22,7 @@ from aistem.core.protocol import Frame, build_result, encode_status, pack_result
 
 from .holding import ResultHold
 from .settings import BY_NAME
+from .state import DaemonState
 
 __all__ = ["OUTBOX_SIZE", "RESULT_LINGER_MS", "Publisher", "bind_error", "bind_server_socket"]
 
@@ -63,22 +67,45 @@ def bind_server_socket(
 
 
 class Publisher:
-    """The outbox and the publisher thread of the daemon."""
+    """The outbox and the publisher thread of the daemon.
 
-    def _post(self, parts: list[Any]) -> None:
+    Parameters
+    ----------
+    state : DaemonState
+    context : zmq.Context
+    status : callable
+        ``status() -> dict``: the daemon's status message, sent every ``status_interval``.
+    """
+
+    def __init__(self, state: DaemonState, context: zmq.Context, status: Callable[[], dict[str, Any]]) -> None:
+        self._state = state
+        self._ctx = context
+        self._status = status
+        self._outbox: queue.Queue[list[Any]] = queue.Queue(maxsize=OUTBOX_SIZE)
+        self.stopped = threading.Event()  # set by the daemon: send what is left, then close
+        self.endpoint: str | None = None
+
+    def post(self, parts: list[Any]) -> None:
         """Queue a message for the publisher (counted as unsent when the outbox is full)."""
         try:
             self._outbox.put_nowait(parts)
         except queue.Full:
-            with self._lock:
-                self._counts["unsent"] += 1
+            self._state.count("unsent")
 
-    def _publish(
-        self, frame: Frame, result: Any, t_start: float, seed: int | None, *, stage: int, stages: int, save: bool = False
+    def publish(
+        self,
+        frame: Frame,
+        result: Any,
+        t_start: float,
+        seed: int | None,
+        *,
+        stage: int,
+        stages: int,
+        save: Callable[[Frame, dict[str, Any], dict[str, Any]], None] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Post one result of ``frame`` (the :class:`~aistem.core.AnalysisResult` as it is: the encoder takes what it
-        carries); returns its (header, arrays). With ``save`` (a final result), it is saved (``--save``) before it is
-        posted: a result a subscriber has seen is already on disk."""
+        carries); returns its (header, arrays). With ``save`` (a final result), ``save(frame, header, arrays)`` runs
+        before it is posted: a result a subscriber has seen is already on disk."""
         t_done = time.perf_counter()
         final = stage == stages
         timing = {
@@ -93,7 +120,7 @@ class Publisher:
             series=frame.series,
             index=frame.index,
             timing=timing,
-            dropped=self.queue.dropped,
+            dropped=self._state.queue.dropped,
             timestamp=frame.timestamp,
             seed=seed,
             final=final,
@@ -101,9 +128,9 @@ class Publisher:
             stages=stages,
             extra={"shape": list(frame.image.shape), "detector": frame.detector},
         )
-        if save:
-            self._save(frame, header, arrays)
-        self._post(pack_result(header, arrays))
+        if save is not None:
+            save(frame, header, arrays)
+        self.post(pack_result(header, arrays))
         self._count_published(stage, final, timing["total"])
         log.debug(
             "frame %s #%d: %s, grid %s, %.0f ms",
@@ -116,25 +143,27 @@ class Publisher:
         return header, arrays
 
     def _count_published(self, stage: int, final: bool, total_ms: float) -> None:
-        with self._lock:
+        st = self._state
+        with st.lock:
             if stage == 1:
-                self._counts["processed"] += 1  # a frame counts once, with its first result
+                st.counts["processed"] += 1  # a frame counts once, with its first result
             if final:
-                self._latencies.append(total_ms)
+                st.latencies.append(total_ms)
             else:
-                self._counts["previews"] += 1
-                self._preview_latencies.append(total_ms)
-            self._in_progress = None
+                st.counts["previews"] += 1
+                st.preview_latencies.append(total_ms)
+            st.in_progress = None
 
-    def _publisher_loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
-        s = self.settings
+    def loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
+        """The publisher thread: bind the result socket, then send until :attr:`stopped` and the outbox is empty."""
+        s = self._state.settings
         # an XPUB: a PUB that hears subscriptions, so that results nobody could get yet are held
         sock, error = bind_server_socket(self._ctx, zmq.XPUB, s, "results", "result", {zmq.SNDHWM: s.results_hwm, zmq.LINGER: 0})
         if sock is None:
             errors.append(error)  # type: ignore[arg-type]
             ready.set()
             return
-        self.results_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         ready.set()
         try:
             self._send_until_stopped(sock, s.status_interval)
@@ -162,10 +191,10 @@ class Publisher:
                 log.error("publishing failed: %s", exc)
             if time.monotonic() >= next_status:
                 next_status = time.monotonic() + status_interval
-                if not self._publisher_stop.is_set():
+                if not self.stopped.is_set():
                     try:
-                        sock.send_multipart(encode_status(self.status()))
+                        sock.send_multipart(encode_status(self._status()))
                     except Exception:  # never let the status stop the results
                         log.exception("status message failed")
-            if self._publisher_stop.is_set() and self._outbox.empty():
+            if self.stopped.is_set() and self._outbox.empty():
                 break

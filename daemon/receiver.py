@@ -1,6 +1,7 @@
 """The daemon's receiver: the one thread that owns the frame socket (SUB or PULL, connected).
 
-A mixin of :class:`aistem.daemon.server.Daemon`. It decodes and validates each message, checks the frame against the
+One room of :class:`aistem.daemon.server.Daemon`: it gets the shared :class:`~aistem.daemon.state.DaemonState`, the
+ZeroMQ context and ``post(parts)`` (the publisher's outbox). It decodes and validates each message, checks the frame against the
 window geometry (:func:`~aistem.daemon.geometry.frame_grid`, computed here once per frame shape, pixel size and
 settings and looked up by the worker) and puts good frames in the :class:`~aistem.daemon.queueing.FrameQueue`
 (live: newest wins; lossless: in order, with back-pressure) and bad ones on the outbox as ``error`` messages — so
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -20,6 +22,7 @@ from aistem.core.protocol import Frame, ProtocolError, decode_frame, encode_erro
 
 from .geometry import FrameTooSmall, frame_grid
 from .link import FrameLink, LinkDrop
+from .state import DaemonState
 
 __all__ = ["DRAIN_QUIET_S", "LINK_REPORT_S", "Receiver"]
 
@@ -33,10 +36,27 @@ LINK_REPORT_S = 10.0
 
 
 class Receiver:
-    """The receiver thread of the daemon."""
+    """The receiver thread of the daemon.
 
-    def _receiver_loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
-        s = self.settings
+    Parameters
+    ----------
+    state : DaemonState
+    context : zmq.Context
+    post : callable
+        ``post(parts)``: queue a message (an ``error``) for the publisher.
+    """
+
+    def __init__(self, state: DaemonState, context: zmq.Context, post: Callable[[list[Any]], None]) -> None:
+        self._state = state
+        self._ctx = context
+        self._post = post
+        self.link: FrameLink | None = None
+        self._link_reported: dict[str, float] = {}
+        self._drain_since: float | None = None
+
+    def loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
+        """The receiver thread: connect the frame socket, then read frames until a stop (or the end of a drain)."""
+        s = self._state.settings
         sock: zmq.Socket | None = None
         try:
             sock = self._ctx.socket(zmq.SUB if s.socket == "sub" else zmq.PULL)
@@ -65,7 +85,7 @@ class Receiver:
             errors.append(RuntimeError(f"cannot connect the frame socket to {s.frames}: {exc}"))
             ready.set()
             return
-        self._link = link
+        self.link = link
         ready.set()
         last_frame = time.monotonic()
         try:
@@ -84,22 +104,23 @@ class Receiver:
                 last_frame = time.monotonic()  # after the back-pressure wait: the quiet time counts while reading
         finally:
             link.close()
-            self._receiver_done.set()
+            self._state.receiver_done.set()
 
     def _receive_hwm(self) -> int:
         """The frame socket's receive high-water mark: 1 for lossless PUSH/PULL, so that frames not yet taken wait
         at the sender (back-pressure) instead of in a buffer that a stop would throw away."""
-        s = self.settings
+        s = self._state.settings
         return 1 if s.socket == "pull" and s.mode == "lossless" else s.frames_hwm
 
     def _keep_reading(self, last_frame: float) -> bool:
         """The receiver goes on: until a stop; on a drain, in lossless mode until the source has been quiet for
         :data:`DRAIN_QUIET_S` (every frame already sent is taken and analysed), in live mode not at all."""
-        if self._stop.is_set():
+        st = self._state
+        if st.stop.is_set():
             return False
-        if not self._drain.is_set():
+        if not st.drain.is_set():
             return True
-        if self.queue.mode != "lossless":
+        if st.queue.mode != "lossless":
             return False
         if self._drain_since is None:
             self._drain_since = time.monotonic()
@@ -109,9 +130,9 @@ class Receiver:
         """ZeroMQ dropped the frame source (and :class:`FrameLink` reconnected): count, log and publish why."""
         key = "too_large" if drop.code == "too-large" else "handshake_failed"
         now = time.monotonic()
-        with self._lock:
-            self._counts[key] += 1
-            self._counts["link_drops"] += 1
+        with self._state.lock:
+            self._state.counts[key] += 1
+            self._state.counts["link_drops"] += 1
             last = self._link_reported.get(drop.code)
             self._link_reported[drop.code] = now if last is None or now - last >= LINK_REPORT_S else last
             quiet = last is not None and now - last < LINK_REPORT_S
@@ -122,42 +143,39 @@ class Receiver:
         self._post(encode_error(drop.reason, code=drop.code))
 
     def _receive(self, parts: list[Any]) -> None:
-        with self._lock:
-            self._counts["received"] += 1
-            limits = self.settings.limits
-            a = self.settings.analysis
+        st = self._state
+        with st.lock:
+            st.counts["received"] += 1
+            limits = st.settings.limits
+            a = st.settings.analysis
         try:
             frame = decode_frame(parts, limits)
             frame_grid(frame.image.shape, frame.pixel_size, a.window, a.stride)  # computed once, looked up by the worker
         except FrameTooSmall as exc:
-            with self._lock:
-                self._counts["rejected"] += 1
+            st.count("rejected")
             log.warning("rejected frame (%s #%d): too-small: %s", frame.series, frame.index, exc)
             self._post(encode_error(str(exc), code="too-small", series=frame.series, index=frame.index))
             return
         except ProtocolError as exc:
-            with self._lock:
-                self._counts["rejected"] += 1
+            st.count("rejected")
             where = f"{exc.series} #{exc.index}" if exc.series is not None or exc.index is not None else "unidentified"
             log.warning("rejected frame (%s): %s: %s", where, exc.code, exc.reason)
             self._post(encode_error(exc.reason, code=exc.code, series=exc.series, index=exc.index))
             return
         except (ValueError, OverflowError) as exc:  # a pixel size so small that the window has no pixel count
-            with self._lock:
-                self._counts["rejected"] += 1
+            st.count("rejected")
             self._post(encode_error(str(exc), code="bad-value", series=frame.series, index=frame.index))
             return
-        while not self.queue.put(frame, timeout=POLL_MS / 1000):  # lossless and full: back-pressure
-            if self._stop.is_set() or self.queue.closed:
-                self._abandoned([frame])
+        while not st.queue.put(frame, timeout=POLL_MS / 1000):  # lossless and full: back-pressure
+            if st.stop.is_set() or st.queue.closed:
+                self.abandon([frame])
                 return
 
-    def _abandoned(self, frames: list[Frame]) -> None:
+    def abandon(self, frames: list[Frame]) -> None:
         """Frames taken but not analysed because of a stop without drain: counted, logged and published."""
         if not frames:
             return
-        with self._lock:
-            self._counts["abandoned"] += len(frames)
+        self._state.count("abandoned", len(frames))
         for f in frames:
             log.warning("frame %s #%d not analysed: the daemon stopped without drain", f.series, f.index)
             self._post(

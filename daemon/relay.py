@@ -21,7 +21,7 @@ from typing import Any
 
 import zmq
 
-from aistem.core.protocol import STATUS_PROTOCOL, ProtocolError, encode_status, unpack
+from aistem.core.protocol import DEFAULT_RELAY, STATUS_PROTOCOL, ProtocolError, encode_status, unpack
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Relay:
     upstream : list of str
         Results endpoints of the daemons, e.g. ``tcp://node1:5556``.
     results : str
-        Endpoint to bind for viewers and recorders (``tcp://127.0.0.1:5566``; port ``*``: any free port).
+        Endpoint to bind for viewers and recorders (default ``DEFAULT_RELAY``, port 5566; port ``*``: any free port).
     status_interval : float
         Seconds between merged status messages [s].
     """
@@ -202,7 +202,7 @@ def register(sub: Any) -> None:
         metavar="ENDPOINT",
         help="a daemon's results endpoint, e.g. tcp://node1:5556; give one --upstream per daemon",
     )
-    p.add_argument("--results", default="tcp://127.0.0.1:5566", metavar="ENDPOINT", help="endpoint to bind (default %(default)s)")
+    p.add_argument("--results", default=DEFAULT_RELAY, metavar="ENDPOINT", help="endpoint to bind (default %(default)s)")
     p.add_argument("--status-interval", type=float, default=2.0, metavar="S", help="seconds between merged statuses [s]")
     p.add_argument("--quiet", action="store_true", help="no start-up line; log warnings and errors only")
     p.set_defaults(func=_relay)

@@ -24,9 +24,11 @@ SIGINT/SIGTERM (when run in the main thread) finish the frame in hand, publish
 it and exit; a second signal aborts at once.
 
 Rooms: this module is the life cycle (start, threads, stop) and the status;
-:mod:`~aistem.daemon.receiver`, :mod:`~aistem.daemon.worker`,
-:mod:`~aistem.daemon.publisher` and :mod:`~aistem.daemon.controller` are the
-four threads' parts, :mod:`~aistem.daemon.settings` the one table of settings.
+:class:`~aistem.daemon.receiver.Receiver`, :class:`~aistem.daemon.worker.AnalysisWorker`,
+:class:`~aistem.daemon.publisher.Publisher` and :class:`~aistem.daemon.controller.Controller`
+are the four threads' objects, built here around one shared
+:class:`~aistem.daemon.state.DaemonState`, each given only the callbacks it
+needs; :mod:`~aistem.daemon.settings` is the one table of settings.
 """
 
 from __future__ import annotations
@@ -35,11 +37,9 @@ import copy
 import ipaddress
 import logging
 import os
-import queue
 import signal
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -48,11 +48,10 @@ import zmq
 from aistem.core.protocol import encode_status
 
 from .controller import Controller
-from .link import FrameLink
-from .publisher import OUTBOX_SIZE, Publisher
-from .queueing import FrameQueue
+from .publisher import Publisher
 from .receiver import Receiver
 from .settings import SETTABLE, DaemonSettings, status_ranges
+from .state import DaemonState
 from .worker import REFINE_SAMPLES_PER_CALL, AnalysisWorker
 
 __all__ = ["REFINE_SAMPLES_PER_CALL", "SETTABLE", "Daemon", "open_endpoint_warnings"]
@@ -90,8 +89,13 @@ def open_endpoint_warnings(settings: DaemonSettings, results: str | None, contro
     return out
 
 
-class Daemon(Receiver, AnalysisWorker, Publisher, Controller):
-    """The AI-STEM streaming service.
+class Daemon:
+    """The AI-STEM streaming service: builds the rooms, starts and stops their threads, reports the status.
+
+    The rooms share one :class:`~aistem.daemon.state.DaemonState` and get only the callbacks they need: the
+    :class:`~aistem.daemon.receiver.Receiver` and the :class:`~aistem.daemon.worker.AnalysisWorker` the publisher's
+    ``post`` (and the worker its ``publish``), the :class:`~aistem.daemon.controller.Controller` ``status``, ``post``
+    and ``request_stop``, the :class:`~aistem.daemon.publisher.Publisher` ``status``.
 
     Parameters
     ----------
@@ -111,50 +115,54 @@ class Daemon(Receiver, AnalysisWorker, Publisher, Controller):
     """
 
     def __init__(self, settings: DaemonSettings, model: Any = None, *, context: zmq.Context | None = None) -> None:
-        self.settings = copy.deepcopy(settings).validate()
-        self._model = model
+        self.state = DaemonState(copy.deepcopy(settings).validate(), model)
+        self.queue = self.state.queue
         self._own_context = context is None
         self._ctx = context or zmq.Context()
-        self.queue = FrameQueue(self.settings.mode, self.settings.queue_length)
-        self._outbox: queue.Queue[list[Any]] = queue.Queue(maxsize=OUTBOX_SIZE)
-        self._lock = threading.RLock()
-        self._counts = {
-            "received": 0,
-            "processed": 0,
-            "rejected": 0,
-            "failed": 0,
-            "unsent": 0,
-            "superseded": 0,
-            "previews": 0,
-            "cancelled": 0,
-            "abandoned": 0,
-            "too_large": 0,
-            "handshake_failed": 0,
-            "link_drops": 0,
-        }
-        self._link: FrameLink | None = None
+        self.publisher = Publisher(self.state, self._ctx, self.status)
+        post = self.publisher.post
+        self.receiver = Receiver(self.state, self._ctx, post)
+        self.worker = AnalysisWorker(self.state, post, self.publisher.publish)
+        self.controller = Controller(self.state, self._ctx, self.status, post, self._stop_request)
         self._warnings: list[str] = []  # said at start-up and in every status (e.g. control open to the network)
-        self._link_reported: dict[str, float] = {}
-        self._drain_since: float | None = None
-        self._latencies: deque[float] = deque(maxlen=100)  # final results [ms]
-        self._preview_latencies: deque[float] = deque(maxlen=100)  # previews [ms]
-        self._in_progress: dict[str, Any] | None = None
         self._started_at = time.time()
-        self._stop = threading.Event()  # stop after the frame in hand
-        self._drain = threading.Event()  # stop reading; analyse what is queued, then stop
-        self._receiver_done = threading.Event()
-        self._publisher_stop = threading.Event()
-        self._control_stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._auth: Any = None
-        self._store: Any = None
         self._started = False
         self._closed = False
         self.finished = threading.Event()
-        self.results_endpoint: str | None = None
-        self.control_endpoint: str | None = None
-        self._warm_done: tuple[Any, ...] | None = None  # the settings the network was last fully compiled for
-        self._warm_failed: tuple[Any, ...] | None = None  # settings whose warm-up failed (not retried)
+
+    # -- what the tests, the command line and control clients use ------------------------------------------------
+    @property
+    def settings(self) -> DaemonSettings:
+        """The current settings (control ``set`` and ``reload`` replace them)."""
+        return self.state.settings
+
+    @property
+    def results_endpoint(self) -> str | None:
+        """The bound result endpoint (a port ``*`` resolved), once started."""
+        return self.publisher.endpoint
+
+    @property
+    def control_endpoint(self) -> str | None:
+        """The bound control endpoint (a port ``*`` resolved), once started."""
+        return self.controller.endpoint
+
+    def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change settings at run time (all or nothing): :meth:`Controller.apply`."""
+        return self.controller.apply(changes)
+
+    def reload(self, path: str | None = None) -> dict[str, Any]:
+        """Load another model file: :meth:`Controller.reload`."""
+        return self.controller.reload(path)
+
+    def handle_request(self, parts: list[bytes]) -> dict[str, Any]:
+        """Answer one control request: :meth:`Controller.handle_request`."""
+        return self.controller.handle_request(parts)
+
+    def answer(self, req: dict[str, Any]) -> dict[str, Any]:
+        """The reply to a decoded control request: :meth:`Controller.answer`."""
+        return self.controller.answer(req)
 
     # -- life cycle ----------------------------------------------------------------------------------------------
     def start(self) -> Daemon:
@@ -167,7 +175,7 @@ class Daemon(Receiver, AnalysisWorker, Publisher, Controller):
         """
         if self._started:
             return self
-        s = self.settings
+        s, st = self.settings, self.state
         try:
             if s.curve.enabled:
                 from .curve import Authenticator, load_secret
@@ -175,17 +183,19 @@ class Daemon(Receiver, AnalysisWorker, Publisher, Controller):
                 load_secret(s.curve.secret_key)  # fail early, with the file name, if it is missing or not secret
                 self._auth = Authenticator(self._ctx, s.curve.authorized_keys or None)
             # bind first: a taken port fails at once, not after the model has loaded (seconds)
-            self._start_thread("aistem-publisher", self._publisher_loop)
-            self._start_thread("aistem-control", self._control_loop)
-            if self._model is None:
+            self._start_thread("aistem-publisher", self.publisher.loop)
+            self._start_thread("aistem-control", self.controller.loop)
+            if st.model is None:
                 from aistem.core import load_model
 
-                self._model = load_model(s.model)
+                model = load_model(s.model)
+                with st.lock:
+                    st.model = model
             if s.save:
                 from .storage import SeriesStore
 
-                self._store = SeriesStore(s.save, "results")
-            self._start_thread("aistem-receiver", self._receiver_loop)
+                st.store = SeriesStore(s.save, "results")
+            self._start_thread("aistem-receiver", self.receiver.loop)
         except BaseException:
             self._shutdown()
             raise
@@ -194,7 +204,7 @@ class Daemon(Receiver, AnalysisWorker, Publisher, Controller):
         self._warnings = open_endpoint_warnings(self.settings, self.results_endpoint, self.control_endpoint)
         for w in self._warnings:
             log.warning("%s", w)
-        m = self._model
+        m = st.model
         log.info(
             "serving: frames from %s (%s, %s mode), results on %s, control on %s, model %s (%s)%s",
             s.frames,
@@ -228,7 +238,7 @@ class Daemon(Receiver, AnalysisWorker, Publisher, Controller):
             for sig in (signal.SIGINT, signal.SIGTERM):
                 restore[sig] = signal.signal(sig, self._on_signal)
         try:
-            self._work()
+            self.worker.work()
         finally:
             for sig, old in restore.items():
                 signal.signal(sig, old)
@@ -243,7 +253,7 @@ class Daemon(Receiver, AnalysisWorker, Publisher, Controller):
         return t
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
-        if self._stop.is_set():
+        if self.state.stop.is_set():
             raise KeyboardInterrupt  # a second signal: do not wait for the frame in hand
         log.info(
             "%s: stopping; the frame in hand is cancelled within one network call (a second signal aborts at once)",
@@ -253,36 +263,41 @@ class Daemon(Receiver, AnalysisWorker, Publisher, Controller):
 
     def request_stop(self, drain: bool = False) -> None:
         """Stop reading frames; ``drain`` analyses the frames already waiting first, else only the frame in hand."""
-        self._drain.set()  # only events here: this also runs inside signal handlers
+        self.state.drain.set()  # only events here: this also runs inside signal handlers
         if not drain:
-            self._stop.set()
+            self.state.stop.set()
+
+    def _stop_request(self, drain: bool) -> None:
+        self.request_stop(drain=drain)
 
     @property
     def stopping(self) -> bool:
-        return self._drain.is_set()
+        """A stop (or drain) has been asked for."""
+        return self.state.drain.is_set()
 
     def _shutdown(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
-        self._drain.set()
-        self.queue.close()
+        st = self.state
+        st.stop.set()
+        st.drain.set()
+        st.queue.close()
         for t in self._threads:
             if t.name == "aistem-receiver":
                 t.join(10)
-        self._abandoned(self.queue.take_all())
+        self.receiver.abandon(st.queue.take_all())
         if self._started:
-            self._post(encode_status(self.status()))
-        self._publisher_stop.set()
-        self._control_stop.set()
+            self.publisher.post(encode_status(self.status()))
+        self.publisher.stopped.set()
+        self.controller.stopped.set()
         alive = []
         for t in self._threads:
             t.join(10)
             if t.is_alive():
                 alive.append(t.name)
-        if self._store is not None:
-            self._store.close()
+        if st.store is not None:
+            st.store.close()
         if self._auth is not None:
             self._auth.stop()
         if alive:  # destroying the context would close their sockets under them: libzmq aborts the process
@@ -291,51 +306,53 @@ class Daemon(Receiver, AnalysisWorker, Publisher, Controller):
             self._ctx.destroy(linger=0)  # every thread has closed its socket; this only guards against a leak
         self.finished.set()
         if self._started:
-            c = self._counts
+            c = st.counts
             log.info(
                 "stopped: %d frames received, %d analysed (%d refinements superseded), %d dropped, %d rejected, %d failed",
                 c["received"],
                 c["processed"],
                 c["superseded"],
-                self.queue.dropped,
+                st.queue.dropped,
                 c["rejected"],
                 c["failed"],
             )
 
     def status(self) -> dict[str, Any]:
         """Counters and state, as sent in ``status`` messages (see ``docs/protocol.md``)."""
-        with self._lock:
-            c = dict(self._counts)
-            lat = list(self._latencies)
-            plat = list(self._preview_latencies)
-            in_progress = dict(self._in_progress) if self._in_progress else None
-            settings = self.settings_dict()
-        state = "stopping" if self._stop.is_set() else "draining" if self._drain.is_set() else "running"
-        if state == "running" and self._model is None:
+        st = self.state
+        with st.lock:
+            c = dict(st.counts)
+            lat = list(st.latencies)
+            plat = list(st.preview_latencies)
+            in_progress = dict(st.in_progress) if st.in_progress else None
+            settings = self.controller.settings_dict()
+            model = self.controller.model_dict()
+        state = "stopping" if st.stop.is_set() else "draining" if st.drain.is_set() else "running"
+        if state == "running" and st.model is None:
             state = "starting"  # the sockets are bound first; the model is loading
         return {
             "state": state,
             "frames_received": c["received"],
             "frames_processed": c["processed"],
-            "frames_dropped": self.queue.dropped,
+            "frames_dropped": st.queue.dropped,
             "frames_rejected": c["rejected"],
             "frames_failed": c["failed"],
             "frames_superseded": c["superseded"],
             "previews_published": c["previews"],
             "frames_cancelled": c["cancelled"],
             "frames_not_analysed": c["abandoned"],
-            "frame_link": self._link.state if self._link is not None else "closed",
+            "frame_link": self.receiver.link.state if self.receiver.link is not None else "closed",
             "frame_link_drops": c["link_drops"],
             "frame_link_too_large": c["too_large"],
             "frame_link_handshake_failed": c["handshake_failed"],
             "warnings": list(self._warnings),
             "messages_unsent": c["unsent"],
-            "queue_length": len(self.queue),
+            "queue_length": len(st.queue),
             "in_progress": in_progress,
-            "warm": self._warm_done is not None and self._warm_done == self._warm_key(),
+            "warm": self.worker.warm,
             "mean_latency_ms": (sum(lat) / len(lat)) if lat else None,
             "mean_preview_latency_ms": (sum(plat) / len(plat)) if plat else None,
-            "model": self.model_dict(),
+            "model": model,
             "uptime_s": time.time() - self._started_at,
             "mode": self.settings.mode,
             "socket": self.settings.socket,

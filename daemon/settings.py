@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aistem.core import PRECISION_HELP, USER_PRECISIONS
-from aistem.core.protocol import Limits
+from aistem.core.protocol import DEFAULT_CONTROL, DEFAULT_FRAMES, DEFAULT_RESULTS, Limits
 
 from .queueing import MODES
 
@@ -347,11 +347,11 @@ class DaemonSettings:
     preview : PreviewSettings
     """
 
-    frames: str = "tcp://127.0.0.1:5555"
+    frames: str = DEFAULT_FRAMES
     socket: str = "sub"
     mode: str = "live"
-    results: str = "tcp://127.0.0.1:5556"
-    control: str = "tcp://127.0.0.1:5557"
+    results: str = DEFAULT_RESULTS
+    control: str = DEFAULT_CONTROL
     model: str | None = None
     batch_size: int = 32
     save: str | None = None
@@ -413,7 +413,7 @@ class DaemonSettings:
         for name in ("frames", "results", "control"):
             ep = getattr(self, name)
             if not isinstance(ep, str) or "://" not in ep:
-                raise ValueError(f"{name} must be a ZeroMQ endpoint such as tcp://127.0.0.1:5556, got {ep!r}")
+                raise ValueError(f"{name} must be a ZeroMQ endpoint such as {DEFAULT_RESULTS}, got {ep!r}")
         for st in SETTINGS:  # the numeric settings outside [analysis] and [daemon.preview] (checked below)
             if st.range is not None and st.section in ("daemon", "daemon.limits"):
                 check_range(st.name, st.get(self))

@@ -1,7 +1,8 @@
 """The daemon's analysis worker: frames from the queue through :func:`aistem.core.analyze` to the publisher.
 
-A mixin of :class:`aistem.daemon.server.Daemon` (it uses the daemon's settings, model, queue, counters and
-outbox). Per frame, in live mode with the preview on:
+One room of :class:`aistem.daemon.server.Daemon`: it gets the shared :class:`~aistem.daemon.state.DaemonState`
+(settings, model, queue, counters, stop flags, the ``--save`` store) and two callbacks of the publisher, ``post(parts)``
+and ``publish(frame, result, …)``. Per frame, in live mode with the preview on:
 
 * coarse-to-fine (``coarse_step`` > 1, the default): **one** analysis. Its coarse level — every ``coarse_step``-th
   window, full T — is published as the preview (``final: false``) from ``on_coarse``, then the same analysis refines
@@ -19,11 +20,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aistem.core.protocol import Frame, encode_error
 
 from .geometry import frame_grid, preview_grid
+from .state import DaemonState
 
 __all__ = ["REFINE_SAMPLES_PER_CALL", "AnalysisWorker"]
 
@@ -50,14 +53,32 @@ class _Job:
 
 
 class AnalysisWorker:
-    """The worker thread's part of the daemon (:meth:`_work` runs in the thread that calls ``Daemon.run``)."""
+    """The worker thread's part of the daemon (:meth:`work` runs in the thread that calls ``Daemon.run``).
+
+    Parameters
+    ----------
+    state : DaemonState
+    post : callable
+        ``post(parts)``: queue a message (an ``error``) for the publisher.
+    publish : callable
+        :meth:`aistem.daemon.publisher.Publisher.publish`: post one result of a frame.
+    """
+
+    def __init__(self, state: DaemonState, post: Callable[[list[Any]], None], publish: Callable[..., Published]) -> None:
+        self._state = state
+        self._post = post
+        self._publish_result = publish
+        self._warm_done: tuple[Any, ...] | None = None  # the settings the network was last fully compiled for
+        self._warm_failed: tuple[Any, ...] | None = None  # settings whose warm-up failed (not retried)
 
     # -- the loop and the warm-up --------------------------------------------------------------------------------
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            frame = self.queue.get(timeout=POLL_MS / 1000)
+    def work(self) -> None:
+        """Analyse frames from the queue until a stop, or until a drain has emptied it; warm up while idle."""
+        st = self._state
+        while not st.stop.is_set():
+            frame = st.queue.get(timeout=POLL_MS / 1000)
             if frame is None:
-                if self._drain.is_set() and self._receiver_done.is_set() and len(self.queue) == 0:
+                if st.drain.is_set() and st.receiver_done.is_set() and len(st.queue) == 0:
                     break
                 self._warm_up()
                 continue
@@ -66,9 +87,10 @@ class AnalysisWorker:
     def _warm_plan(self) -> tuple[Any, int, str, list[dict[str, Any]]]:
         """(model, batch size, precision, the :func:`aistem.core.analysis.warm_up` keyword sets) for the
         current settings: the dense preview's shapes first (what a live frame needs first), then the analysis'."""
-        with self._lock:
-            a, preview, mode = self.settings.analysis, self.settings.preview, self.settings.mode
-            model, batch = self._model, self.settings.batch_size
+        st = self._state
+        with st.lock:
+            a, preview, mode = st.settings.analysis, st.settings.preview, st.settings.mode
+            model, batch = st.model, st.settings.batch_size
         plan: list[dict[str, Any]] = []
         live_preview = mode == "live" and preview.enabled
         if live_preview and a.coarse_step == 1:
@@ -78,9 +100,14 @@ class AnalysisWorker:
         )
         return model, batch, a.precision, plan
 
+    @property
+    def warm(self) -> bool:
+        """The network is compiled for the current settings."""
+        return self._warm_done is not None and self._warm_done == self._warm_key()
+
     def _warm_key(self, plan: tuple[Any, int, str, list[dict[str, Any]]] | None = None) -> tuple[Any, ...] | None:
         """What the compiled shapes depend on: model, batch size, precision and the keyword sets of ``plan``."""
-        if self._model is None:
+        if self._state.model is None:
             return None
         model, batch, precision, kws = plan or self._warm_plan()
         return (id(model.keras_model), batch, precision, repr(kws))
@@ -88,7 +115,8 @@ class AnalysisWorker:
     def _warm_up(self) -> None:
         """While no frame waits: compile the network's call shapes for the current settings (once per settings);
         gives way to a frame, a stop or a drain between two compilations and resumes at the next idle moment."""
-        if not self.settings.warm_up or self._model is None:
+        st = self._state
+        if not st.settings.warm_up or st.model is None:
             return
         planned = self._warm_plan()
         model, batch, precision, plan = planned
@@ -99,7 +127,7 @@ class AnalysisWorker:
 
         def stop() -> bool:
             nonlocal interrupted
-            interrupted = interrupted or len(self.queue) > 0 or self._drain.is_set() or self._stop.is_set()
+            interrupted = interrupted or len(st.queue) > 0 or st.drain.is_set() or st.stop.is_set()
             return interrupted
 
         t = time.perf_counter()
@@ -128,15 +156,15 @@ class AnalysisWorker:
     # -- one frame -----------------------------------------------------------------------------------------------
     def _process(self, frame: Frame) -> None:
         """Analyse one frame and publish its result(s) (see the module docstring)."""
-        with self._lock:
-            s = self.settings
+        with self._state.lock:
+            s = self._state.settings
             job = _Job(
                 frame,
                 dataclasses.replace(s.analysis),
                 dataclasses.replace(s.preview),
                 s.mode == "live" and s.preview.enabled,
                 s.batch_size,
-                self._model,
+                self._state.model,
             )
         a = job.analysis
         try:
@@ -163,7 +191,7 @@ class AnalysisWorker:
             self._set_in_progress(frame, 2, 2)
 
         def cancel() -> bool:  # before the preview only a stop cancels; after it, a newer frame too
-            return self._refinement_gives_way() if shown else self._stop.is_set()
+            return self._refinement_gives_way() if shown else self._state.stop.is_set()
 
         self._set_in_progress(frame, 1, stages)
         try:
@@ -202,7 +230,7 @@ class AnalysisWorker:
             self._set_in_progress(frame, 1, stages)
             t_start = time.perf_counter()
             try:
-                result = self._analyse(job, coarse, t_start, samples=samples, adaptive=False, cancel=self._stop.is_set)
+                result = self._analyse(job, coarse, t_start, samples=samples, adaptive=False, cancel=self._state.stop.is_set)
             except AnalysisCancelled:
                 self._cancelled(frame)
                 return
@@ -217,7 +245,7 @@ class AnalysisWorker:
         t_start = time.perf_counter()
         try:
             if plan is None:  # a stop without drain cancels it within one network call (or one descriptor block)
-                result = self._analyse(job, grid, t_start, cancel=self._stop.is_set)
+                result = self._analyse(job, grid, t_start, cancel=self._state.stop.is_set)
             else:  # asked after every network call: a newer frame waits at most one call for the CPU/GPU
                 result = self._analyse(
                     job, grid, t_start, cancel=self._refinement_gives_way, samples_per_call=REFINE_SAMPLES_PER_CALL
@@ -247,15 +275,20 @@ class AnalysisWorker:
     def _refinement_gives_way(self) -> bool:
         """A live refinement stops for a newer frame, and on stop (SIGTERM, Ctrl-C, control ``stop`` without
         drain): its preview, already published, stays the frame's result, so stopping never waits minutes."""
-        return self._newer_frame_waiting() or self._stop.is_set()
+        return self._newer_frame_waiting() or self._state.stop.is_set()
 
     def _newer_frame_waiting(self) -> bool:
         """In live mode, a newer frame is waiting: the frame in hand's refinement gives way to it."""
-        return len(self.queue) > 0 and self.queue.mode == "live"
+        return len(self._state.queue) > 0 and self._state.queue.mode == "live"
 
     def _set_in_progress(self, frame: Frame, stage: int, stages: int) -> None:
-        with self._lock:
-            self._in_progress = {"series": frame.series, "index": frame.index, "stage": stage, "stages": stages}
+        self._state.set_in_progress(frame, stage, stages)
+
+    def _publish(
+        self, frame: Frame, result: Any, t_start: float, seed: int | None, *, stage: int, stages: int, save: bool = False
+    ) -> Published:
+        """Post one result of ``frame`` through the publisher; a saved one (``save``) is on disk before it is sent."""
+        return self._publish_result(frame, result, t_start, seed, stage=stage, stages=stages, save=self._save if save else None)
 
     @staticmethod
     def _analyse(job: _Job, grid: Any, t_start: float, **override: Any) -> Any:
@@ -283,26 +316,26 @@ class AnalysisWorker:
     # -- the frame's outcome -------------------------------------------------------------------------------------
     def _superseded(self, frame: Frame, preview: Published | None) -> None:
         """A newer frame is waiting: the preview already published stays the result of ``frame``."""
-        with self._lock:
-            self._counts["superseded"] += 1
-            self._in_progress = None
+        with self._state.lock:
+            self._state.counts["superseded"] += 1
+            self._state.in_progress = None
         log.debug("frame %s #%d: refinement superseded by a newer frame", frame.series, frame.index)
         if preview is not None:
             self._save(frame, *preview)
 
     def _cancelled(self, frame: Frame) -> None:
         """A stop without drain came during the analysis of ``frame``: it ends with an ``error``, never silently."""
-        with self._lock:
-            self._counts["cancelled"] += 1
-            self._in_progress = None
+        with self._state.lock:
+            self._state.counts["cancelled"] += 1
+            self._state.in_progress = None
         reason = "analysis cancelled: the daemon is stopping (stop without drain)"
         log.warning("frame %s #%d: %s", frame.series, frame.index, reason)
         self._post(encode_error(reason, code="cancelled", series=frame.series, index=frame.index))
 
     def _failed(self, frame: Frame, exc: Exception, preview: Published | None = None) -> None:
-        with self._lock:
-            self._counts["failed"] += 1
-            self._in_progress = None
+        with self._state.lock:
+            self._state.counts["failed"] += 1
+            self._state.in_progress = None
         expected = isinstance(exc, ValueError)
         (log.warning if expected else log.exception)("frame %s #%d not analysed: %s", frame.series, frame.index, exc)
         code = "analysis-failed" if expected else "internal-error"
@@ -312,10 +345,11 @@ class AnalysisWorker:
 
     def _save(self, frame: Frame, header: dict[str, Any], arrays: dict[str, Any]) -> None:
         """With ``--save``: append the frame's result (its final one, or its preview when that stays its result)."""
-        if self._store is None:
+        store = self._state.store
+        if store is None:
             return
         try:
-            self._store.append(frame.series, frame.index, {**header, "meta": frame.meta}, arrays)
+            store.append(frame.series, frame.index, {**header, "meta": frame.meta}, arrays)
         except Exception as exc:  # a full disk must not stop the analysis
             log.exception("saving frame %s #%d failed", frame.series, frame.index)
             self._post(encode_error(f"saving failed: {exc}", code="storage-failed", series=frame.series, index=frame.index))

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from aistem.core.protocol import DEFAULT_FRAMES, DEFAULT_RESULTS
+
 OVERLAY_CHOICES = ("class", "mi", "both", "rotation", "all", "none")
 COLORMAP_CHOICES = ("gray", "viridis", "inferno", "magma", "cividis", "plasma")
 EXIT_TIMEOUT = 3
@@ -70,13 +72,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--results",
         metavar="ENDPOINT",
-        help="the daemon's result endpoint to subscribe to (default: [daemon] results of the config, tcp://127.0.0.1:5556)",
+        help=f"the daemon's result endpoint to subscribe to (default: [daemon] results of the config, {DEFAULT_RESULTS})",
     )
     p.add_argument(
         "--frames",
         metavar="ENDPOINT",
         help="the acquisition frame endpoint (PUB), for the image itself (default: [daemon] frames of the config, "
-        "tcp://127.0.0.1:5555)",
+        f"{DEFAULT_FRAMES})",
     )
     p.add_argument("--no-frames", action="store_true", help="do not subscribe to frames: draw the maps on a blank canvas")
     p.add_argument("--config", metavar="PATH", help="TOML file whose [daemon] endpoints are the defaults")
@@ -155,8 +157,8 @@ def default_endpoints(args: argparse.Namespace) -> tuple[str, str | None]:
         from aistem.config import load_config
 
         daemon = load_config(args.config).get("daemon", {})
-        results = results or daemon.get("results", "tcp://127.0.0.1:5556")
-        frames = frames or daemon.get("frames", "tcp://127.0.0.1:5555")
+        results = results or daemon.get("results", DEFAULT_RESULTS)
+        frames = frames or daemon.get("frames", DEFAULT_FRAMES)
     return _connectable(results, "results"), (None if args.no_frames else _connectable(frames, "frames"))
 
 

@@ -8,7 +8,8 @@ client, replay and record: messages, codec, limits, versions and CURVE certifica
 * :mod:`.codec` — msgpack, frames, errors, status, :func:`decode_message`;
 * :mod:`.result` — the result message from an ``AnalysisResult`` or from maps;
 * :mod:`.view` — the typed reading (:func:`decode`, :class:`Result`) for viewers, every 1.x version;
-* :mod:`.keys` — CURVE certificate files.
+* :mod:`.keys` — CURVE certificate files;
+* :mod:`.endpoints` — the default endpoints (frames 5555, results 5556, control 5557, relay 5566).
 """
 
 from .codec import (
@@ -22,6 +23,7 @@ from .codec import (
     pack,
     unpack,
 )
+from .endpoints import DEFAULT_CONTROL, DEFAULT_FRAMES, DEFAULT_RELAY, DEFAULT_RESULTS
 from .keys import load_public, load_secret
 from .limits import FRAME_DTYPES, MAX_SERIES_CHARS, PIXEL_SIZE_RANGE, REQUIRED_FRAME_KEYS, RESULT_DTYPES, Limits
 from .messages import DaemonError, Frame, Message, ProtocolError, Status
@@ -30,6 +32,10 @@ from .version import ERROR_PROTOCOL, FRAME_PROTOCOL, RESULT_PROTOCOL, STATUS_PRO
 from .view import Result, decode, frame_order, preview_outdated, result_from_message, result_minor_version
 
 __all__ = [
+    "DEFAULT_CONTROL",
+    "DEFAULT_FRAMES",
+    "DEFAULT_RELAY",
+    "DEFAULT_RESULTS",
     "ERROR_PROTOCOL",
     "FRAME_DTYPES",
     "FRAME_PROTOCOL",

@@ -25,7 +25,17 @@ from typing import Any
 import numpy as np
 import zmq
 
-from aistem.core.protocol import Message, ProtocolError, decode_message, encode_frame, pack, unpack
+from aistem.core.protocol import (
+    DEFAULT_CONTROL,
+    DEFAULT_FRAMES,
+    DEFAULT_RESULTS,
+    Message,
+    ProtocolError,
+    decode_message,
+    encode_frame,
+    pack,
+    unpack,
+)
 
 __all__ = [
     "DEFAULT_CONTROL",
@@ -40,9 +50,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FRAMES = "tcp://127.0.0.1:5555"
-DEFAULT_RESULTS = "tcp://127.0.0.1:5556"
-DEFAULT_CONTROL = "tcp://127.0.0.1:5557"
 PUBLISHER_KINDS = ("pub", "push")
 
 

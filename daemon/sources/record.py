@@ -15,7 +15,7 @@ from pathlib import Path
 
 import zmq
 
-from aistem.core.protocol import Limits, ProtocolError, decode_frame, decode_message
+from aistem.core.protocol import DEFAULT_FRAMES, Limits, ProtocolError, decode_frame, decode_message
 
 from ..storage import SeriesStore
 
@@ -47,7 +47,7 @@ class Recorder:
     def __init__(
         self,
         out: str | Path,
-        frames: str | None = "tcp://127.0.0.1:5555",
+        frames: str | None = DEFAULT_FRAMES,
         results: str | None = None,
         *,
         socket: str = "sub",

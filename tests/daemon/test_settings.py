@@ -68,7 +68,7 @@ def test_no_other_module_spells_a_setting_out():
     """Option strings and multi-word setting names appear in daemon/settings.py only (the status counter
     ``queue_length``, frames waiting, is not the setting)."""
     words = {st.dest for st in SETTINGS if "_" in st.dest} | {st.option for st in SETTINGS}
-    for name in ("commands.py", "server.py", "worker.py", "controller.py", "publisher.py", "receiver.py"):
+    for name in ("commands.py", "server.py", "state.py", "worker.py", "controller.py", "publisher.py", "receiver.py"):
         text = (DAEMON / name).read_text(encoding="utf-8")
         if name == "commands.py":  # `aistem serve` only: replay and record have options of their own
             text = text[text.index("# -- serve") : text.index("# -- replay")]
