@@ -3,11 +3,12 @@
 For one image (default: frame 0 of the shipped sample series, 512×512 at 0.12 Å/px) ``aistem.core.analyze`` runs
 dense (``--dense``) and coarse-to-fine (``coarse_step`` k, the default of ``aistem analyze``) alternately, ``--repeat``
 times each, with the same seed and settings (default: the paper's, window 96 px, stride 12 px, T = 30, adaptive,
-auto precision, the paper's model from ../shared/reference if present). Printed per run: the wall time; the
-network's window-samples (real windows × samples) and the padded ones (each call computes ``windows_per_call``
-windows); the number of compiled calls; the ``timing`` breakdown (descriptor, inference, domain, rotation); the
-evaluated fraction; and the agreement of each coarse-to-fine run with the dense one (class, interface, unknown) and
-the largest MI difference on the evaluated windows that drew as many samples as in the dense grid.
+auto precision, the paper's model from ../shared/reference if present). Printed per run: the wall time and the
+CPU time of the process (steadier than the wall time when other jobs share the cores); the network's window-samples
+(real windows × samples) and the padded ones (each call computes ``windows_per_call`` windows); the number of
+compiled calls; the inference and domain-check times; the evaluated fraction; and the agreement of each
+coarse-to-fine run with the dense one before it (class, interface, unknown) and the largest MI difference on the
+evaluated windows that drew as many samples as in the dense grid.
 
 Only ratios between rows of one run mean anything on a loaded machine.
 
@@ -63,7 +64,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=2)
     a = ap.parse_args()
-    from aistem.core import analyze, load_model
+    from aistem.core import analyze, load_model, warm_up
     from aistem.core.analysis import _predictor
     from aistem.core.backend import resolve_precision
 
@@ -79,19 +80,20 @@ def main() -> None:
           "precision": "auto", "model": model}  # fmt: skip
     print(f"image {a.image} {img.shape}, model {model.name}, window {a.window_px} px, stride {a.stride_px} px, "
           f"T = {a.samples}, adaptive, auto precision, k = {a.k}; {os.cpu_count()} cores")  # fmt: skip
-    analyze(img[:200, :200], a.pixel_size, **kw)  # warm-up: compile the call shapes
+    warm_up(model, samples=a.samples, adaptive=True, precision="auto")  # compile every call shape first
+    analyze(img[:200, :200], a.pixel_size, **kw)
     dense = None
-    print(f"{'run':<16} {'wall s':>7} {'calls':>6} {'win-samples':>11} {'padded':>8} {'infer s':>7} {'domain s':>8} "
+    print(f"{'run':<16} {'wall s':>7} {'CPU s':>6} {'calls':>6} {'win-samples':>11} {'padded':>8} {'infer s':>7} {'domain s':>8} "
           f"{'evaluated':>9} {'class':>7} {'iface':>7} {'unknown':>7} {'dMI same T':>10}")  # fmt: skip
     for i in range(a.repeat):
         for step in (1, a.k):
             count.reset()
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             r = analyze(img, a.pixel_size, coarse_step=step, **kw)
-            wall = time.perf_counter() - t
+            wall, cpu = time.perf_counter() - t, time.process_time() - cpu
             name = f"{'dense' if step == 1 else f'coarse k={step}'} #{i + 1}"
             tm = r.timing
-            row = f"{name:<16} {wall:>7.1f} {count.calls:>6d} {count.real:>11d} {count.padded:>8d} "
+            row = f"{name:<16} {wall:>7.1f} {cpu:>6.1f} {count.calls:>6d} {count.real:>11d} {count.padded:>8d} "
             row += f"{tm['inference'] / 1e3:>7.1f} {tm['domain'] / 1e3:>8.2f} "
             if step == 1:
                 dense = r
