@@ -4,8 +4,9 @@
 pipeline as :func:`aistem.core.analyze` — descriptor, MC-dropout sampling (shared masks: a window's samples depend on
 the seed and the sample index only, so a window evaluated alone equals the same window in the dense grid), uncertainty,
 domain check, interface, lattice rotation — ``chunk`` windows at a time, so memory stays bounded.  Adaptive sampling
-decides each window alone here (the dense grid's rule also keeps grid neighbours of unsettled windows sampling; the
-coarse-to-fine refinement already evaluates densely around every disagreement).
+decides each window alone here; the dense grid's rule also keeps grid neighbours of unsettled windows sampling, which
+:func:`analyze_coarse` restores after the refinement by continuing those windows from the samples they already drew
+(:meth:`WindowEvaluator.top_up`, :func:`neighbour_samples`).
 """
 
 from __future__ import annotations
