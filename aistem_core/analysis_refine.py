@@ -4,8 +4,9 @@
 pipeline as :func:`aistem.core.analyze` — descriptor, MC-dropout sampling (shared masks: a window's samples depend on
 the seed and the sample index only, so a window evaluated alone equals the same window in the dense grid), uncertainty,
 domain check, interface, lattice rotation — ``chunk`` windows at a time, so memory stays bounded.  Adaptive sampling
-decides each window alone here (the dense grid's rule also keeps grid neighbours of unsettled windows sampling; the
-coarse-to-fine refinement already evaluates densely around every disagreement).
+decides each window alone here; the dense grid's rule also keeps grid neighbours of unsettled windows sampling, which
+:func:`analyze_coarse` restores after the refinement by continuing those windows from the samples they already drew
+(:meth:`WindowEvaluator.top_up`, :func:`neighbour_samples`).
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from .adaptive import AdaptiveSettings
+from .adaptive import AdaptiveSettings, stage_schedule
 from .backend import asnumpy, get_array_module
 from .descriptor import fft_haadf_descriptor
 from .mc_dropout import AnalysisCancelled
-from .uncertainty import uncertainty_maps
+from .uncertainty import MCStats, uncertainty_maps
 from .windows import WindowGrid
 
-__all__ = ["EVALUATE_CHUNK", "analyze_coarse", "domain_checker", "window_evaluator"]
+__all__ = ["EVALUATE_CHUNK", "WindowEvaluator", "analyze_coarse", "domain_checker", "window_evaluator"]
 
 #: Windows cut, described and sampled at a time [windows] (100 px windows: 40 MB of float32 windows).
 EVALUATE_CHUNK = 1024
@@ -46,7 +47,7 @@ def window_evaluator(
     progress: Callable[[int], None] | None = None,
     chunk: int = EVALUATE_CHUNK,
     timing: dict[str, float] | None = None,
-) -> Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]:
+) -> WindowEvaluator:
     """``evaluate(rows, cols) -> maps`` for windows of ``grid`` (see the module docstring).
 
     Parameters
@@ -70,41 +71,101 @@ def window_evaluator(
 
     Returns
     -------
-    callable
-        Maps of shape (M, …): classes, probabilities, mutual_information, predictive_entropy, variation_ratio,
-        samples_used, unknown, unknown_reason, interface and (with ``rotation``) lattice_rotation [°, in
-        [−period/2, period/2)].
+    WindowEvaluator
+        Called with (rows, cols): maps of shape (M, …): classes, probabilities, mutual_information,
+        predictive_entropy, variation_ratio, samples_used, unknown, unknown_reason, interface and (with
+        ``rotation``) lattice_rotation [°, in [−period/2, period/2)]; :meth:`WindowEvaluator.top_up` continues
+        windows already evaluated to more samples.
     """
-    xp = get_array_module(image)
-    view = _window_view(image, grid)
-    thr = float(model.info.descriptor.get("threshold", 0.1))
-    done = [0]
-    lap = _Laps(timing if timing is not None else {})
+    o = {"threshold": threshold, "domain": domain, "rotation": rotation, "pixel_size": pixel_size}
+    return WindowEvaluator(image, grid, model, predictor, samples, seed, adaptive, o, cancel, progress, chunk, timing)
 
-    def one_chunk(rows: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
-        if cancel is not None and cancel():
+
+class WindowEvaluator:
+    """The per-window pipeline on any windows of a grid, keeping each evaluated window's MC sums so that
+    :meth:`top_up` can continue it from the samples already drawn (see :func:`window_evaluator`)."""
+
+    def __init__(
+        self, image: Any, grid: WindowGrid, model: Any, predictor: Any, samples: int, seed: int,
+        adaptive: AdaptiveSettings | None, o: dict[str, Any], cancel: Any, progress: Any, chunk: int, timing: Any,
+    ) -> None:  # fmt: skip
+        self.xp = get_array_module(image)
+        self.view = _window_view(image, grid)
+        self.model, self.predictor, self.samples, self.seed, self.adaptive = model, predictor, samples, seed, adaptive
+        self.o, self.cancel, self.progress, self.chunk = o, cancel, progress, chunk
+        self.thr = float(model.info.descriptor.get("threshold", 0.1))
+        self.done = 0
+        self.lap = _Laps(timing if timing is not None else {})
+        c = int(predictor.n_classes)
+        self.prob_sum = np.zeros((*grid.shape, c), np.float64)  # MC sums of every evaluated window, for top_up
+        self.entropy_sum = np.zeros(grid.shape, np.float64)
+        self.votes = np.zeros((*grid.shape, c), np.int32)
+        self.n = np.zeros(grid.shape, np.int32)
+
+    def _cut(self, rows: np.ndarray, cols: np.ndarray) -> tuple[Any, Any]:
+        """Windows (M, w, w) and their descriptors (M, size, size)."""
+        if self.cancel is not None and self.cancel():
             raise AnalysisCancelled("analysis cancelled by the caller")
-        lap.start()
-        windows = xp.ascontiguousarray(view[xp.asarray(rows), xp.asarray(cols)])
-        desc = fft_haadf_descriptor(windows, threshold=thr, size=model.input_size, pixel_size=pixel_size)
-        lap("descriptor")
-        if adaptive is not None:
-            stats = predictor.run_adaptive(desc, samples, settings=adaptive, threshold=threshold, seed=seed, cancel=cancel)
+        self.lap.start()
+        xp, m = self.xp, self.model
+        windows = xp.ascontiguousarray(self.view[xp.asarray(rows), xp.asarray(cols)])
+        desc = fft_haadf_descriptor(windows, threshold=self.thr, size=m.input_size, pixel_size=self.o["pixel_size"])
+        self.lap("descriptor")
+        return windows, desc
+
+    def _stored(self, rows: np.ndarray, cols: np.ndarray) -> MCStats:
+        return MCStats(self.prob_sum[rows, cols], self.entropy_sum[rows, cols], self.votes[rows, cols], self.n[rows, cols])
+
+    def _one_chunk(self, rows: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
+        windows, desc = self._cut(rows, cols)
+        p, t, seed, cancel = self.predictor, self.samples, self.seed, self.cancel
+        if self.adaptive is not None:
+            stats = p.run_adaptive(desc, t, settings=self.adaptive, threshold=self.o["threshold"], seed=seed, cancel=cancel)
         else:
-            stats = predictor.run(desc, samples, seed=seed, cancel=cancel)
-        lap("inference")
-        out = _window_maps(stats, windows, model, pixel_size=pixel_size, domain=domain, threshold=threshold,
-                           rotation=rotation, lap=lap)  # fmt: skip
-        done[0] += len(rows)
-        if progress is not None:
-            progress(done[0])
+            stats = p.run(desc, t, seed=seed, cancel=cancel)
+        self.lap("inference")
+        self.prob_sum[rows, cols], self.entropy_sum[rows, cols] = stats.prob_sum, stats.entropy_sum
+        self.votes[rows, cols], self.n[rows, cols] = stats.vote_counts, stats.samples
+        out = _window_maps(stats, windows, self.model, lap=self.lap, **self.o)
+        self.done += len(rows)
+        if self.progress is not None:
+            self.progress(self.done)
         return out
 
-    def evaluate(rows: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
-        parts = [one_chunk(rows[a : a + chunk], cols[a : a + chunk]) for a in range(0, len(rows), chunk)]
+    def __call__(self, rows: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
+        ch = self.chunk
+        parts = [self._one_chunk(rows[a : a + ch], cols[a : a + ch]) for a in range(0, len(rows), ch)]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
-    return evaluate
+    def top_up(self, rows: np.ndarray, cols: np.ndarray, target: np.ndarray) -> dict[str, np.ndarray]:
+        """Continue evaluated windows to ``target`` samples each (stage boundaries of the adaptive schedule).
+
+        Only the samples not drawn yet are drawn, stage by stage as in :meth:`MCDropoutPredictor.run_adaptive`
+        (the same compiled calls): each stage once for every window that needs it. Returns the windows' maps,
+        as :meth:`__call__`, with their new sums; equal, to float rounding, to windows sampled to ``target`` at once.
+        """
+        target = np.asarray(target, np.int32)
+        initial = self.adaptive.initial if self.adaptive is not None else self.samples
+        parts = []
+        for a in range(0, len(rows), self.chunk):
+            r, c, t = rows[a : a + self.chunk], cols[a : a + self.chunk], target[a : a + self.chunk]
+            windows, desc = self._cut(r, c)
+            before = 0
+            for stage in stage_schedule(self.samples, initial):
+                need = np.flatnonzero((self.n[r, c] == before) & (t >= stage))
+                if need.size:
+                    s = self.predictor.run_range(
+                        desc[self.xp.asarray(need)], before, stage - before, seed=self.seed, cancel=self.cancel
+                    )
+                    rr, cc = r[need], c[need]
+                    self.prob_sum[rr, cc] += s.prob_sum
+                    self.entropy_sum[rr, cc] += s.entropy_sum
+                    self.votes[rr, cc] += s.vote_counts
+                    self.n[rr, cc] = stage
+                before = stage
+            self.lap("inference")
+            parts.append(_window_maps(self._stored(r, c), windows, self.model, lap=self.lap, **self.o))
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 class _Laps:
@@ -222,14 +283,11 @@ def analyze_coarse(img: Any, grid: WindowGrid, m: Any, pixel_size: float | None,
     timing: dict[str, float] = {"descriptor": 0.0, "inference": 0.0, "domain": 0.0, "rotation": 0.0}
     settings = _adaptive_settings(o["adaptive"])
     with _sized(_predictor(m, o["precision"]), o["batch_size"], o["samples_per_call"]) as predictor:
-
-        def evaluator(samples: int, adaptive: AdaptiveSettings | None, progress: Any = None) -> Any:
-            return window_evaluator(
-                img, grid, m, predictor,
-                samples=samples, threshold=o["threshold"], seed=seed, adaptive=adaptive, domain=o["domain"],
-                rotation=o["rotation"], pixel_size=px, cancel=o["cancel"], progress=progress, timing=timing,
-            )  # fmt: skip
-
+        evaluate = window_evaluator(
+            img, grid, m, predictor,
+            samples=o["samples"], threshold=o["threshold"], seed=seed, adaptive=settings, domain=o["domain"],
+            rotation=o["rotation"], pixel_size=px, cancel=o["cancel"], progress=report, timing=timing,
+        )  # fmt: skip
         on_level = None
         if o.get("on_coarse") is not None:
 
@@ -238,13 +296,10 @@ def analyze_coarse(img: Any, grid: WindowGrid, m: Any, pixel_size: float | None,
 
         check = domain_checker(img, grid, m, domain=o["domain"], pixel_size=px)
         ref = coarse_to_fine(
-            grid.shape, evaluator(o["samples"], settings, report), k=k, period=rotation_period(m.class_names),
-            on_level=on_level, check=check,
+            grid.shape, evaluate, k=k, period=rotation_period(m.class_names), on_level=on_level, check=check
         )  # fmt: skip
         if settings is not None and settings.neighbours > 0:
-            # every stage to t, none stopping: the adaptive run's compiled call shapes, no new tracing
-            every = AdaptiveSettings(initial=settings.initial, z=1e9, variance_floor=settings.variance_floor, neighbours=0)
-            _top_up(ref, lambda t: evaluator(t, every), settings.neighbours)
+            _top_up(ref, evaluate, settings.neighbours)
         precision = predictor.precision
     if o["progress"]:
         o["progress"](n, n)
@@ -284,24 +339,24 @@ def neighbour_samples(samples_used: np.ndarray, evaluated: np.ndarray, neighbour
     return out
 
 
-def _top_up(ref: Any, fixed: Callable[[int], Any], neighbours: int) -> None:
+def _top_up(ref: Any, evaluate: WindowEvaluator, neighbours: int) -> None:
     """Give each evaluated window (in place) the samples the dense grid's neighbour rule would have given it.
 
     The masks are keyed by the seed and the sample index, so a window sampled to T there and here holds the same
-    samples: a run to the neighbours' count (:func:`neighbour_samples`) through the same stages, none stopping
-    (``fixed(t)``), reproduces the dense grid's window wherever its own stopping rule ended earlier than a
-    neighbour's.
+    samples: continuing each window from the samples it drew to its neighbours' count (:func:`neighbour_samples`,
+    :meth:`WindowEvaluator.top_up`) reproduces the dense grid's window wherever its own stopping rule ended earlier
+    than a neighbour's.
     """
     evaluated = ~ref.filled
     used = ref.maps["samples_used"]
     target = neighbour_samples(used, evaluated, neighbours)
-    more = evaluated & (target > used)
-    for t in np.unique(target[more]):
-        rows, cols = np.nonzero(more & (target == t))
-        out = fixed(int(t))(rows, cols)
-        for name, values in out.items():
-            if name in ref.maps:
-                ref.maps[name][rows, cols] = values
+    rows, cols = np.nonzero(evaluated & (target > used))
+    if rows.size == 0:
+        return
+    out = evaluate.top_up(rows, cols, target[rows, cols])
+    for name, values in out.items():
+        if name in ref.maps:
+            ref.maps[name][rows, cols] = values
 
 
 def _coarse_result(

@@ -455,6 +455,18 @@ class MCDropoutPredictor:
         stats = MCStats(ps.astype(np.float32), es.astype(np.float32), vs.astype(np.int32), np.full(n, samples, np.int32))
         return stats, (hid[0] if hid else None)
 
+    def run_range(
+        self, descriptors: Any, first_sample: int, samples: int, *, seed: int | None = None, cancel: Any = None
+    ) -> MCStats:
+        """Samples ``first_sample`` … ``+ samples − 1`` only (float64 sums), continuing a run: masks keyed by sample index."""
+        if samples < 1 or first_sample < 0:
+            raise ValueError(f"need samples ≥ 1 and first_sample ≥ 0, got {samples}, {first_sample}")
+        self._check(descriptors)
+        self.reseed(seed)
+        n = int(descriptors.shape[0])
+        ps, es, vs, *_ = self._run_blocks(descriptors, np.arange(n), samples, moments=True, cancel=cancel, offset=first_sample)
+        return MCStats(ps, es, vs.astype(np.int32), np.full(n, samples, np.int32))
+
     def run_adaptive(
         self,
         descriptors: Any,

@@ -237,7 +237,8 @@ def coarse_to_fine(
     check : callable, optional
         ``check(rows, cols, classes) -> flagged`` (bool, shape (M,)): a cheap test of filled windows with the class
         they were given (the domain check, which needs no network). A cell holding a flagged filled window is
-        evaluated, and the refinement goes on from there; so the unknown map is the dense grid's.
+        evaluated, and the refinement goes on from there; so the unknown map is the dense grid's. A filled window's
+        values depend on its cell's corners only, so each window is checked once.
     on_level : callable, optional
         ``on_level(level, partial)`` after the coarse level (0) with the coarse windows only filled in — the live
         preview — and never again; the final result is the return value.
@@ -257,14 +258,16 @@ def coarse_to_fine(
     cells = _cells(rc, cc)
     cell_shape = (max(1, len(rc) - 1), max(1, len(cc) - 1))
     refined = np.zeros(len(cells), bool)
+    checked = np.zeros((gr, gc), bool)  # a filled window keeps its corners' values: checked once is enough
     while True:
         _refine_to_fixpoint(g, cells, cell_shape, refined, period, mi_tolerance, rotation_tolerance, margin)
         for i, cell in enumerate(cells):
             if not refined[i]:
                 _fill(g, cell, period)
-        if check is None or g.done.all():
+        if check is None or (g.done | checked).all():
             break
-        rows, cols = np.nonzero(~g.done)
+        rows, cols = np.nonzero(~g.done & ~checked)
+        checked[rows, cols] = True
         flagged = np.asarray(check(rows, cols, g.maps["classes"][rows, cols]), bool)
         if not flagged.any():
             break

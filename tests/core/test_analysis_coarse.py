@@ -99,3 +99,28 @@ def test_adaptive_coarse_to_fine_evaluates_windows_exactly_as_the_dense_grid(mod
     np.testing.assert_allclose(coarse.mutual_information[ev], dense.mutual_information[ev], atol=1e-4)
     for name in ("classes", "interface", "unknown"):
         assert (getattr(coarse, name) == getattr(dense, name)).mean() >= 0.995, name
+
+
+def test_a_topped_up_window_equals_one_sampled_to_the_end_at_once(model):
+    """The top-up continues each window from the samples it drew (masks keyed by sample index), not from sample 0."""
+    from aistem.core.adaptive import AdaptiveSettings
+    from aistem.core.analysis import _predictor
+    from aistem.core.analysis_refine import window_evaluator
+    from aistem.core.windows import window_grid
+
+    img = scene()[:260, :260]
+    grid = window_grid(img.shape, 100, 20)
+    rows, cols = (a.ravel() for a in np.indices(grid.shape))
+    p = _predictor(model, "float32")
+    o = {"threshold": 0.1, "seed": 7, "domain": False, "rotation": False, "pixel_size": 0.12}
+    ev = window_evaluator(img, grid, model, p, samples=32, adaptive=AdaptiveSettings(initial=8), **o)
+    first = ev(rows, cols)
+    assert (first["samples_used"] < 32).any()  # some windows stopped early: something to top up
+    drawn = ev.n.copy()
+    topped = ev.top_up(rows, cols, np.full(rows.size, 32))
+    assert (ev.n == 32).all() and (topped["samples_used"] == 32).all()
+    once = window_evaluator(img, grid, model, p, samples=32, adaptive=None, **o)(rows, cols)
+    for name in ("probabilities", "mutual_information", "predictive_entropy", "variation_ratio"):
+        np.testing.assert_allclose(topped[name], once[name], atol=2e-5, err_msg=name)
+    np.testing.assert_array_equal(topped["classes"], once["classes"])
+    assert (drawn < 32).any() and (ev.n >= drawn).all()

@@ -185,7 +185,10 @@ def test_a_check_of_filled_windows_finds_isolated_flags_the_corners_miss():
                 out["unknown"][i] = True
         return out
 
+    seen: list[tuple[int, int]] = []
+
     def check(rows, cols, classes):
+        seen.extend(zip(rows.tolist(), cols.tolist(), strict=True))
         return np.array([(int(r), int(c)) in odd for r, c in zip(rows, cols, strict=True)])
 
     missed = coarse_to_fine((gr, gc), evaluate, k=4, period=PERIOD)
@@ -193,3 +196,5 @@ def test_a_check_of_filled_windows_finds_isolated_flags_the_corners_miss():
     found = coarse_to_fine((gr, gc), evaluate, k=4, period=PERIOD, check=check)
     assert {tuple(map(int, x)) for x in np.argwhere(found.maps["unknown"])} == odd
     assert found.evaluated_fraction < 0.5
+    assert len(seen) == len(set(seen))  # each filled window checked once: its values are its corners' only
+    assert found.filled.sum() < len(seen) < gr * gc
