@@ -20,7 +20,7 @@ import zmq
 from aistem.core.protocol import encode_status
 
 from .control import MAX_PART_BYTES, describe_request, parse_request, serve_control
-from .publisher import bind_server_socket
+from .publisher import bind_for_thread
 from .settings import SETTABLE, settable_values
 from .state import DaemonState
 
@@ -65,13 +65,10 @@ class Controller:
     def loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
         """The control thread: bind the control socket, then answer requests until :attr:`stopped`."""
         options = {zmq.LINGER: 0, zmq.MAXMSGSIZE: MAX_PART_BYTES}
-        sock, error = bind_server_socket(self._ctx, zmq.ROUTER, self._state.settings, "control", "control", options)
+        s = self._state.settings
+        sock, self.endpoint = bind_for_thread(self._ctx, zmq.ROUTER, s, "control", "control", options, ready, errors)
         if sock is None:
-            errors.append(error)  # type: ignore[arg-type]
-            ready.set()
             return
-        self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        ready.set()
         try:
             serve_control(sock, self.answer, lambda req: req.get("command") == "reload", self.stopped, POLL_MS)
         finally:

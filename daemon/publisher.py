@@ -66,6 +66,28 @@ def bind_server_socket(
         return None, bind_error(what, endpoint, BY_NAME[name].option, exc)
 
 
+def bind_for_thread(
+    ctx: zmq.Context,
+    kind: int,
+    settings: Any,
+    name: str,
+    what: str,
+    options: dict[int, int],
+    ready: threading.Event,
+    errors: list[BaseException],
+) -> tuple[zmq.Socket | None, str | None]:
+    """The start of a socket thread: :func:`bind_server_socket`, then ``ready`` set either way; a failure is appended
+    to ``errors`` (the daemon's start reports it) and gives (None, None), success (the socket, its bound endpoint)."""
+    sock, error = bind_server_socket(ctx, kind, settings, name, what, options)
+    endpoint = None
+    if sock is None:
+        errors.append(error)  # type: ignore[arg-type]
+    else:
+        endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+    ready.set()
+    return sock, endpoint
+
+
 class Publisher:
     """The outbox and the publisher thread of the daemon.
 
@@ -158,13 +180,10 @@ class Publisher:
         """The publisher thread: bind the result socket, then send until :attr:`stopped` and the outbox is empty."""
         s = self._state.settings
         # an XPUB: a PUB that hears subscriptions, so that results nobody could get yet are held
-        sock, error = bind_server_socket(self._ctx, zmq.XPUB, s, "results", "result", {zmq.SNDHWM: s.results_hwm, zmq.LINGER: 0})
+        options = {zmq.SNDHWM: s.results_hwm, zmq.LINGER: 0}
+        sock, self.endpoint = bind_for_thread(self._ctx, zmq.XPUB, s, "results", "result", options, ready, errors)
         if sock is None:
-            errors.append(error)  # type: ignore[arg-type]
-            ready.set()
             return
-        self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        ready.set()
         try:
             self._send_until_stopped(sock, s.status_interval)
         finally:

@@ -253,22 +253,12 @@ def publish_frame(
 
     Parameters
     ----------
-    image : ndarray of shape (rows, cols)
-        uint8, uint16, int16, int32, float32 or float64.
-    pixel_size : float
-        [Å/px].
-    series : str
-        Series name.
-    index : int, optional
-        Frame number; default: the next in this series, from 0.
+    image, pixel_size, series, index, timestamp, detector, meta
+        As :meth:`FramePublisher.send`.
     endpoint : str
         Where the acquisition side binds (the daemon's ``--frames``).
     kind : str
         ``"pub"`` or ``"push"``.
-    timestamp : float, optional
-        [Unix s]; default: now.
-    detector : str, optional
-    meta : dict, optional
     connect_wait : float
         On first use, the longest wait for a daemon to subscribe (PUB) or connect (PUSH) before the first frame is
         sent [s]; the wait ends as soon as one has (a daemon retries its connection every second at most).
