@@ -137,6 +137,10 @@ def umap_embedding(
         warnings.filterwarnings("ignore", category=FutureWarning)  # sklearn/umap deprecations we cannot change
         warnings.filterwarnings("ignore", message=".*n_jobs.*")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
+        # grains of different classes share no nearest neighbours, so the neighbour graph falls apart into one
+        # component per grain: what an embedding that separates the grains should give; UMAP lays out each component
+        # on its own and says so
+        warnings.filterwarnings("ignore", message="Graph is not fully connected")
         import umap
 
         reducer = umap.UMAP(
