@@ -144,6 +144,7 @@ def test_dataset_command_survives_ctrl_c_and_resumes(tmp_path):
     cfg.write_text(
         f"[simulation]\ncell_size = 16.0\nthickness = 8.0\n[dataset]\nclasses = {classes!r}\n".replace("'", '"')
         + "lattice_deltas = [-0.1, -0.05, 0.0, 0.1]\n"
+        + "[materials]\nfcc = []\nbcc = []\nhcp = []\n"  # each class its own metal: 24 units, not × 6–7 metals
     )
     args = [*AISTEM, "simulate", "dataset", "--out", tmp_path / "t.h5", "--config", cfg, "--cache-dir", tmp_path / "c"]
     args = [str(a) for a in args]
