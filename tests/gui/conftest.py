@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before any Qt import
@@ -9,6 +10,7 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before any Qt import
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -183,3 +185,20 @@ def wait_until(cond: Callable[[], bool], timeout: float = 10.0, app=None) -> boo
 
 def frame_message(index: int, series: str = "bicrystal", image: np.ndarray | None = None) -> list[bytes]:
     return encode_frame(bicrystal_image() if image is None else image, series, index, PIXEL_SIZE, time.time())
+
+
+@contextlib.contextmanager
+def shown_window(qapp: Any, size: tuple[int, int]) -> Iterator[Any]:
+    """A ``ViewerWindow`` of ``size`` (width, height) [px], shown and processed; closed and deleted afterwards."""
+    from aistem.gui.window import ViewerWindow
+
+    w = ViewerWindow(None, opacity=1.0)
+    w.resize(*size)
+    w.show()
+    qapp.processEvents()
+    try:
+        yield w
+    finally:
+        w.close()
+        w.deleteLater()
+        qapp.processEvents()

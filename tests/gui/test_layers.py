@@ -8,21 +8,13 @@ import pytest
 
 from aistem.core.protocol import decode
 from aistem.gui.overlay import UNKNOWN_RGBA, class_lut, hover_text, interface_at, rotation_display, unknown_at
-from tests.gui.conftest import CLASS_NAMES, bicrystal_result_arrays, frame_message, result_message
+from tests.gui.conftest import CLASS_NAMES, bicrystal_result_arrays, frame_message, result_message, shown_window
 
 
 @pytest.fixture
 def window(qapp):
-    from aistem.gui.window import ViewerWindow
-
-    w = ViewerWindow(None, opacity=1.0)
-    w.resize(1300, 700)
-    w.show()
-    qapp.processEvents()
-    yield w
-    w.close()
-    w.deleteLater()
-    qapp.processEvents()
+    with shown_window(qapp, (1300, 700)) as w:
+        yield w
 
 
 def _show(window, qapp, arrays=None, index=0):

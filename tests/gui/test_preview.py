@@ -12,7 +12,7 @@ import pytest
 
 from aistem.core.protocol import decode, frame_order, preview_outdated
 from aistem.core.protocol import encode_status as status_message
-from tests.gui.conftest import STRIDE, bicrystal_result_arrays, frame_message, result_message, wait_until
+from tests.gui.conftest import STRIDE, bicrystal_result_arrays, frame_message, result_message, shown_window, wait_until
 
 COARSE = 2 * STRIDE  # the preview's stride: every second window
 
@@ -54,16 +54,8 @@ def test_which_preview_is_outdated():
 
 @pytest.fixture
 def window(qapp):
-    from aistem.gui.window import ViewerWindow
-
-    w = ViewerWindow(None, opacity=1.0)
-    w.resize(900, 700)
-    w.show()
-    qapp.processEvents()
-    yield w
-    w.close()
-    w.deleteLater()
-    qapp.processEvents()
+    with shown_window(qapp, (900, 700)) as w:
+        yield w
 
 
 def test_window_draws_preview_then_final_and_never_a_late_preview(window, qapp):

@@ -7,21 +7,21 @@ import pytest
 
 from aistem.core.protocol import decode
 from aistem.gui.overlay import class_lut
-from tests.gui.conftest import LEFT_CLASS, RIGHT_CLASS, bicrystal_image, bicrystal_result_arrays, frame_message, result_message
+from tests.gui.conftest import (
+    LEFT_CLASS,
+    RIGHT_CLASS,
+    bicrystal_image,
+    bicrystal_result_arrays,
+    frame_message,
+    result_message,
+    shown_window,
+)
 
 
 @pytest.fixture
 def window(qapp):
-    from aistem.gui.window import ViewerWindow
-
-    w = ViewerWindow(None, opacity=1.0)
-    w.resize(1100, 760)
-    w.show()
-    qapp.processEvents()
-    yield w
-    w.close()
-    w.deleteLater()
-    qapp.processEvents()
+    with shown_window(qapp, (1100, 760)) as w:
+        yield w
 
 
 def _rgb(img, window, row, col):
