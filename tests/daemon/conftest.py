@@ -187,6 +187,18 @@ def wait_connected(source: Source, listener: Listener, control: str, timeout: fl
     raise AssertionError("the daemon never received the source's frames")
 
 
+def stop_keeps_the_preview(daemon: Any, thread: threading.Thread, listener: Listener, series: str) -> None:
+    """Stop the daemon during the refinement of ``series`` #0: it stops within 30 s, and the frame's preview stays
+    its only result (counted as superseded)."""
+    t0 = time.monotonic()
+    daemon.request_stop()
+    thread.join(30)
+    assert not thread.is_alive(), "the daemon did not stop"
+    assert time.monotonic() - t0 < 30
+    assert [(r.index, r.final) for r in listener.of("result", series)] == [(0, False)]
+    assert daemon.status()["frames_superseded"] == 1
+
+
 @pytest.fixture(scope="module")
 def frames() -> np.ndarray:
     """Six 256×256 uint16 bicrystal frames (two halves of a 1.815 Å square lattice rotated 30°, 0.12 Å/px)."""

@@ -13,7 +13,7 @@ import pytest
 from aistem.core import analyze
 from aistem.daemon import request
 
-from .conftest import PIXEL_SIZE, Listener, Source, fast_settings, wait_connected
+from .conftest import PIXEL_SIZE, Listener, Source, fast_settings, stop_keeps_the_preview, wait_connected
 
 COARSE = {"stride": 3.0, "samples": 4, "coarse_step": 2, "preview": True, "mode": "live", "adaptive": False}
 
@@ -95,7 +95,6 @@ def test_a_newer_frame_supersedes_the_refinement_after_its_coarse_preview(coarse
 
 def test_stop_during_the_refinement_keeps_the_coarse_preview(reference_model, frames):
     """SIGTERM/stop after the coarse level was published abandons the refinement within one network call."""
-    import time
 
     from aistem.daemon.server import Daemon
 
@@ -107,13 +106,7 @@ def test_stop_during_the_refinement_keeps_the_coarse_preview(reference_model, fr
         wait_connected(src, ls, d.control_endpoint)
         src.send(frames[4], "stop2", 0)
         ls.wait_for(lambda: ls.of("result", "stop2"), 120, "the coarse preview")
-        t0 = time.monotonic()
-        d.request_stop()
-        thread.join(30)
-        assert not thread.is_alive(), "the daemon did not stop"
-        assert time.monotonic() - t0 < 30
-        assert [(r.index, r.final) for r in ls.of("result", "stop2")] == [(0, False)]
-        assert d.status()["frames_superseded"] == 1
+        stop_keeps_the_preview(d, thread, ls, "stop2")
     finally:
         d.request_stop()
         thread.join(30)

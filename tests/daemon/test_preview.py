@@ -21,7 +21,7 @@ from aistem.daemon.commands import serve_settings
 from aistem.daemon.sources.client import request
 from aistem.daemon.storage import read_entries, series_filename
 
-from .conftest import FAST, PIXEL_SIZE, Listener, Source, aistem_cli, fast_settings, wait_connected
+from .conftest import FAST, PIXEL_SIZE, Listener, Source, aistem_cli, fast_settings, stop_keeps_the_preview, wait_connected
 
 PREVIEW = {"preview": True, "preview_step": 2, "preview_samples": 2}
 
@@ -317,13 +317,7 @@ def test_stop_during_a_refinement_keeps_the_preview_and_does_not_wait(reference_
         src.send(frames[0], "stop", 0)
         ls.wait_for(lambda: ls.of("result", "stop"), 60, "the preview")
         wait_in_progress(d, "stop", 0)
-        t0 = time.monotonic()
-        d.request_stop()
-        thread.join(30)
-        assert not thread.is_alive(), "the daemon did not stop"
-        assert time.monotonic() - t0 < 30
-        assert [(r.index, r.final) for r in ls.of("result", "stop")] == [(0, False)]
-        assert d.status()["frames_superseded"] == 1
+        stop_keeps_the_preview(d, thread, ls, "stop")
     finally:
         d.request_stop()
         thread.join(30)
