@@ -162,3 +162,22 @@ def test_small_windows_of_a_coarse_image_do_not_fail():
     for side in (8, 16, 33):
         r = domain_check(rng.random((4, side, side)).astype(np.float32), np.zeros(4, int), NAMES, pixel_size=2.5)
         assert r.unknown.all()
+
+
+def test_blocks_on_threads_give_the_check_of_each_window_alone(cells, monkeypatch):
+    """domain_check splits its batch into blocks (blockwise.py, threads on NumPy): every field equals the check of
+    each window on its own, for a batch mixing known, mismatched and lattice-free windows and an empty batch."""
+    import aistem.core.domain as domain_module
+
+    rng = np.random.default_rng(11)
+    wins = np.concatenate([_render(*cells["FCC_Cu_110"], 5, rng), _render(*cells["amorphous"], 3, rng)])
+    cls = np.array([NAMES.index("FCC_Cu_110")] * 3 + [NAMES.index("HCP_Ti_0001")] * 2 + [0] * 3)
+    monkeypatch.setattr(domain_module, "DOMAIN_BLOCK", 3)  # three blocks, on threads
+    batch = domain_check(wins, cls, NAMES, pixel_size=PIX)
+    alone = [domain_check(wins[i : i + 1], cls[i : i + 1], NAMES, pixel_size=PIX) for i in range(len(wins))]
+    for field in ("unknown", "reason", "significance", "explained", "lattice_a", "lattice_c"):
+        expected = np.concatenate([getattr(a, field) for a in alone])
+        np.testing.assert_array_equal(getattr(batch, field), expected, err_msg=field)
+    assert set(batch.reason.tolist()) >= {KNOWN, MISMATCH, NO_LATTICE}
+    empty = domain_check(np.zeros((0, WIN, WIN), np.float32), np.zeros(0, int), NAMES, pixel_size=PIX)
+    assert empty.unknown.shape == (0,) and empty.lattice_a.dtype == np.float32
