@@ -49,8 +49,15 @@ def free_endpoint() -> str:
     return f"tcp://127.0.0.1:{port}"
 
 
-def frames_512() -> tuple[np.ndarray, float, str]:
+def frames_512(path: str | None = None, pixel_size: float = 0.12) -> tuple[np.ndarray, float, str]:
+    """The frames to send: ``path`` (.npy, one image or a stack, scaled to uint16) or the shipped sample series."""
     from aistem.daemon.sources.replay import load_series, sample_series_path
+
+    if path:
+        a = np.load(path).astype(np.float64)
+        a = a[None] if a.ndim == 2 else a
+        a = (a - a.min()) / max(float(np.ptp(a)), 1e-12) * 60000.0
+        return a.astype(np.uint16), pixel_size, f"{Path(path).name} ({len(a)} × {a.shape[1]}×{a.shape[2]}, as uint16)"
 
     p = sample_series_path()
     if p is not None:
@@ -135,7 +142,7 @@ def wait_started(proc: subprocess.Popen, control: str, timeout: float = 180.0) -
 
 def compare_coarse_dense(args: argparse.Namespace) -> None:
     """Final-result latency, coarse-to-fine against dense, frames alternating in one daemon run."""
-    frames, px, what = frames_512()
+    frames, px, what = frames_512(args.frames, args.pixel_size)
     pub = FramePublisher("tcp://127.0.0.1:*", "pub")
     proc, results_ep, control = start_daemon(args, pub.endpoint, preview=True)
     col = Collector(results_ep)
@@ -221,12 +228,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="duration of the live-mode throughput run [s]")
     ap.add_argument("--rate", type=float, default=20.0, help="send rate of the throughput run [frames/s]; 0: full speed")
     ap.add_argument("--coarse-vs-dense", action="store_true", help="final-result latency, coarse-to-fine against dense")
+    ap.add_argument("--frames", help="frames to send (.npy: an image or a stack; default: the shipped sample series)")
+    ap.add_argument("--pixel-size", type=float, default=0.12, help="pixel size of --frames [Å/px]")
     args = ap.parse_args()
     if args.coarse_vs_dense:
         compare_coarse_dense(args)
         return
 
-    frames, px, what = frames_512()
+    frames, px, what = frames_512(args.frames, args.pixel_size)
     pub = FramePublisher("tcp://127.0.0.1:*", "pub")
     proc, results_ep, control = start_daemon(args, pub.endpoint)
     col = Collector(results_ep)
