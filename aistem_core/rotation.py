@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from .backend import asnumpy, fft_module, get_array_module
+from .blockwise import map_blocks
 from .rotation_references import (
     DEFAULT_REFERENCES,
     RotationReferences,
@@ -330,13 +331,15 @@ def lattice_rotation(
     if idx.size == 0:
         return out
     g_x, w_x, p_x = xp.asarray(g_tab), xp.asarray(w_tab), xp.asarray(p_tab)
-    for s in range(0, idx.size, chunk):
-        sel = xp.asarray(idx[s : s + chunk])
-        cs = xp.asarray(cls[idx[s : s + chunk]])
-        xt = tapered(x[sel], xp)
+
+    def block(a: int, b: int) -> Any:
+        cs = xp.asarray(cls[idx[a:b]])
+        xt = tapered(x[xp.asarray(idx[a:b])], xp)
         angles, _ = _measure(xt, g_x[cs], w_x[cs], p_x[cs], xp)
-        signal = (xt * xt).sum(axis=(1, 2)) > 0
-        out[sel] = xp.where(signal, angles, xp.float32(xp.nan))
+        return xp.where((xt * xt).sum(axis=(1, 2)) > 0, angles, xp.float32(xp.nan))
+
+    # blocks of ``chunk`` windows, on one thread per core with NumPy (blockwise.py)
+    out[xp.asarray(idx)] = xp.concatenate(map_blocks(block, idx.size, chunk, threads=xp is np))
     return out
 
 
