@@ -31,6 +31,16 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _forget_pool_in_child() -> None:
+    """A forked child inherits the pool object but not its threads: work put on it would never run. Start afresh."""
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     with _POOL_LOCK:

@@ -39,3 +39,30 @@ def test_an_error_in_a_block_reaches_the_caller():
 
     with pytest.raises(ValueError, match="block 4 failed"):
         map_blocks(fail, 8, 2)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_a_working_pool():
+    """The pool's threads do not survive a fork; the child must not wait on them for ever."""
+    import os
+
+    map_blocks(lambda a, b: a, 4, 1)  # the parent's pool exists now
+    pid = os.fork()
+    if pid == 0:  # child: exit 0 only if the blocks ran (a hang would hit the parent's timeout below)
+        ok = False
+        try:
+            ok = map_blocks(lambda a, b: a, 4, 1) == [0, 1, 2, 3]
+        finally:
+            os._exit(0 if ok else 1)
+    import time
+
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child's blocks never ran")
