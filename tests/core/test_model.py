@@ -101,7 +101,8 @@ def test_legacy_h5_weights_match_keras_own_loader(reference_model_path, referenc
     assert rates == [pytest.approx(0.07)] * 7
 
 
-@pytest.mark.parametrize("sklearn_first", [False, True])
+# a second interpreter start (≈ 7 s) for the rarer order, scikit-learn imported first: make test-slow
+@pytest.mark.parametrize("sklearn_first", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_loading_a_model_does_not_import_scikit_learn_but_leaves_it_importable(sklearn_first):
     # Keras would import scikit-learn (≈ 1 s of every start) only for wrappers this program does not use.
     code = (

@@ -27,7 +27,8 @@ def test_only_the_notices_are_dropped():
     assert without_start_up_notices(other + NOTICES + "last line without newline") == other + "last line without newline"
 
 
-@pytest.mark.parametrize("level", ["3", "0"])
+# a second interpreter start (≈ 7 s) for logs asked for (level 0): make test-slow
+@pytest.mark.parametrize("level", ["3", pytest.param("0", marks=pytest.mark.slow)])
 def test_first_keras_import_is_quiet_unless_logs_are_asked_for(level):
     code = (
         "import sys\n"
