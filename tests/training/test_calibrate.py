@@ -46,6 +46,7 @@ def test_apply_temperature_scales_the_logits_and_keeps_the_classes(small_model) 
         apply_temperature(km, 0.0)
 
 
+@pytest.mark.slow  # an offline training-side command, 5–16 s on a 2-core VM: make test-slow (keeps make test < 10 min)
 def test_calibrate_command_writes_a_scaled_model_with_its_metadata(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

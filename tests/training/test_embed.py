@@ -20,6 +20,7 @@ def small_model_file(tmp_path_factory):
     return save_model(km, tmp_path_factory.mktemp("model") / "small.keras", ModelInfo(class_names=list(PAPER_CLASS_NAMES)))
 
 
+@pytest.mark.slow  # an offline training-side command, 5–16 s on a 2-core VM: make test-slow (keeps make test < 10 min)
 def test_cli_writes_figure_and_data_reproducibly(tmp_path, small_model_file, capsys):
     img = square_lattice((190, 190), pixel_size=PX, angle=20.0)
     np.save(tmp_path / "img.npy", img)

@@ -95,6 +95,7 @@ def test_dataset_dry_run_counts_the_default_set(tmp_path):
     assert "30 base images × 1049 windows = 31470 descriptors" in out.stderr  # the paper's set
 
 
+@pytest.mark.slow  # an offline training-side command, 5–16 s on a 2-core VM: make test-slow (keeps make test < 10 min)
 def test_scene_and_series_commands_write_their_files(tmp_path):
     common = ["--cell-size", "16", "--thickness", "8", "--cache-dir", tmp_path / "cache"]
     out = run(

@@ -178,6 +178,7 @@ def test_cli_train_errors_are_one_line(
     assert err.startswith("aistem train: error:") and message in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # an offline training-side command, 5–16 s on a 2-core VM: make test-slow (keeps make test < 10 min)
 def test_time_budget_stops_after_the_epoch_that_fits(toy_h5: Path, tmp_path: Path) -> None:
     d = load_training_data(toy_h5, hash_file=False)
     r = train_model(d, tmp_path / "m.keras", TrainSettings(epochs=50, batch_size=32, max_minutes=1e-4), echo=None)
@@ -185,6 +186,7 @@ def test_time_budget_stops_after_the_epoch_that_fits(toy_h5: Path, tmp_path: Pat
     assert len(r.history["loss"]) == 1 and (tmp_path / "m.keras").is_file()
 
 
+@pytest.mark.slow  # an offline training-side command, 5–16 s on a 2-core VM: make test-slow (keeps make test < 10 min)
 def test_init_continues_from_a_trained_model(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     from .test_train_fixtures import _TRAINED
 
