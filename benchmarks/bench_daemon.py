@@ -231,6 +231,10 @@ def main() -> None:
     ap.add_argument("--frames", help="frames to send (.npy: an image or a stack; default: the shipped sample series)")
     ap.add_argument("--pixel-size", type=float, default=0.12, help="pixel size of --frames [Å/px]")
     args = ap.parse_args()
+    if args.frames and not Path(args.frames).is_file():
+        ap.error(f"--frames: no such file: {args.frames}")
+    if not args.pixel_size > 0:
+        ap.error(f"--pixel-size must be a positive number of Å/px, got {args.pixel_size}")
     if args.coarse_vs_dense:
         compare_coarse_dense(args)
         return

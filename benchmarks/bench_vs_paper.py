@@ -120,6 +120,10 @@ def main() -> None:
     args = ap.parse_args()
     if args.paper_code and not (Path(args.paper_code) / "ai4stem" / "utils" / "utils_prediction.py").is_file():
         ap.error(f"--paper-code: {args.paper_code} holds no ai4stem/utils/utils_prediction.py")
+    if args.image == "fe-gb" and args.size < 192:
+        ap.error(f"--size must be at least 192 px (two 96-px windows), got {args.size}")
+    if args.keep and not Path(args.keep).is_dir():
+        ap.error(f"--keep: no such folder: {args.keep}")
     if args.image not in ("synthetic", "sample", "fe-gb") and not Path(args.image).is_file():
         ap.error(f"--image: no such file: {args.image}")
     if not Path(args.model).is_file():
